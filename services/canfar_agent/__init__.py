@@ -1,0 +1,1 @@
+"""A CANFAR (Skaha) site agent."""

@@ -1,0 +1,124 @@
+"""CANFAR (Skaha) as a broker platform: offers from the live image list and resource options."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from shared import model as m
+from shared.capacity import CapacityLedger, Demand
+from shared.contracts import Capabilities
+from shared.platform import Answer
+
+from . import images
+from .settings import CanfarSettings
+from .sizing import size
+from .skaha import SkahaClient, SkahaUnavailable
+
+KIND = "canfar"
+
+
+class CanfarPlatform:
+    kind = KIND
+
+    def __init__(self, settings: CanfarSettings, client: SkahaClient | None = None) -> None:
+        self.settings = settings
+        self.site = settings.site
+        self.client = client or SkahaClient(settings.skaha_url, settings.skaha_token,
+                                            timeout=settings.skaha_timeout, cache_ttl=settings.skaha_cache_ttl)
+        self.ledger = CapacityLedger(Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus))
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+    async def capabilities(self) -> Capabilities:
+        try:
+            found, ctx = await self.client.images(), await self.client.context()
+        except SkahaUnavailable as exc:
+            return Capabilities(executables=[m.kinds.DOCKER_CONTAINER], reachable=False, detail=exc.reason)
+        return Capabilities(
+            executables=[m.kinds.DOCKER_CONTAINER], images=len(found),
+            max_cores=min(max(ctx.cores, default=0), self.settings.total_cores),
+            max_memory_gb=min(max(ctx.memory_gb, default=0), self.settings.total_memory_gb),
+            max_gpus=min(max(ctx.gpus, default=0), self.settings.total_gpus),
+        )
+
+    async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest) -> Answer:
+        site = self.site
+        executable = request.executable
+        if not isinstance(executable, m.DockerContainer):
+            return Answer.no(m.error("{site}: CANFAR runs container images, not {kind}",
+                                     site=site, kind=m.kinds.short(executable.kind)))
+        try:
+            found, ctx = await self.client.images(), await self.client.context()
+        except SkahaUnavailable as exc:
+            return Answer.no(m.error("{site}: the Skaha platform is unavailable: {reason}", site=site, reason=exc.reason))
+        image = images.find(executable, found)
+        if image is None:
+            return Answer.no(m.error("{site}: image {image} is not offered{digest}", site=site,
+                                     image=executable.location,
+                                     digest=f" with digest {executable.image.digest}" if executable.image.digest else ""))
+        sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
+        if sized.demand is None:
+            return Answer(m.Result.NO, [], sized.reasons)
+        return self._schedule(request, sized.demand, image.id)
+
+    def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str) -> Answer:
+        s, site = self.settings, self.site
+        duration = request.requested.duration_or(timedelta(seconds=s.default_duration))
+        if duration > timedelta(seconds=s.max_duration):
+            return Answer.no(m.error("{site}: {asked} asked, sessions here last at most {most}", site=site,
+                                     asked=m.format_duration(duration), most=m.format_duration(timedelta(seconds=s.max_duration))))
+        if not demand.within(self.ledger.total):
+            return Answer.no(m.error("{site}: {cores} cores, {memory} GiB, {gpus} GPUs exceed the site's capacity",
+                                     site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
+        now = datetime.now(UTC).replace(microsecond=0)
+        window = request.requested.window()
+        earliest = max(now, window[0]) if window else now
+        latest = window[1] if window else now + timedelta(seconds=s.horizon)
+        prepare, release = timedelta(seconds=s.prepare_seconds), timedelta(seconds=s.release_seconds)
+        block = prepare + duration + release
+        expires = now + timedelta(seconds=s.offer_expiry)
+        offers: list[m.ExecutionSession] = []
+        while len(offers) < s.max_offers and earliest <= latest:
+            start = self.ledger.next_fit(demand, earliest, block, latest)
+            if start is None:
+                break
+            session_id = uuid.uuid4()
+            self.ledger.reserve(session_id, start, start + block, demand, hold_until=expires)
+            offers.append(self._offer(session_id, request, demand, start, prepare, duration, release, expires, image))
+            earliest = start + block  # alternatives follow one another
+        if not offers:
+            return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB in the requested window",
+                                     site=site, cores=demand.cores, memory=demand.memory_gb))
+        return Answer(m.Result.YES, offers, [])
+
+    def _offer(self, session_id: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime,
+               prepare: timedelta, duration: timedelta, release: timedelta, expires: datetime, image: str) -> m.ExecutionSession:
+        available = start + prepare
+        compute = m.SimpleComputeResource(
+            cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
+            accelerators=[m.Accelerator(count=m.MinMax.exactly(demand.gpus))] if demand.gpus else [],
+            volumes=request.simple_compute.volumes,
+        )
+        return m.ExecutionSession(
+            meta=m.Meta(uuid=session_id, name=request.meta.name, created=datetime.now(UTC),
+                        description=f"{image} at {self.site} (CANFAR)"),
+            phase=m.Phase.OFFERED,
+            expires=expires,
+            schedule=m.SessionSchedule(
+                preparing=m.InstantBlock(start=start, duration=m.format_duration(prepare)),
+                # Available some time between the start and the end of preparation.
+                available=m.IntervalBlock(start=m.format_interval(start, prepare), duration=m.format_duration(duration)),
+                releasing=m.InstantBlock(start=available + duration, duration=m.format_duration(release)),
+            ),
+            executable=request.executable,
+            compute=compute,
+            storage=request.storage,
+            data=request.data,
+            volumes=request.volumes,
+            site=m.SiteRef(name=self.site, platform=KIND),
+        )

@@ -1,0 +1,381 @@
+"""Async client for a CANFAR Skaha science platform (v1 REST API).
+
+Shapes follow opencadc/science-platform (skaha): ``GET /v1/image`` is a JSON
+array of ``{id, types, digest}``; ``GET /v1/context`` is
+``{cores: {default, defaultRequest, defaultLimit, options}, memoryGB: {...},
+gpus: {options}, maxInteractiveSessions}`` (2021 releases used flat
+``defaultCores/availableCores/defaultRAM/availableRAM``); sessions are created
+with form parameters and answered with the bare session ID in text/plain.
+
+Failure policy: anything that means "this Skaha cannot serve us right now"
+(connect error, timeout, 5xx, 401/403, malformed payload) raises
+``SkahaUnavailable``; a 4xx refusal of one particular request raises
+``SkahaRejected``.  Nothing else escapes, and no call outlives ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
+
+T = TypeVar("T")
+
+
+class SkahaError(Exception):
+    def __init__(self, reason: str, status_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class SkahaUnavailable(SkahaError):
+    """The platform cannot be used right now (down, unreachable, auth refused, garbage)."""
+
+
+class SkahaRejected(SkahaError):
+    """The platform is up but refused this request (HTTP 400/404/...); ``reason`` is its message."""
+
+
+@dataclass(frozen=True)
+class SkahaImage:
+    id: str
+    types: tuple[str, ...]
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class SkahaContext:
+    cores: tuple[int, ...]  # sorted options
+    memory_gb: tuple[int, ...]
+    gpus: tuple[int, ...]  # () when the site has no GPUs
+    default_cores: int | None = None
+    default_memory_gb: int | None = None
+    max_interactive_sessions: int | None = None
+
+
+class SessionPhase(StrEnum):
+    """Skaha's status strings folded across releases ("Succeeded" became "Completed")."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    TERMINATING = "Terminating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (SessionPhase.SUCCEEDED, SessionPhase.FAILED)
+
+
+_PHASES = {
+    "pending": SessionPhase.PENDING, "running": SessionPhase.RUNNING,
+    "terminating": SessionPhase.TERMINATING, "succeeded": SessionPhase.SUCCEEDED,
+    "completed": SessionPhase.SUCCEEDED, "failed": SessionPhase.FAILED,
+    "error": SessionPhase.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class SkahaSession:
+    id: str
+    name: str | None
+    image: str | None
+    type: str | None
+    status: str  # exactly as Skaha said it
+    phase: SessionPhase
+    userid: str | None = None
+    start_time: datetime | None = None
+    expiry_time: datetime | None = None
+    connect_url: str | None = None
+    requested_cpu_cores: float | None = None
+    requested_ram_gb: float | None = None
+    requested_gpus: int | None = None
+
+
+# --- wire models: tolerant of extra fields and of both context spellings ----
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _WireImage(_Wire):
+    id: str
+    types: list[str] = []
+    digest: str | None = None
+
+
+class _WireRange(_Wire):
+    default: int | None = None
+    defaultRequest: int | None = None
+    options: list[int] = []
+
+
+class _WireContext(_Wire):
+    cores: _WireRange | None = None
+    memoryGB: _WireRange | None = None
+    gpus: _WireRange | None = None
+    maxInteractiveSessions: int | None = None
+    # Spelling of the first (2021) /context releases.
+    defaultCores: int | None = None
+    availableCores: list[int] | None = None
+    defaultRAM: int | None = None
+    availableRAM: list[int] | None = None
+    availableGPUs: list[int] | None = None
+
+    @field_validator("maxInteractiveSessions", mode="before")
+    @classmethod
+    def _lenient_int(cls, v: Any) -> Any:
+        # Helm-templated configs have shipped this as a string; it is advisory only.
+        try:
+            return int(v)
+        except (TypeError, ValueError):
+            return None
+
+
+class _WireSession(_Wire):
+    id: str
+    userid: str | None = None
+    image: str | None = None
+    type: str | None = None
+    status: str = "Unknown"
+    name: str | None = None
+    startTime: str | None = None
+    expiryTime: str | None = None
+    connectURL: str | None = None
+    requestedRAM: str | None = None
+    requestedCPUCores: str | None = None
+    requestedGPUCores: str | None = None
+
+
+_IMAGES = TypeAdapter(list[_WireImage])
+_SESSIONS = TypeAdapter(list[_WireSession])
+
+
+def _number(raw: str | None) -> float | None:
+    """'8.00', '8G', '8Gi', '0.500' -> float; '<none>', '' -> None."""
+    if not raw:
+        return None
+    try:
+        return float(raw.strip().rstrip("iGgB"))
+    except ValueError:
+        return None
+
+
+def _time(raw: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _session(w: _WireSession) -> SkahaSession:
+    gpus = _number(w.requestedGPUCores)
+    return SkahaSession(
+        id=w.id, name=w.name, image=w.image, type=w.type, status=w.status,
+        phase=_PHASES.get(w.status.lower(), SessionPhase.UNKNOWN), userid=w.userid,
+        start_time=_time(w.startTime), expiry_time=_time(w.expiryTime),
+        connect_url=w.connectURL or None, requested_cpu_cores=_number(w.requestedCPUCores),
+        requested_ram_gb=_number(w.requestedRAM),
+        requested_gpus=int(gpus) if gpus is not None else None,
+    )
+
+
+class _Cached(Generic[T]):
+    """A value refreshed at most once per ``ttl``; concurrent callers share one fetch.
+
+    Failures are not cached, so the next caller retries straight away.
+    """
+
+    def __init__(self, ttl: float, fetch: Callable[[], Awaitable[T]]) -> None:
+        self._ttl, self._fetch = ttl, fetch
+        self._value: T | None = None
+        self._expires = 0.0
+        self._inflight: asyncio.Future[T] | None = None
+
+    async def get(self) -> T:
+        if self._value is not None and time.monotonic() < self._expires:
+            return self._value
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._load())
+            # Retrieve the exception even if every waiter was cancelled (no log noise).
+            self._inflight.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # shield: one impatient caller must not cancel the fetch the others wait on.
+        return await asyncio.shield(self._inflight)
+
+    async def _load(self) -> T:
+        try:
+            value = await self._fetch()
+            self._value, self._expires = value, time.monotonic() + self._ttl
+            return value
+        finally:
+            self._inflight = None
+
+    def clear(self) -> None:
+        self._value, self._expires = None, 0.0
+
+
+class SkahaClient:
+    """One Skaha service, e.g. ``SkahaClient("https://ws-uv.canfar.net/skaha", token)``."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 5.0,
+                 cache_ttl: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(base_url=self.base_url + "/", headers=headers,
+                                       timeout=httpx.Timeout(timeout), transport=transport)
+        self._images = _Cached(cache_ttl, self._fetch_images)
+        self._context = _Cached(cache_ttl, self._fetch_context)
+
+    async def __aenter__(self) -> SkahaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def invalidate_cache(self) -> None:
+        self._images.clear()
+        self._context.clear()
+
+    # --- discovery (cached) ------------------------------------------------
+    async def images(self, type: str | None = None) -> list[SkahaImage]:
+        """Images offered to this user; ``type`` filters locally so one cache serves all."""
+        images = await self._images.get()
+        return [i for i in images if type is None or type in i.types]
+
+    async def context(self) -> SkahaContext:
+        return await self._context.get()
+
+    async def _fetch_images(self) -> list[SkahaImage]:
+        wire = self._parse(_IMAGES, await self._request("GET", "v1/image"), "v1/image")
+        return [SkahaImage(w.id, tuple(w.types), w.digest) for w in wire]
+
+    async def _fetch_context(self) -> SkahaContext:
+        w = self._parse(_WireContext, await self._request("GET", "v1/context"), "v1/context")
+        cores = w.cores.options if w.cores else (w.availableCores or [])
+        memory = w.memoryGB.options if w.memoryGB else (w.availableRAM or [])
+        gpus = w.gpus.options if w.gpus else (w.availableGPUs or [])
+        if not cores or not memory:
+            raise SkahaUnavailable("malformed payload from v1/context: no cores or memory options")
+        return SkahaContext(
+            cores=tuple(sorted(set(cores))), memory_gb=tuple(sorted(set(memory))),
+            gpus=tuple(sorted(set(gpus))),
+            default_cores=_default(w.cores, w.defaultCores),
+            default_memory_gb=_default(w.memoryGB, w.defaultRAM),
+            max_interactive_sessions=w.maxInteractiveSessions,
+        )
+
+    # --- sessions -------------------------------------------------------------
+    async def create_session(
+        self, *, name: str, image: str, type: str = "headless", cores: int | None = None,
+        ram: int | None = None, gpus: int | None = None, cmd: str | None = None,
+        args: Sequence[str] | str | None = None, env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Launch a session; returns its ID.  ``ram`` is in GB, as in ``context().memory_gb``."""
+        form: list[tuple[str, str]] = [("name", name), ("image", image), ("type", type)]
+        for key, value in (("cores", cores), ("ram", ram), ("gpus", gpus), ("cmd", cmd)):
+            if value is not None:
+                form.append((key, str(value)))
+        if args is not None:  # Skaha splits args on spaces
+            form.append(("args", args if isinstance(args, str) else " ".join(args)))
+        form += [("env", f"{k}={v}") for k, v in (env or {}).items()]
+        # Encoded by hand: env repeats, and httpx's data= takes no list of pairs.
+        resp = await self._request(
+            "POST", "v1/session", content=urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        session_id = resp.text.strip()
+        if not session_id or any(c.isspace() for c in session_id):
+            raise SkahaUnavailable(f"malformed session ID from v1/session: {resp.text[:80]!r}")
+        return session_id
+
+    async def sessions(self, *, type: str | None = None,
+                       status: str | None = None) -> list[SkahaSession]:
+        params = {k: v for k, v in (("type", type), ("status", status)) if v}
+        resp = await self._request("GET", "v1/session", params=params)
+        return [_session(w) for w in self._parse(_SESSIONS, resp, "v1/session")]
+
+    async def session(self, session_id: str) -> SkahaSession | None:
+        """The session, or ``None`` once Skaha no longer knows it (404)."""
+        path = _session_path(session_id)
+        try:
+            resp = await self._request("GET", path)
+        except SkahaRejected as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return _session(self._parse(_WireSession, resp, path))
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete; ``False`` if it was already gone (so callers can retry idempotently)."""
+        try:
+            await self._request("DELETE", _session_path(session_id))
+        except SkahaRejected as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
+    async def renew_session(self, session_id: str) -> None:
+        """Push the expiry time out by Skaha's configured session lifetime."""
+        await self._request("POST", _session_path(session_id), params={"action": "renew"})
+
+    # --- plumbing ---------------------------------------------------------------
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        what = f"{method} {self.base_url}/{path}"
+        try:
+            # httpx timeouts are per phase; this is the hard deadline for the whole call.
+            async with asyncio.timeout(self._timeout):
+                resp = await self._http.request(method, path, **kwargs)
+        except (TimeoutError, httpx.TimeoutException):
+            raise SkahaUnavailable(f"{what}: no answer within {self._timeout}s") from None
+        except httpx.HTTPError as exc:
+            raise SkahaUnavailable(f"{what}: {type(exc).__name__}: {exc}") from None
+        if resp.is_success:
+            return resp
+        detail = resp.text.strip()[:200]
+        if resp.status_code in (401, 403):
+            raise SkahaUnavailable(f"{what}: credentials refused (HTTP {resp.status_code}): "
+                                   f"{detail}", resp.status_code)
+        if 400 <= resp.status_code < 500:
+            raise SkahaRejected(detail or f"HTTP {resp.status_code}", resp.status_code)
+        raise SkahaUnavailable(f"{what}: HTTP {resp.status_code}: {detail}", resp.status_code)
+
+    @staticmethod
+    def _parse(adapter: TypeAdapter[T] | type[BaseModel], resp: httpx.Response, path: str) -> Any:
+        try:
+            if isinstance(adapter, TypeAdapter):
+                return adapter.validate_json(resp.content)
+            return adapter.model_validate_json(resp.content)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise SkahaUnavailable(
+                f"malformed payload from {path}: {first['msg']} at {first['loc']}"
+            ) from None
+
+
+def _default(rng: _WireRange | None, legacy: int | None) -> int | None:
+    if rng is not None:
+        return rng.default if rng.default is not None else rng.defaultRequest
+    return legacy
+
+
+def _session_path(session_id: str) -> str:
+    if not session_id:  # "" would silently address the session list instead
+        raise ValueError("session_id must not be empty")
+    return "v1/session/" + quote(session_id, safe="")

@@ -1,0 +1,1 @@
+"""The REST gateway: the IVOA ExecutionBroker endpoints."""

@@ -1,0 +1,54 @@
+"""The gateway application: FastAPI routes over the store, NATS towards the planner."""
+
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from faststream.nats import NatsBroker
+
+from shared import contracts as c
+from shared.contracts import AgentList
+from shared.model import ExecutionRequest, ExecutionSession, OfferSet
+from shared.settings import GatewaySettings
+from shared.store import Store
+
+from . import agents, offersets, openapi, problems, sessions
+from .problems import ErrorResponse
+from .state import Gateway
+from .waiters import CompletionWaiters
+
+DESCRIPTION = """IVOA ExecutionBroker for SRCNet: post an ExecutionRequest, get an OfferSet of
+ExecutionSession offers from every live site. Bodies are YAML (default), JSON or XML."""
+
+
+def create_app(settings: GatewaySettings | None = None, store: Store | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        db = store or await Store.open(settings.database_url)
+        waiters = CompletionWaiters()
+        broker = NatsBroker(settings.nats_url, logger=None)
+
+        @broker.subscriber(c.COMPLETED, title="gateway-completed", description="Wake Prefer: wait readers")
+        async def completed(msg: c.OfferSetCompleted) -> None:
+            waiters.completed(msg.offerset)
+
+        await broker.start()
+        app.state.gateway = Gateway(settings, db, broker, waiters)
+        try:
+            yield
+        finally:
+            await broker.stop()
+            if own_store:
+                await db.close()
+
+    app = FastAPI(title="SRCNet Execution Broker", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    problems.install(app)
+    app.include_router(offersets.router)
+    app.include_router(sessions.router)
+    app.include_router(agents.router)
+    openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, ErrorResponse, AgentList])
+    return app

@@ -1,0 +1,90 @@
+"""`POST /offersets` and `GET /offersets/{uuid}`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuidlib
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import Response
+
+from shared import contracts as c
+from shared.model import ExecutionRequest, OfferSet, OfferSetStatus, Result, error
+
+from .body import parse_request, response_media
+from .openapi import answer, body
+from .prefer import wait_seconds
+from .problems import ErrorResponse, Problem
+from .respond import reply
+from .state import Gateway, gateway
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["offersets"])
+
+_ERRORS = {
+    400: answer(ErrorResponse, "Malformed body"),
+    404: answer(ErrorResponse, "No such OfferSet"),
+    406: answer(ErrorResponse, "No acceptable media type"),
+    413: answer(ErrorResponse, "Body too large"),
+    415: answer(ErrorResponse, "Unsupported Content-Type"),
+    422: answer(ErrorResponse, "Invalid request; messages name each field"),
+    503: answer(ErrorResponse, "No planner available"),
+}
+
+
+@router.post(
+    "/offersets",
+    status_code=303,
+    summary="Ask for offers",
+    description="Post an ExecutionRequest (YAML when no Content-Type). Answers 303 See Other to the OfferSet, "
+    "with the OfferSet as it stands (status COLLECTING) in the body.",
+    openapi_extra=body(ExecutionRequest, "The ExecutionRequest, in the newest (`kind` + `meta`) or the older form"),
+    responses={303: answer(OfferSet, "See Other: the new OfferSet, Location header points to it"), **_ERRORS},
+)
+async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
+    response_media(request)  # refuse an unacceptable Accept before doing any work
+    execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
+    offerset_id = uuidlib.uuid4()
+    offerset = await gw.store.add_offerset(offerset_id, execution)
+    try:
+        await gw.broker.request(c.PlanRequest(offerset=offerset_id, request=execution), c.PLAN,
+                                timeout=gw.settings.plan_ack_timeout)
+    except Exception as exc:  # no responders, timeout, connection lost: all mean no planner took it
+        log.warning("no planner acknowledged %s: %r", offerset_id, exc)
+        reason = error("No planner is available to handle the request: {reason}", reason=type(exc).__name__)
+        await gw.store.complete_offerset(offerset_id, Result.NO, [reason], [])
+        raise Problem(503, "No planner available", [reason]) from exc
+    location = gw.offerset_url(request, offerset_id)
+    return reply(request, gw.with_urls(request, offerset), "offers-response", 303, {"Location": location})
+
+
+@router.get(
+    "/offersets/{uuid}",
+    summary="Read an OfferSet",
+    description="`Prefer: wait=N` (RFC 7240) holds the answer until the OfferSet is COMPLETE or N seconds pass.",
+    responses={200: answer(OfferSet, "The OfferSet"), **_ERRORS},
+    response_class=Response,
+)
+async def get_offerset(
+    uuid: UUID,
+    request: Request,
+    gw: Annotated[Gateway, Depends(gateway)],
+    prefer: Annotated[str | None, Header(description="RFC 7240, e.g. `wait=10`")] = None,
+) -> Response:
+    response_media(request)
+    wait = wait_seconds(prefer, gw.settings.max_wait)
+    with gw.waiters.watch(uuid) as completed:
+        offerset = await gw.store.offerset(uuid)
+        if offerset is not None and offerset.status is OfferSetStatus.COLLECTING and wait > 0:
+            try:
+                await asyncio.wait_for(completed.wait(), wait)
+            except TimeoutError:
+                pass
+            offerset = await gw.store.offerset(uuid)
+    if offerset is None:
+        raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
+    headers = {"Preference-Applied": f"wait={wait:g}"} if wait > 0 else None
+    return reply(request, gw.with_urls(request, offerset), "offers-response", headers=headers)

@@ -1,0 +1,91 @@
+"""Structured 4xx answers: IVOA `messages[]` naming the field, in the negotiated media type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.model import Message, error
+
+from . import media
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    status: int
+    title: str
+    messages: list[Message]
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, messages: Sequence[Message]) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.messages = list(messages)
+
+    @classmethod
+    def field(cls, status: int, title: str, field: str, reason: str) -> Problem:
+        return cls(status, title, [error("{field}: {reason}", field=field, reason=reason)])
+
+
+def field_path(loc: Iterable[Any]) -> str:
+    """pydantic's error location as a field path, without the union tags it inserts."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and ("://" in part or part == "unknown"):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def from_validation(exc: ValidationError | RequestValidationError, prefix: str = "") -> Problem:
+    messages = []
+    for err in exc.errors():
+        where = field_path(err["loc"])
+        where = f"{prefix}{where}" if prefix and where != "body" else where
+        reason = err["msg"].removeprefix("Value error, ")
+        messages.append(error("{field}: {reason}", field=where, reason=reason))
+    return Problem(422, "The request is not valid", messages)
+
+
+def render(problem: Problem, request: Request) -> Response:
+    accept = media.negotiate(request.headers.get("accept")) or media.JSON
+    body = ErrorResponse(status=problem.status, title=problem.title, messages=problem.messages)
+    doc = body.model_dump(mode="json", exclude_none=True)
+    return Response(media.encode(doc, accept, "error"), status_code=problem.status, media_type=accept)
+
+
+async def on_problem(request: Request, exc: Problem) -> Response:
+    return render(exc, request)
+
+
+async def on_request_validation(request: Request, exc: RequestValidationError) -> Response:
+    return render(from_validation(exc), request)
+
+
+async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+    field = "path" if exc.status_code in (404, 405) else "request"
+    return render(Problem.field(exc.status_code, str(exc.detail), field, str(exc.detail)), request)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    # Last resort: still structured, and it says the fault is ours.
+    return render(Problem(500, "Internal error", [error("internal error: {kind}", kind=type(exc).__name__)]), request)
+
+
+def install(app) -> None:
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

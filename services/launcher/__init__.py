@@ -1,0 +1,1 @@
+"""The embedded default: the whole broker on one machine, one command."""

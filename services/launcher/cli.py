@@ -1,0 +1,111 @@
+"""`ebroker up`: the whole broker on this machine — embedded NATS, SQLite, gateway, planner,
+two CANFAR site agents against local Skaha stand-ins. Ctrl-C stops every child cleanly."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+import yaml
+
+from .children import Children
+from .nats import EmbeddedNats
+from .ports import free_port, wait_listening
+
+SITES = Path(__file__).resolve().parents[2] / "standins" / "skaha" / "sites"
+DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64}, "site-b": {"total_cores": 32, "total_memory_gb": 128, "total_gpus": 1}}
+
+app = typer.Typer(add_completion=False, help="SRCNet Execution Broker")
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="gateway port on 127.0.0.1")] = 8080,
+    nats_url: Annotated[str | None, typer.Option(envvar="EB_NATS_URL", help="use this NATS instead of an embedded one")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="EB_DATABASE_URL", help="SQLAlchemy URL; default SQLite in --state")] = None,
+    collect_timeout: Annotated[float, typer.Option(help="seconds the planner waits for sites")] = 5.0,
+    state: Annotated[Path, typer.Option(help="folder for the database and logs")] = Path("var"),
+) -> None:
+    """Bring the broker up on its embedded default and keep it up until Ctrl-C."""
+    state = state.resolve()
+    children = Children(state / "logs")
+    nats = None if nats_url else EmbeddedNats().start()
+    url = nats_url or nats.url
+    common = {"EB_NATS_URL": url, "EB_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{state}/broker.db"}
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    try:
+        skaha = {}
+        for site in DEMO_SITES:
+            config = SITES / f"{site}.yaml"
+            skaha_port = free_port()
+            children.spawn(f"skaha-{site}", "standins.skaha", {}, "--host", "127.0.0.1", "--port", str(skaha_port),
+                           "--config", str(config))
+            skaha[site] = (skaha_port, (yaml.safe_load(config.read_text()) or {}).get("token"))
+        children.spawn("planner", "services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
+        for site, (skaha_port, token) in skaha.items():
+            wait_listening("127.0.0.1", skaha_port)
+            env = {**common, "EB_SITE": site, "EB_SKAHA_URL": f"http://127.0.0.1:{skaha_port}/skaha",
+                   **({"EB_SKAHA_TOKEN": token} if token else {}),
+                   **{f"EB_{k.upper()}": str(v) for k, v in DEMO_SITES[site].items()}}
+            children.spawn(f"agent-{site}", "services.canfar_agent", env)
+        children.spawn("gateway", "services.gateway", {**common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
+        wait_listening("127.0.0.1", port, timeout=30)
+        base = f"http://127.0.0.1:{port}"
+        live = _wait_for_agents(base, len(DEMO_SITES))
+        typer.echo(f"Execution Broker up ({live} live agents)\n"
+                   f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
+                   f"  offersets POST {base}/offersets\n"
+                   f"  agents    {base}/agents\n"
+                   f"  NATS      {url}{'  (embedded)' if nats else ''}\n"
+                   f"  database  {common['EB_DATABASE_URL']}\n"
+                   f"  logs      {children.log_dir}\n"
+                   f"  Skaha stand-ins: " + ", ".join(f"{s} http://127.0.0.1:{p}/skaha" for s, (p, _) in skaha.items()) +
+                   "\nCtrl-C stops everything.")
+        while not stopping.wait(0.5):
+            dead = children.failed()
+            if dead:
+                typer.echo(f"stopped unexpectedly: {', '.join(dead)} (see {children.log_dir})", err=True)
+                raise typer.Exit(1)
+    finally:
+        typer.echo("stopping…")
+        children.stop()
+        if nats:
+            nats.stop()
+
+
+def _wait_for_agents(base: str, expected: int, timeout: float = 20.0) -> int:
+    live = 0
+    for _ in range(int(timeout / 0.25)):
+        try:
+            found = httpx.get(f"{base}/agents", headers={"Accept": "application/json"}, timeout=2).json()
+            live = len(found.get("agents", []))
+        except (httpx.HTTPError, ValueError):
+            live = 0
+        if live >= expected:
+            break
+        threading.Event().wait(0.25)
+    return live
+
+
+@app.command()
+def asyncapi(
+    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Print the AsyncAPI document of every NATS subject, generated from the code."""
+    from .asyncapi import document
+
+    text = document()
+    if out:
+        out.write_text(text)
+    else:
+        typer.echo(text)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,18 @@
+"""`python -m services.planner`: one planner (settings from EB_* variables)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.service import run_until_stopped
+from shared.settings import PlannerSettings
+
+from .service import Planner
+
+
+def main() -> None:
+    asyncio.run(run_until_stopped(Planner(PlannerSettings())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The planner process: FastStream subscribers for plans, heartbeats and the agent list."""
+
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from faststream.nats import NatsBroker
+
+from shared import contracts as c
+from shared.model import ExecutionRequest, Result, error, warn
+from shared.settings import PlannerSettings
+from shared.store import Store
+
+from .gather import Gatherer
+from .merge import Outcome, merge
+from .registry import AgentRegistry
+
+log = logging.getLogger(__name__)
+
+
+class Planner:
+    def __init__(self, settings: PlannerSettings, store: Store | None = None, name: str | None = None) -> None:
+        self.settings = settings
+        self.name = name or f"planner-{uuid.uuid4().hex[:8]}"
+        self.broker = NatsBroker(settings.nats_url, logger=None)
+        self.registry = AgentRegistry(settings.agent_ttl_beats)
+        self._store = store
+        self._owns_store = store is None
+        self._gatherer: Gatherer | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._subscribe()
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "planner not started"
+        return self._store
+
+    def _subscribe(self) -> None:
+        broker = self.broker
+
+        @broker.subscriber(c.PLAN, queue=c.PLANNER_QUEUE, title="planner-plan", description="Plan an OfferSet")
+        async def plan(msg: c.PlanRequest) -> c.PlanAck:
+            self._spawn(self.plan(msg.offerset, msg.request))
+            return c.PlanAck(offerset=msg.offerset, planner=self.name)
+
+        @broker.subscriber(c.HEARTBEATS, title="planner-heartbeats", description="Agents announce themselves")
+        async def heartbeat(beat: c.Heartbeat) -> None:
+            self.registry.observe(beat)
+
+        @broker.subscriber(c.AGENTS, queue=c.PLANNER_QUEUE, title="planner-agents", description="List live agents")
+        async def agents() -> c.AgentList:
+            return c.AgentList(agents=self.registry.live())
+
+        # Documented for AsyncAPI; the hot paths publish through the raw connection.
+        broker.publisher(c.offers_subject("SITE"), title="planner-offers", schema=c.OfferRequest,
+                         description="Ask one site's agents (queue group = site) for offers; reply SiteAnswer")
+        broker.publisher(c.COMPLETED, title="planner-completed", schema=c.OfferSetCompleted,
+                         description="An OfferSet is saved COMPLETE")
+        broker.publisher(c.PING, title="planner-ping", description="Ask every agent to heartbeat now")
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def start(self) -> None:
+        if self._store is None:
+            self._store = await Store.open(self.settings.database_url)
+        await self.broker.start()
+        self._gatherer = Gatherer(self.broker.connection, self.name)
+        await self._gatherer.start()
+        await self.broker.publish(b"", c.PING)
+        self._spawn(self._recover())
+
+    async def stop(self) -> None:
+        # Let in-flight collections finish (bounded by the collect timeout) so none stays COLLECTING.
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.settings.collect_timeout + 2)
+        if self._gatherer is not None:
+            await self._gatherer.stop()
+        await self.broker.stop()
+        if self._owns_store and self._store is not None:
+            await self._store.close()
+
+    async def _recover(self) -> None:
+        """Finish OfferSets a dead planner left COLLECTING (older than any live collection)."""
+        await asyncio.sleep(min(1.0, self.settings.collect_timeout))  # let heartbeats arrive
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.collect_timeout * 2 + 5)
+        for offerset, request, created in await self.store.collecting():
+            if created < cutoff:
+                log.info("recovering OfferSet %s", offerset)
+                await self.plan(offerset, request)
+
+    async def plan(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
+        try:
+            outcome = await self._outcome(offerset, request)
+        except Exception as exc:  # a bug must not leave the OfferSet COLLECTING forever
+            log.exception("planning %s failed", offerset)
+            outcome = Outcome(Result.NO, [error("The planner failed: {reason}", reason=type(exc).__name__)])
+        if await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers):
+            done = c.OfferSetCompleted(offerset=offerset, result=outcome.result)
+            await self.broker.publish(done, c.COMPLETED)
+        return outcome
+
+    async def _outcome(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
+        unknown = request.unknown_kinds()
+        if unknown:
+            return Outcome(Result.NO, [
+                error("Unknown kind {kind} at {field}", kind=kind, field=field) for field, kind in unknown
+            ])
+        sites = sorted(self.registry.live_sites())
+        if not sites:
+            return Outcome(Result.NO, [warn("No execution site is available")])
+        assert self._gatherer is not None
+        got = await self._gatherer.gather(offerset, request, sites, self.settings.collect_timeout)
+        return merge(got, self.settings.collect_timeout)

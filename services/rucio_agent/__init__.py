@@ -1,0 +1,1 @@
+"""Rucio site agent: data locality and staging (next issue)."""

@@ -1,0 +1,5 @@
+"""The common agent runtime every platform agent runs in."""
+
+from .runtime import AgentRuntime
+
+__all__ = ["AgentRuntime"]

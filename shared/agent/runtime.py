@@ -1,0 +1,85 @@
+"""NATS side of an agent: answers its site's offer requests (queue group = site) and heartbeats.
+
+Agents only connect out to NATS, so a site behind a firewall needs nothing inbound.
+"""
+
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from faststream.nats import NatsBroker
+
+from .. import contracts as c
+from ..model import Result, error
+from ..platform import Answer, Platform
+from ..settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+
+class AgentRuntime:
+    def __init__(self, settings: AgentSettings, platform: Platform, name: str | None = None) -> None:
+        self.settings = settings
+        self.platform = platform
+        self.site = c.check_site(settings.site)
+        self.name = name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
+        self.broker = NatsBroker(settings.nats_url, logger=None)
+        self._beats: asyncio.Task | None = None
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        broker = self.broker
+
+        @broker.subscriber(c.offers_subject(self.site), queue=self.site, title="agent-offers",
+                           description="This site's offer requests; replicas share the queue group")
+        async def offers(msg: c.OfferRequest) -> c.SiteAnswer:
+            answer = await self.answer(msg)
+            return c.SiteAnswer(offerset=msg.offerset, site=self.site, platform=self.platform.kind,
+                                agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages)
+
+        @broker.subscriber(c.PING, title="agent-ping", description="A planner asks for heartbeats now")
+        async def ping() -> None:
+            await self.beat()
+
+        broker.publisher(c.heartbeat_subject(self.site), title="agent-heartbeat", schema=c.Heartbeat)
+
+    async def answer(self, msg: c.OfferRequest) -> Answer:
+        budget = (msg.deadline - datetime.now(UTC)).total_seconds()
+        try:
+            return await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request), max(budget, 0.05))
+        except TimeoutError:
+            return Answer.no(error("Site {site} could not answer in time", site=self.site))
+        except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
+            log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
+            return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
+
+    async def beat(self, leaving: bool = False) -> None:
+        capabilities = await self.platform.capabilities()
+        beat = c.Heartbeat(site=self.site, platform=self.platform.kind, agent=self.name, capabilities=capabilities,
+                           interval=self.settings.heartbeat_interval, leaving=leaving)
+        await self.broker.publish(beat, c.heartbeat_subject(self.site))
+
+    async def _beat_forever(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except Exception:  # NATS reconnecting: try again next beat
+                log.warning("heartbeat failed", exc_info=True)
+            await asyncio.sleep(self.settings.heartbeat_interval)
+
+    async def start(self) -> None:
+        await self.platform.start()
+        await self.broker.start()
+        self._beats = asyncio.create_task(self._beat_forever())
+
+    async def stop(self) -> None:
+        if self._beats is not None:
+            self._beats.cancel()
+        try:
+            await self.beat(leaving=True)  # planners drop us at once instead of waiting us out
+        except Exception:
+            log.debug("could not say goodbye", exc_info=True)
+        await self.broker.stop()
+        await self.platform.stop()

@@ -1,0 +1,99 @@
+"""An agent's capacity ledger: offers reserve cores/memory/GPUs over time so no two promise the same.
+
+A reservation holds its block [start, end) until `hold_until` (the offer's expiry); after that
+it lapses by itself unless it was made firm (accepted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Demand:
+    cores: int = 0
+    memory_gb: int = 0
+    gpus: int = 0
+
+    def __add__(self, other: Demand) -> Demand:
+        return Demand(self.cores + other.cores, self.memory_gb + other.memory_gb, self.gpus + other.gpus)
+
+    def __sub__(self, other: Demand) -> Demand:
+        return Demand(self.cores - other.cores, self.memory_gb - other.memory_gb, self.gpus - other.gpus)
+
+    def within(self, other: Demand) -> bool:
+        return self.cores <= other.cores and self.memory_gb <= other.memory_gb and self.gpus <= other.gpus
+
+
+@dataclass
+class Reservation:
+    id: UUID
+    start: datetime
+    end: datetime
+    demand: Demand
+    hold_until: datetime | None  # None: firm
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.start < end and start < self.end
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CapacityLedger:
+    def __init__(self, total: Demand, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.total = total
+        self._clock = clock
+        self._held: dict[UUID, Reservation] = {}
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for rid in [r.id for r in self._held.values() if r.end <= now or (r.hold_until and r.hold_until <= now)]:
+            del self._held[rid]
+
+    def used(self, start: datetime, end: datetime) -> Demand:
+        """The peak use inside [start, end): use only changes where a reservation starts."""
+        self._prune()
+        near = [r for r in self._held.values() if r.overlaps(start, end)]
+        peak = Demand()
+        for point in {start, *(r.start for r in near if r.start > start)}:
+            at = Demand()
+            for r in near:
+                if r.start <= point < r.end:
+                    at = at + r.demand
+            peak = Demand(max(peak.cores, at.cores), max(peak.memory_gb, at.memory_gb), max(peak.gpus, at.gpus))
+        return peak
+
+    def fits(self, start: datetime, end: datetime, demand: Demand) -> bool:
+        return (self.used(start, end) + demand).within(self.total)
+
+    def next_fit(self, demand: Demand, earliest: datetime, length: timedelta, latest: datetime) -> datetime | None:
+        """The earliest start in [earliest, latest] where `demand` fits for `length`, if any."""
+        if not demand.within(self.total):
+            return None
+        self._prune()
+        candidates = sorted({earliest, *(r.end for r in self._held.values() if earliest < r.end <= latest)})
+        for start in candidates:
+            if self.fits(start, start + length, demand):
+                return start
+        return None
+
+    def reserve(self, rid: UUID, start: datetime, end: datetime, demand: Demand, hold_until: datetime | None) -> None:
+        self._held[rid] = Reservation(rid, start, end, demand, hold_until)
+
+    def confirm(self, rid: UUID) -> bool:
+        found = self._held.get(rid)
+        if found is not None:
+            found.hold_until = None
+        return found is not None
+
+    def release(self, rid: UUID) -> None:
+        self._held.pop(rid, None)
+
+    def __len__(self) -> int:
+        self._prune()
+        return len(self._held)

@@ -1,0 +1,40 @@
+"""Pydantic models of the IVOA ExecutionBroker data model in its newest (`kind` + `meta`) form."""
+
+from . import kinds
+from .base import Component, Meta, UnknownComponent, Wire
+from .data import (
+    IvoaDataResource,
+    RucioDataResource,
+    S3DataResource,
+    SimpleDataResource,
+    SkaoDataResource,
+)
+from .executable import DockerContainer, DockerImage, JupyterNotebook, SingularityContainer
+from .legacy import normalize_request
+from .messages import Level, Message, error, info, warn
+from .offerset import OfferSet, OfferSetStatus, Result
+from .request import ExecutionRequest, RequestedSchedule, RequestSchedule
+from .resources import Accelerator, SimpleComputeResource, SimpleStorageResource, SimpleVolumeMount
+from .session import (
+    FINAL_PHASES,
+    EnumValueOption,
+    ExecutionSession,
+    InstantBlock,
+    IntervalBlock,
+    Phase,
+    SessionSchedule,
+    SiteRef,
+    options_for,
+)
+from .values import MinMax, format_duration, format_instant, format_interval, parse_duration, parse_interval
+
+__all__ = [
+    "Accelerator", "Component", "DockerContainer", "DockerImage", "EnumValueOption", "ExecutionRequest",
+    "ExecutionSession", "FINAL_PHASES", "InstantBlock", "IntervalBlock", "IvoaDataResource", "JupyterNotebook",
+    "Level", "Message", "Meta", "MinMax", "OfferSet", "OfferSetStatus", "Phase", "RequestSchedule",
+    "RequestedSchedule", "Result", "RucioDataResource", "S3DataResource", "SessionSchedule",
+    "SimpleComputeResource", "SimpleDataResource", "SimpleStorageResource", "SimpleVolumeMount",
+    "SingularityContainer", "SiteRef", "SkaoDataResource", "UnknownComponent", "Wire", "error",
+    "format_duration", "format_instant", "format_interval", "info", "kinds", "normalize_request",
+    "options_for", "parse_duration", "parse_interval", "warn",
+]

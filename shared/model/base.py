@@ -1,0 +1,41 @@
+"""Base classes shared by every wire component: `kind` plus `meta`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .messages import Message
+
+
+class Wire(BaseModel):
+    """Strict about unknown fields so a typo ("cors") is a 4xx naming it, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def wire(self) -> dict:
+        """The newest wire form as plain data (JSON-compatible)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Meta(Wire):
+    uuid: UUID | None = None
+    name: str | None = None
+    description: str | None = None
+    url: str | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+    messages: list[Message] = Field(default_factory=list)
+
+
+class Component(Wire):
+    kind: str
+    meta: Meta = Field(default_factory=Meta)
+
+
+class UnknownComponent(Component):
+    """A component whose kind this broker does not know: kept whole, answered with NO."""
+
+    model_config = ConfigDict(extra="allow")

@@ -1,0 +1,83 @@
+"""Data resources. Their blocks are open (extra fields kept) so nothing a client sends is lost."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Tag
+
+from . import kinds
+from .base import Component, UnknownComponent
+from .executable import by_kind
+
+
+class Block(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class RucioBlock(Block):
+    endpoint: str | None = None
+    scope: str | None = None
+    object: str | None = Field(default=None, description="DID name")
+    type: Literal["FILE", "DATASET", "CONTAINER"] | None = None
+    rses: list[str] = Field(default_factory=list, description="extension: RSE hints")
+
+
+class SkaoReplica(Block):
+    rsename: str | None = None
+    dataurl: str | None = None
+
+
+class SkaoBlock(Block):
+    namespace: str | None = Field(default=None, description="the Rucio scope")
+    objectname: str | None = Field(default=None, description="the DID name")
+    objecttype: Literal["FILE", "DATASET", "CONTAINER"] | None = None
+    datasize: int | None = Field(default=None, ge=0)
+    replicas: list[SkaoReplica] = Field(default_factory=list)
+
+
+class SimpleDataResource(Component):
+    kind: Literal[kinds.SIMPLE_DATA] = kinds.SIMPLE_DATA
+    location: str = Field(min_length=1)
+    storage: str | None = None
+
+
+class S3DataResource(Component):
+    kind: Literal[kinds.S3_DATA] = kinds.S3_DATA
+    endpoint: str | None = None
+    template: str | None = None
+    bucket: str | None = None
+    object: str | None = None
+    storage: str | None = None
+
+
+class RucioDataResource(Component):
+    kind: Literal[kinds.RUCIO_DATA] = kinds.RUCIO_DATA
+    rucio: RucioBlock
+    storage: str | None = None
+
+
+class IvoaDataResource(Component):
+    kind: Literal[kinds.IVOA_DATA] = kinds.IVOA_DATA
+    ivoa: Block | None = None
+    storage: str | None = None
+
+
+class SkaoDataResource(Component):
+    kind: Literal[kinds.SKAO_DATA] = kinds.SKAO_DATA
+    ivoa: Block | None = None
+    skao: SkaoBlock
+    storage: str | None = None
+
+
+_DATA_KINDS = frozenset({kinds.SIMPLE_DATA, kinds.S3_DATA, kinds.RUCIO_DATA, kinds.IVOA_DATA, kinds.SKAO_DATA})
+
+Data = Annotated[
+    Annotated[SimpleDataResource, Tag(kinds.SIMPLE_DATA)]
+    | Annotated[S3DataResource, Tag(kinds.S3_DATA)]
+    | Annotated[RucioDataResource, Tag(kinds.RUCIO_DATA)]
+    | Annotated[IvoaDataResource, Tag(kinds.IVOA_DATA)]
+    | Annotated[SkaoDataResource, Tag(kinds.SKAO_DATA)]
+    | Annotated[UnknownComponent, Tag("unknown")],
+    by_kind(_DATA_KINDS),
+]

@@ -1,0 +1,60 @@
+"""ExecutionRequest (a.k.a. OfferSetRequest): what the client asks the broker to run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from .base import Meta, UnknownComponent, Wire
+from .data import Data
+from .executable import Executable
+from .resources import Compute, SimpleComputeResource, Storage, Volume
+from .values import IsoDuration, IsoInterval, parse_duration, parse_interval
+
+
+class RequestedSchedule(Wire):
+    duration: IsoDuration | None = None
+    start: IsoInterval | None = Field(default=None, description="ISO 8601 interval in which to start")
+
+    def duration_or(self, default: timedelta) -> timedelta:
+        return parse_duration(self.duration) if self.duration else default
+
+    def window(self) -> tuple[datetime, datetime] | None:
+        return parse_interval(self.start) if self.start else None
+
+
+class RequestSchedule(Wire):
+    requested: RequestedSchedule | None = None
+
+
+class ExecutionRequest(Wire):
+    kind: str | None = None
+    meta: Meta = Field(default_factory=Meta)
+    executable: Executable
+    compute: Compute | None = None
+    storage: list[Storage] = Field(default_factory=list)
+    data: list[Data] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+    schedule: RequestSchedule | None = None
+
+    def unknown_kinds(self) -> list[tuple[str, str]]:
+        """(field, kind) for every component whose kind this broker does not know."""
+        found: list[tuple[str, str]] = []
+        if isinstance(self.executable, UnknownComponent):
+            found.append(("executable", self.executable.kind))
+        if isinstance(self.compute, UnknownComponent):
+            found.append(("compute", self.compute.kind))
+        for name in ("storage", "data", "volumes"):
+            for i, item in enumerate(getattr(self, name)):
+                if isinstance(item, UnknownComponent):
+                    found.append((f"{name}[{i}]", item.kind))
+        return found
+
+    @property
+    def requested(self) -> RequestedSchedule:
+        return (self.schedule and self.schedule.requested) or RequestedSchedule()
+
+    @property
+    def simple_compute(self) -> SimpleComputeResource:
+        return self.compute if isinstance(self.compute, SimpleComputeResource) else SimpleComputeResource()

@@ -1,0 +1,89 @@
+"""ExecutionSession: one offer, a temporary reservation with a schedule and an expiry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from . import kinds
+from .base import Meta, Wire
+from .data import Data
+from .executable import Executable
+from .resources import Compute, Storage, Volume
+from .values import IsoDuration
+
+
+class Phase(StrEnum):
+    PROPOSED = "PROPOSED"
+    OFFERED = "OFFERED"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    WAITING = "WAITING"
+    PREPARING = "PREPARING"
+    AVAILABLE = "AVAILABLE"
+    READY = "READY"  # older name of AVAILABLE
+    RUNNING = "RUNNING"
+    RELEASING = "RELEASING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_PHASES = frozenset({Phase.REJECTED, Phase.EXPIRED, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
+
+
+class InstantBlock(Wire):
+    start: datetime | None = None
+    duration: IsoDuration | None = None
+
+
+class IntervalBlock(Wire):
+    start: str | None = Field(default=None, description="ISO 8601 interval in which the session becomes available")
+    duration: IsoDuration | None = None
+
+
+class SessionSchedule(Wire):
+    preparing: InstantBlock | None = None
+    available: IntervalBlock | None = None
+    releasing: InstantBlock | None = None
+
+
+class EnumValueOption(Wire):
+    kind: Literal[kinds.ENUM_VALUE_OPTION] = kinds.ENUM_VALUE_OPTION
+    path: str
+    values: list[str]
+
+
+class SiteRef(Wire):
+    """Extension: which site and platform made the offer."""
+
+    name: str
+    platform: str
+
+
+class ExecutionSession(Wire):
+    kind: Literal[kinds.SESSION] = kinds.SESSION
+    meta: Meta = Field(default_factory=Meta)
+    phase: Phase = Phase.OFFERED
+    expires: datetime | None = None
+    schedule: SessionSchedule = Field(default_factory=SessionSchedule)
+    executable: Executable | None = None
+    compute: Compute | None = None
+    storage: list[Storage] = Field(default_factory=list)
+    data: list[Data] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+    options: list[EnumValueOption] = Field(default_factory=list)
+    site: SiteRef | None = None
+
+
+def options_for(phase: Phase) -> list[EnumValueOption]:
+    """The updates a client may make next, derived from the phase alone."""
+    if phase is Phase.OFFERED:
+        return [EnumValueOption(path="phase", values=[Phase.ACCEPTED, Phase.REJECTED])]
+    if phase in FINAL_PHASES or phase is Phase.PROPOSED:
+        return []
+    return [EnumValueOption(path="phase", values=[Phase.CANCELLED])]

@@ -1,0 +1,96 @@
+"""Value types of the data model: min/max pairs, ISO 8601 durations and intervals."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import isodate
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+class MinMax(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MinMax:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+    @classmethod
+    def exactly(cls, value: int) -> MinMax:
+        return cls(min=value, max=value)
+
+
+def parse_duration(text: str) -> timedelta:
+    """An ISO 8601 duration as a timedelta; years and months count from now."""
+    try:
+        value = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+        raise ValueError(f"'{text}' is not an ISO 8601 duration (e.g. PT2H)") from exc
+    if isinstance(value, isodate.Duration):
+        value = value.totimedelta(start=datetime.now(UTC))
+    if value < timedelta(0):
+        raise ValueError(f"duration '{text}' is negative")
+    return value
+
+
+def format_duration(value: timedelta) -> str:
+    return isodate.duration_isoformat(value)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = isodate.parse_datetime(text) if "T" in text else _midnight(isodate.parse_date(text))
+    except (isodate.ISO8601Error, ValueError) as exc:
+        raise ValueError(f"'{text}' is not an ISO 8601 instant") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def parse_interval(text: str) -> tuple[datetime, datetime]:
+    """ISO 8601 interval (start/end, start/duration, duration/end, or one instant) as (start, end)."""
+    parts = text.split("/")
+    if len(parts) == 1:
+        start = _instant(parts[0])
+        return start, start
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"'{text}' is not an ISO 8601 interval (e.g. 2026-01-01T10:00Z/PT2H)")
+    first, second = parts
+    if first.startswith("P"):
+        end = _instant(second)
+        return end - parse_duration(first), end
+    start = _instant(first)
+    end = start + parse_duration(second) if second.startswith("P") else _instant(second)
+    if end < start:
+        raise ValueError(f"interval '{text}' ends before it starts")
+    return start, end
+
+
+def format_interval(start: datetime, duration: timedelta) -> str:
+    return f"{format_instant(start)}/{format_duration(duration)}"
+
+
+def format_instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+def _check_interval(text: str) -> str:
+    parse_interval(text)
+    return text
+
+
+IsoDuration = Annotated[str, AfterValidator(_check_duration)]
+IsoInterval = Annotated[str, AfterValidator(_check_interval)]

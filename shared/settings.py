@@ -1,0 +1,40 @@
+"""Settings of every process, read from the environment (prefix ``EB_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_NATS = "nats://127.0.0.1:4222"
+DEFAULT_DATABASE = "sqlite+aiosqlite:///./var/broker.db"
+
+
+class Common(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EB_", extra="ignore")
+
+    nats_url: str = DEFAULT_NATS
+
+
+class StoreSettings(Common):
+    database_url: str = Field(DEFAULT_DATABASE, description="SQLAlchemy async URL (sqlite+aiosqlite or postgresql+asyncpg)")
+
+
+class GatewaySettings(StoreSettings):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = Field(None, description="base URL put in Location and meta.url; default: from the request")
+    max_body_bytes: int = 1_048_576
+    max_wait: float = Field(60.0, description="longest Prefer: wait honoured, seconds")
+    plan_ack_timeout: float = 2.0
+
+
+class PlannerSettings(StoreSettings):
+    collect_timeout: float = Field(5.0, description="seconds to wait for sites before closing an OfferSet")
+    agent_ttl_beats: float = Field(3.0, description="an agent is live for this many heartbeat intervals")
+
+
+class AgentSettings(Common):
+    site: str
+    heartbeat_interval: float = 5.0
+    offer_expiry: float = Field(300.0, description="seconds an offer (and its reservation) stays open")
+    max_offers: int = 4

@@ -1,0 +1,75 @@
+"""The relational schema. `SCHEMA_VERSION` and the naming convention keep it ready for migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, TypeDecorator
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware in and out, whatever the backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if dialect.name != "sqlite" else value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+schema_info = Table(
+    "eb_schema",
+    metadata,
+    Column("version", Integer, primary_key=True),
+)
+
+offersets = Table(
+    "eb_offerset",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("name", String(256)),
+    Column("status", String(16), nullable=False),
+    Column("result", String(8)),
+    Column("request", JSON, nullable=False),
+    Column("messages", JSON, nullable=False, default=list),
+    Column("created", UTCDateTime, nullable=False),
+    Column("modified", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "eb_session",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("offerset", String(36), ForeignKey("eb_offerset.uuid", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("site", String(64), nullable=False),
+    Column("platform", String(64), nullable=False),
+    Column("agent", String(128), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("expires", UTCDateTime),
+    Column("start", UTCDateTime),
+    Column("document", JSON, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    Column("modified", UTCDateTime, nullable=False),
+    Index("ix_eb_session_offerset_position", "offerset", "position"),
+    Index("ix_eb_session_phase_expires", "phase", "expires"),
+)

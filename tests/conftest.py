@@ -1,0 +1,97 @@
+"""Fixtures: a real nats-server per test, SQLite always, PostgreSQL when reachable (CI requires it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.launcher.nats import EmbeddedNats
+from shared.store import Store
+from standins.skaha.config import load_config
+
+from .broker import Broker
+
+SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"
+PG_ADMIN = os.environ.get("EB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def nats_url():
+    with EmbeddedNats(jetstream=False) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+async def postgres_database():
+    """A throw-away database on the local PostgreSQL, or a skip (a failure when EB_REQUIRE_POSTGRES=1)."""
+    if not _postgres_reachable():
+        if os.environ.get("EB_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is required (EB_REQUIRE_POSTGRES=1) but not reachable")
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    name = f"eb_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/broker.db"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    db = await Store.open(url)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    db = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/broker.db")
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def site_config():
+    def load(name: str, **changes):
+        return load_config(SITES / f"{name}.yaml").model_copy(update=changes)
+
+    return load
+
+
+@pytest.fixture
+async def broker(nats_url, sqlite_store):
+    """Planner + gateway over real NATS and HTTP, no sites yet."""
+    b = Broker(nats_url, sqlite_store)
+    await b.start_planner()
+    await b.start_gateway()
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def two_sites(broker, site_config):
+    """The demo federation: site-a and site-b with different image lists."""
+    await broker.add_site("site-a", site_config("site-a"), total_cores=16, total_memory_gb=64)
+    await broker.add_site("site-b", site_config("site-b"), total_cores=32, total_memory_gb=128, total_gpus=1)
+    await broker.wait_for_agents(2)
+    return broker
