@@ -56,17 +56,21 @@ class CapacityLedger:
             del self._held[rid]
 
     def used(self, start: datetime, end: datetime) -> Demand:
-        """The peak use inside [start, end): use only changes where a reservation starts."""
+        """The peak use inside [start, end), by a sweep over reservation edges (n log n)."""
         self._prune()
-        near = [r for r in self._held.values() if r.overlaps(start, end)]
-        peak = Demand()
-        for point in {start, *(r.start for r in near if r.start > start)}:
-            at = Demand()
-            for r in near:
-                if r.start <= point < r.end:
-                    at = at + r.demand
-            peak = Demand(max(peak.cores, at.cores), max(peak.memory_gb, at.memory_gb), max(peak.gpus, at.gpus))
-        return peak
+        edges: list[tuple[datetime, int, Demand]] = []
+        for r in self._held.values():
+            if r.overlaps(start, end):
+                edges.append((max(r.start, start), 1, r.demand))
+                edges.append((r.end, 0, r.demand))  # 0 sorts first: a block ending at t frees t
+        edges.sort(key=lambda e: (e[0], e[1]))
+        cores = memory = gpus = 0
+        peak = [0, 0, 0]
+        for _, opening, d in edges:
+            sign = 1 if opening else -1
+            cores, memory, gpus = cores + sign * d.cores, memory + sign * d.memory_gb, gpus + sign * d.gpus
+            peak = [max(peak[0], cores), max(peak[1], memory), max(peak[2], gpus)]
+        return Demand(*peak)
 
     def fits(self, start: datetime, end: datetime, demand: Demand) -> bool:
         return (self.used(start, end) + demand).within(self.total)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -34,31 +36,46 @@ def nats_url():
         yield server.url
 
 
+def _admin(sql: str) -> None:
+    """Run one admin statement on its own loop (session fixtures here are synchronous)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
 @pytest.fixture(scope="session")
-async def postgres_database():
+def postgres_database():
     """A throw-away database on the local PostgreSQL, or a skip (a failure when EB_REQUIRE_POSTGRES=1)."""
     if not _postgres_reachable():
         if os.environ.get("EB_REQUIRE_POSTGRES") == "1":
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is required (EB_REQUIRE_POSTGRES=1) but not reachable")
         pytest.skip("no PostgreSQL at 127.0.0.1:5432")
     name = f"eb_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    _admin(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
         yield f"{base}/{name}"
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request, tmp_path):
+def database_url(request, tmp_path):
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/broker.db"
-    else:
-        url = request.getfixturevalue("postgres_database")
-    db = await Store.open(url)
+        return f"sqlite+aiosqlite:///{tmp_path}/broker.db"
+    return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+async def store(database_url):
+    db = await Store.open(database_url)
     yield db
     await db.close()
 

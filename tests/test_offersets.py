@@ -98,7 +98,7 @@ async def test_polling_without_wait_then_prefer_wait(two_sites):
 
 
 async def test_prefer_wait_returns_after_n_seconds_when_still_collecting(broker, site_config):
-    broker.planner.settings.collect_timeout = 4.0
+    broker.planner.settings.collect_timeout = 2.5
     await broker.add_site("slow", site_config("site-a"))
     await broker.wait_for_agents(1)
     slow = broker.sites["slow"].platform
@@ -275,3 +275,24 @@ async def test_older_type_form_is_accepted_and_answered_in_the_newest_form(two_s
 async def test_no_live_sites_gives_no(broker):
     body = await post_and_wait(broker, request("images.canfar.net/skaha/astroml:24.07"))
     assert body["result"] == "NO" and "No execution site is available" in texts(body)
+
+
+async def test_end_to_end_on_postgresql(nats_url, postgres_database, site_config):
+    from shared.store import Store
+
+    from .broker import Broker
+
+    store = await Store.open(postgres_database)
+    b = Broker(nats_url, store)
+    try:
+        await b.start_planner()
+        await b.start_gateway()
+        await b.add_site("site-a", site_config("site-a"))
+        await b.wait_for_agents(1)
+        body = await post_and_wait(b, request("images.canfar.net/skaha/astroml:24.07", {"min": 2}))
+        assert body["result"] == "YES" and len(body["offers"]) == 4
+        session = await b.http.get(body["offers"][0]["meta"]["url"], headers={"Accept": "application/json"})
+        assert session.json()["phase"] == "OFFERED"
+    finally:
+        await b.close()
+        await store.close()

@@ -278,3 +278,11 @@ def test_sync_context_manager() -> None:
         assert httpx.get(f"{url}/v1/image").status_code == 200
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/v1/image", timeout=1)
+
+
+async def test_client_accepts_host_root_or_service_url() -> None:
+    async with running_standin(fast_config()) as url:
+        for base in (url, url.root, f"{url}/v1/"):
+            async with SkahaClient(base) as client:
+                assert client.base_url == str(url)
+                assert len(await client.images()) == 2

@@ -224,7 +224,11 @@ class _Cached(Generic[T]):
 
 
 class SkahaClient:
-    """One Skaha service, e.g. ``SkahaClient("https://ws-uv.canfar.net/skaha", token)``."""
+    """One Skaha service, e.g. ``SkahaClient("https://ws-uv.canfar.net/skaha", token)``.
+
+    ``base_url`` may also be the bare host (``https://ws-uv.canfar.net``, Skaha's
+    default ``/skaha`` is then assumed) or end in ``/skaha/v1``.
+    """
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 5.0,
                  cache_ttl: float = 30.0,
@@ -232,7 +236,7 @@ class SkahaClient:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _service_url(base_url)
         self._timeout = timeout
         self._http = httpx.AsyncClient(base_url=self.base_url + "/", headers=headers,
                                        timeout=httpx.Timeout(timeout), transport=transport)
@@ -373,6 +377,16 @@ def _default(rng: _WireRange | None, legacy: int | None) -> int | None:
     if rng is not None:
         return rng.default if rng.default is not None else rng.defaultRequest
     return legacy
+
+
+def _service_url(base_url: str) -> str:
+    url = httpx.URL(base_url.rstrip("/"))
+    path = url.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    if not path:  # Skaha's service.yaml basePath is /skaha
+        path = "/skaha"
+    return str(url.copy_with(path=path)).rstrip("/")
 
 
 def _session_path(session_id: str) -> str:

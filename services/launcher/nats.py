@@ -34,7 +34,9 @@ class EmbeddedNats:
         args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port)]
         if self.jetstream:
             args += ["-js", "-sd", self._store.name]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Own session: Ctrl-C goes to the launcher, which stops NATS last, after its clients.
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
         wait_listening("127.0.0.1", self.port)
         return self
 

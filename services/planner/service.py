@@ -30,6 +30,8 @@ class Planner:
         self._owns_store = store is None
         self._gatherer: Gatherer | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._stopped = False
+        self._recovery: asyncio.Task | None = None
         self._subscribe()
 
     @property
@@ -72,9 +74,14 @@ class Planner:
         self._gatherer = Gatherer(self.broker.connection, self.name)
         await self._gatherer.start()
         await self.broker.publish(b"", c.PING)
-        self._spawn(self._recover())
+        self._recovery = asyncio.create_task(self._recover())
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._recovery is not None:
+            self._recovery.cancel()
         # Let in-flight collections finish (bounded by the collect timeout) so none stays COLLECTING.
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=self.settings.collect_timeout + 2)

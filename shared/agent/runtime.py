@@ -77,8 +77,8 @@ class AgentRuntime:
     async def stop(self) -> None:
         if self._beats is not None:
             self._beats.cancel()
-        try:
-            await self.beat(leaving=True)  # planners drop us at once instead of waiting us out
+        try:  # planners drop us at once instead of waiting us out; bounded, NATS may be gone
+            await asyncio.wait_for(self.beat(leaving=True), 1.0)
         except Exception:
             log.debug("could not say goodbye", exc_info=True)
         await self.broker.stop()

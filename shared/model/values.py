@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated
 
 import isodate
@@ -28,6 +29,17 @@ class MinMax(BaseModel):
 
 def parse_duration(text: str) -> timedelta:
     """An ISO 8601 duration as a timedelta; years and months count from now."""
+    if "Y" in text or "M" in text.split("T", 1)[0]:
+        return _parse_duration(text)  # calendar units: relative to now, so never cached
+    return _parse_fixed_duration(text)
+
+
+@lru_cache(maxsize=1024)
+def _parse_fixed_duration(text: str) -> timedelta:
+    return _parse_duration(text)  # the same few strings recur in every offer
+
+
+def _parse_duration(text: str) -> timedelta:
     try:
         value = isodate.parse_duration(text)
     except (isodate.ISO8601Error, ValueError, TypeError) as exc:

@@ -98,7 +98,8 @@ class Store:
             if done.rowcount != 1:
                 return False
             if offers:
-                await conn.execute(insert(tables.sessions), [_session_row(uuid, i, s, a, now) for i, (s, a) in enumerate(offers)])
+                rows = [_session_row(uuid, i, s, a, now) for i, (s, a) in enumerate(offers)]
+                await conn.execute(insert(tables.sessions).values(rows))  # one multi-row statement
         return True
 
     async def offerset(self, uuid: UUID) -> OfferSet | None:

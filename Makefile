@@ -1,0 +1,28 @@
+# The two commands: `make up` (the broker on its embedded default) and `make test` (the whole suite).
+# Both install what they need into .venv first (only again when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test bench asyncapi clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/ebroker up
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.offersets
+
+asyncapi: $(STAMP)
+	$(VENV)/bin/ebroker asyncapi --out docs/asyncapi.yaml
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,50 @@
+"""N CANFAR site agents in one process against one Skaha stand-in (for the benchmark)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from services.canfar_agent.platform import CanfarPlatform
+from services.canfar_agent.settings import CanfarSettings
+from shared.agent import AgentRuntime
+from shared.service import run_until_stopped
+from standins.skaha.config import SkahaStandInConfig, StandInImage
+from standins.skaha.server import running_standin
+
+IMAGE = "images.canfar.net/skaha/astroml:24.07"
+
+
+class Sites:
+    def __init__(self, count: int, nats_url: str) -> None:
+        self.count, self.nats_url = count, nats_url
+        self.agents: list[AgentRuntime] = []
+        self.standin = running_standin(SkahaStandInConfig(images=[StandInImage(id=IMAGE, types=["headless"])],
+                                                          cores_options=[1, 2, 4, 8], memory_options=[1, 2, 4, 8]))
+
+    async def start(self) -> None:
+        url = await self.standin.__aenter__()
+        for i in range(self.count):
+            # Capacity large enough that a long run never fills the ledger; offers lapse after 2 s because
+            # the benchmark client never accepts or rejects them (each open offer is a held reservation).
+            s = CanfarSettings(site=f"bench-{i:03d}", nats_url=self.nats_url, skaha_url=url, heartbeat_interval=2.0,
+                               total_cores=10**7, total_memory_gb=10**8, offer_expiry=2, skaha_cache_ttl=60)
+            agent = AgentRuntime(s, CanfarPlatform(s))
+            await agent.start()
+            self.agents.append(agent)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(a.stop() for a in self.agents))
+        await self.standin.__aexit__(None, None, None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--nats-url", required=True)
+    args = parser.parse_args()
+    asyncio.run(run_until_stopped(Sites(args.count, args.nats_url)))
+
+
+if __name__ == "__main__":
+    main()

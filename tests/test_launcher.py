@@ -1,0 +1,70 @@
+"""The embedded default as a user runs it: `ebroker up`, a request end to end, Ctrl-C stops every child."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from services.launcher.ports import free_port
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astroml.yaml"
+
+
+def _processes_mentioning(marker: str) -> list[int]:
+    """PIDs whose environment or command line names the marker (the run's own state folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            status = (entry / "stat").read_text().split()[2]
+            text = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if status != "Z" and marker.encode() in text:
+            found.append(int(entry.name))
+    return found
+
+
+def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
+    port = free_port()
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if k not in ("EB_NATS_URL", "EB_DATABASE_URL")}
+    proc = subprocess.Popen([sys.executable, "-m", "services.launcher", "up", "--port", str(port), "--state", str(state)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        banner = "".join(lines)
+        assert "(2 live agents)" in banner and f"http://127.0.0.1:{port}" in banner and "(embedded)" in banner, banner
+        base = f"http://127.0.0.1:{port}"
+        posted = httpx.post(f"{base}/offersets", content=EXAMPLE.read_bytes(),
+                            headers={"Content-Type": "application/yaml"})
+        assert posted.status_code == 303
+        got = httpx.get(posted.headers["location"], headers={"Prefer": "wait=10", "Accept": "application/json"},
+                        timeout=15)
+        body = got.json()
+        assert body["status"] == "COMPLETE" and body["result"] == "YES"
+        assert {o["site"]["name"] for o in body["offers"]} == {"site-a", "site-b"}
+        assert len(_processes_mentioning(str(state))) >= 5  # planner, gateway, 2 agents, ...
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert proc.returncode == 0, proc.stdout.read()
+    assert time.monotonic() - started < 15
+    assert _processes_mentioning(str(state)) == []
+    assert (state / "broker.db").exists()

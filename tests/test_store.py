@@ -1,0 +1,85 @@
+"""The store against SQLite and PostgreSQL: OfferSets, their offers, phases and expiry survive a round trip."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from shared.model import (
+    DockerContainer,
+    DockerImage,
+    ExecutionRequest,
+    ExecutionSession,
+    InstantBlock,
+    Meta,
+    OfferSetStatus,
+    Phase,
+    Result,
+    SessionSchedule,
+    SiteRef,
+    error,
+    kinds,
+)
+from shared.store import Store
+
+
+def _request() -> ExecutionRequest:
+    return ExecutionRequest(meta=Meta(name="r"), executable=DockerContainer(image=DockerImage(locations=["img:1"])))
+
+
+def _offer(start: datetime, site: str = "site-a") -> ExecutionSession:
+    return ExecutionSession(
+        meta=Meta(uuid=uuid.uuid4(), name="r"),
+        expires=start + timedelta(minutes=5),
+        schedule=SessionSchedule(preparing=InstantBlock(start=start, duration="PT1M")),
+        executable=DockerContainer(image=DockerImage(locations=["img:1"])),
+        site=SiteRef(name=site, platform="canfar"),
+    )
+
+
+async def test_offerset_round_trip(store: Store):
+    oid = uuid.uuid4()
+    created = await store.add_offerset(oid, _request())
+    assert created.status is OfferSetStatus.COLLECTING
+    read = await store.offerset(oid)
+    assert read.status is OfferSetStatus.COLLECTING and read.result is None and read.offers == []
+    assert [o for o, _, _ in await store.collecting()] == [oid]
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    offers = [(_offer(now), "agent-1"), (_offer(now + timedelta(hours=1), "site-b"), "agent-2")]
+    assert await store.complete_offerset(oid, Result.YES, [error("site-c: {why}", why="no image")], offers)
+    read = await store.offerset(oid)
+    assert read.status is OfferSetStatus.COMPLETE and read.result is Result.YES
+    assert [o.meta.uuid for o in read.offers] == [o.meta.uuid for o, _ in offers]
+    assert read.meta.messages[0].message == "site-c: no image" and read.meta.messages[0].values == {"why": "no image"}
+    first = read.offers[0]
+    assert first.phase is Phase.OFFERED and first.expires == now + timedelta(minutes=5)
+    assert first.expires.tzinfo is not None and first.schedule.preparing.start == now
+    assert first.kind == kinds.SESSION and first.options[0].values == ["ACCEPTED", "REJECTED"]
+    assert await store.collecting() == []
+
+    session = await store.session(offers[1][0].meta.uuid)
+    assert session.site == SiteRef(name="site-b", platform="canfar")
+
+
+async def test_completing_twice_changes_nothing(store: Store):
+    oid = uuid.uuid4()
+    await store.add_offerset(oid, _request())
+    now = datetime.now(UTC)
+    assert await store.complete_offerset(oid, Result.YES, [], [(_offer(now), "a")])
+    assert not await store.complete_offerset(oid, Result.NO, [], [(_offer(now), "b")])
+    read = await store.offerset(oid)
+    assert read.result is Result.YES and len(read.offers) == 1
+
+
+async def test_unknown_uuids_read_as_none(store: Store):
+    assert await store.offerset(uuid.uuid4()) is None
+    assert await store.session(uuid.uuid4()) is None
+
+
+async def test_schema_creation_is_idempotent(store: Store):
+    await store.create_schema()
+    oid = uuid.uuid4()
+    await store.add_offerset(oid, _request())
+    await store.create_schema()
+    assert (await store.offerset(oid)) is not None
