@@ -8,6 +8,7 @@ Subjects
 - ``eb.v1.site.{site}.heartbeat``    agent -> every planner: Heartbeat (also sent once with ``leaving`` on stop).
 - ``eb.v1.agents.ping``              planner -> every agent: heartbeat now (a planner that just started).
 - ``eb.v1.offersets.completed``      planner -> every gateway: OfferSetCompleted, wakes ``Prefer: wait`` readers.
+- ``_INBOX.eb-planner.{planner}.{offerset}.{site}``  a site's SiteAnswer to the planner that asked.
 
 Per-site subjects let a deployment grant each site's credentials only its own ``eb.v1.site.{site}.>``.
 """
@@ -31,6 +32,9 @@ PING = f"{PREFIX}.agents.ping"
 COMPLETED = f"{PREFIX}.offersets.completed"
 HEARTBEATS = f"{PREFIX}.site.*.heartbeat"
 PLANNER_QUEUE = "planners"
+# Replies travel on inboxes; the planner's offer inbox names the OfferSet and the site.
+ANSWER_INBOX = "_INBOX.eb-planner.{planner}.{offerset}.{site}"
+REPLY_INBOX = "_INBOX.>"
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from shared.contracts import OfferRequest, SiteAnswer, offers_subject
+from shared.contracts import ANSWER_INBOX, OfferRequest, SiteAnswer, offers_subject
 from shared.model import ExecutionRequest
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class _Pending:
 class Gatherer:
     def __init__(self, nc: Client, name: str) -> None:
         self._nc = nc
-        self._prefix = f"_INBOX.eb-planner.{name}"
+        self._prefix = ANSWER_INBOX.split(".{offerset}")[0].format(planner=name)
         self._pending: dict[str, _Pending] = {}
         self._sub = None
 

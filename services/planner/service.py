@@ -61,6 +61,8 @@ class Planner:
         broker.publisher(c.COMPLETED, title="planner-completed", schema=c.OfferSetCompleted,
                          description="An OfferSet is saved COMPLETE")
         broker.publisher(c.PING, title="planner-ping", description="Ask every agent to heartbeat now")
+        broker.publisher(c.REPLY_INBOX, title="planner-plan-ack", schema=c.PlanAck, description="Reply to plan")
+        broker.publisher(c.REPLY_INBOX, title="planner-agent-list", schema=c.AgentList, description="Reply to agents")
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

@@ -44,6 +44,8 @@ class AgentRuntime:
             await self.beat()
 
         broker.publisher(c.heartbeat_subject(self.site), title="agent-heartbeat", schema=c.Heartbeat)
+        broker.publisher(c.ANSWER_INBOX, title="agent-answer", schema=c.SiteAnswer,
+                         description="The reply to an offer request, on the planner's inbox")
 
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
