@@ -2,7 +2,7 @@
 
 Subjects
 --------
-- ``eb.v1.planner.plan``             gateway -> planner (queue group ``planners``): plan an OfferSet; reply PlanAck.
+- ``eb.v1.planner.plan``             gateway -> planner (queue group ``planners``): save and plan an OfferSet; reply PlanAck.
 - ``eb.v1.planner.agents``           gateway -> planner (queue group ``planners``): list live agents; reply AgentList.
 - ``eb.v1.site.{site}.offers``       planner -> a site's agents (queue group = site): OfferRequest; reply SiteAnswer.
 - ``eb.v1.site.{site}.heartbeat``    agent -> every planner: Heartbeat (also sent once with ``leaving`` on stop).
@@ -65,8 +65,11 @@ class PlanRequest(BaseModel):
 
 
 class PlanAck(BaseModel):
+    """Sent once the OfferSet is saved COLLECTING."""
+
     offerset: UUID
     planner: str
+    created: datetime
 
 
 class OfferRequest(BaseModel):

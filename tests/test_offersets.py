@@ -296,3 +296,25 @@ async def test_end_to_end_on_postgresql(nats_url, postgres_database, site_config
     finally:
         await b.close()
         await store.close()
+
+
+async def test_the_agent_sends_its_bearer_token_to_skaha(broker, site_config):
+    guarded = site_config("site-a", token="s3cret")
+    await broker.add_site("site-a", guarded)  # the harness hands the agent the same token
+    await broker.start_agent("site-x", broker.sites["site-a"].skaha, token="wrong")
+    await broker.wait_for_agents(2)
+    body = await post_and_wait(broker, request("images.canfar.net/skaha/astroml:24.07"))
+    assert {o["site"]["name"] for o in body["offers"]} == {"site-a"}
+    assert "site-x: the Skaha platform is unavailable" in texts(body)
+
+
+async def test_openapi_describes_the_endpoints_media_types_and_errors(broker):
+    spec = (await broker.http.get("/openapi.json")).json()
+    post = spec["paths"]["/offersets"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/json", "application/yaml", "application/xml"}
+    assert {"303", "400", "406", "413", "415", "422", "503"} <= set(post["responses"])
+    assert {"200", "404"} <= set(spec["paths"]["/offersets/{uuid}"]["get"]["responses"])
+    assert "/sessions/{uuid}" in spec["paths"] and "/agents" in spec["paths"]
+    schemas = spec["components"]["schemas"]
+    assert {"ExecutionRequest", "OfferSet", "ExecutionSession", "ErrorResponse"} <= set(schemas)
+    assert "status" in schemas["OfferSet"]["properties"]

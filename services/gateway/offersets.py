@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
 from shared import contracts as c
-from shared.model import ExecutionRequest, OfferSet, OfferSetStatus, Result, error
+from shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus, error
 
 from .body import parse_request, response_media
 from .openapi import answer, body
@@ -48,17 +48,17 @@ async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway
     response_media(request)  # refuse an unacceptable Accept before doing any work
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
-    offerset = await gw.store.add_offerset(offerset_id, execution)
     try:
-        await gw.broker.request(c.PlanRequest(offerset=offerset_id, request=execution), c.PLAN,
-                                timeout=gw.settings.plan_ack_timeout)
+        answer = await gw.broker.request(c.PlanRequest(offerset=offerset_id, request=execution), c.PLAN,
+                                         timeout=gw.settings.plan_ack_timeout)
+        ack = c.PlanAck.model_validate_json(answer.body)
     except Exception as exc:  # no responders, timeout, connection lost: all mean no planner took it
         log.warning("no planner acknowledged %s: %r", offerset_id, exc)
         reason = error("No planner is available to handle the request: {reason}", reason=type(exc).__name__)
-        await gw.store.complete_offerset(offerset_id, Result.NO, [reason], [])
         raise Problem(503, "No planner available", [reason]) from exc
+    offerset = OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=ack.created, modified=ack.created))
     location = gw.offerset_url(request, offerset_id)
-    return reply(request, gw.with_urls(request, offerset), "offers-response", 303, {"Location": location})
+    return reply(request, gw.with_urls(request, offerset.wire()), "offers-response", 303, {"Location": location})
 
 
 @router.get(
@@ -77,13 +77,13 @@ async def get_offerset(
     response_media(request)
     wait = wait_seconds(prefer, gw.settings.max_wait)
     with gw.waiters.watch(uuid) as completed:
-        offerset = await gw.store.offerset(uuid)
-        if offerset is not None and offerset.status is OfferSetStatus.COLLECTING and wait > 0:
+        offerset = await gw.store.offerset_document(uuid)
+        if offerset is not None and offerset["status"] == OfferSetStatus.COLLECTING and wait > 0:
             try:
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-            offerset = await gw.store.offerset(uuid)
+            offerset = await gw.store.offerset_document(uuid)
     if offerset is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
     headers = {"Preference-Applied": f"wait={wait:g}"} if wait > 0 else None

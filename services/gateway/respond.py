@@ -10,7 +10,7 @@ from . import media
 from .body import response_media
 
 
-def reply(request: Request, model: BaseModel, root: str, status: int = 200, headers: dict | None = None) -> Response:
+def reply(request: Request, body: BaseModel | dict, root: str, status: int = 200, headers: dict | None = None) -> Response:
     kind = response_media(request)
-    doc = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc = body.model_dump(mode="json", by_alias=True, exclude_none=True) if isinstance(body, BaseModel) else body
     return Response(media.encode(doc, kind, root), status_code=status, media_type=kind, headers=headers)

@@ -26,7 +26,7 @@ router = APIRouter(tags=["sessions"])
     response_class=Response,
 )
 async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
-    session = await gw.store.session(uuid)
+    session = await gw.store.session_document(uuid)
     if session is None:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}")
     return reply(request, gw.session_with_url(request, session), "execution")

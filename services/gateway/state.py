@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from fastapi import Request
 from faststream.nats import NatsBroker
 
-from shared.model import ExecutionSession, OfferSet
 from shared.settings import GatewaySettings
 from shared.store import Store
 
@@ -31,16 +31,17 @@ class Gateway:
     def session_url(self, request: Request, uuid: UUID) -> str:
         return f"{self.base_url(request)}/sessions/{uuid}"
 
-    def with_urls(self, request: Request, offerset: OfferSet) -> OfferSet:
-        offerset.meta.url = self.offerset_url(request, offerset.meta.uuid)
-        for offer in offerset.offers:
+    def with_urls(self, request: Request, offerset: dict[str, Any]) -> dict[str, Any]:
+        """Fill meta.url of an OfferSet document and its offers (URLs depend on how we are reached)."""
+        offerset["meta"]["url"] = self.offerset_url(request, offerset["meta"]["uuid"])
+        for offer in offerset.get("offers", ()):
             self.session_with_url(request, offer)
         return offerset
 
-    def session_with_url(self, request: Request, session: ExecutionSession) -> ExecutionSession:
-        session.meta.url = self.session_url(request, session.meta.uuid)
+    def session_with_url(self, request: Request, session: dict[str, Any]) -> dict[str, Any]:
+        session["meta"]["url"] = self.session_url(request, session["meta"]["uuid"])
         return session
 
 
-def gateway(request: Request) -> Gateway:
+async def gateway(request: Request) -> Gateway:  # async: a sync dependency costs a thread hop
     return request.app.state.gateway

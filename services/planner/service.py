@@ -44,8 +44,11 @@ class Planner:
 
         @broker.subscriber(c.PLAN, queue=c.PLANNER_QUEUE, title="planner-plan", description="Plan an OfferSet")
         async def plan(msg: c.PlanRequest) -> c.PlanAck:
+            # Saved before the ack: once the gateway answers 303, the OfferSet exists. The planner is
+            # the only writer of OfferSets, so SQLite never has two writer processes here.
+            offerset = await self.store.add_offerset(msg.offerset, msg.request, created=msg.received)
             self._spawn(self.plan(msg.offerset, msg.request))
-            return c.PlanAck(offerset=msg.offerset, planner=self.name)
+            return c.PlanAck(offerset=msg.offerset, planner=self.name, created=offerset.meta.created)
 
         @broker.subscriber(c.HEARTBEATS, title="planner-heartbeats", description="Agents announce themselves")
         async def heartbeat(beat: c.Heartbeat) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,7 +20,8 @@ from ..model import (
     OfferSetStatus,
     Phase,
     Result,
-    SiteRef,
+    format_instant,
+    kinds,
     options_for,
 )
 from . import tables
@@ -29,6 +30,21 @@ from .engine import create_engine
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# Built once: composing a statement costs more CPU than running it (SQLAlchemy caches the compiled form).
+_o, _s = tables.offersets, tables.sessions
+_ADD = insert(_o)
+_COMPLETE = (
+    update(_o)
+    .where(_o.c.uuid == bindparam("key"), _o.c.status == bindparam("was"))
+    .values(status=bindparam("status"), result=bindparam("result"), messages=bindparam("messages"),
+            modified=bindparam("modified"))
+)
+_ADD_OFFER = insert(_s)
+_OFFERSET = select(_o).where(_o.c.uuid == bindparam("key"))
+_OFFERS = select(_s).where(_s.c.offerset == bindparam("key")).order_by(_s.c.position)
+_SESSION = select(_s).where(_s.c.uuid == bindparam("key"))
 
 
 class Store:
@@ -58,17 +74,9 @@ class Store:
         """Record a new OfferSet, COLLECTING, before anyone is asked: nothing accepted is lost."""
         when = created or _now()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(tables.offersets).values(
-                    uuid=str(uuid),
-                    name=request.meta.name,
-                    status=OfferSetStatus.COLLECTING,
-                    request=request.wire(),
-                    messages=[],
-                    created=when,
-                    modified=when,
-                )
-            )
+            await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
+                                      "status": OfferSetStatus.COLLECTING, "request": request.wire(),
+                                      "messages": [], "created": when, "modified": when})
         return OfferSet(meta=Meta(uuid=uuid, name=request.meta.name, created=when, modified=when))
 
     async def complete_offerset(
@@ -85,52 +93,47 @@ class Store:
         """
         now = _now()
         async with self.engine.begin() as conn:
-            done = await conn.execute(
-                update(tables.offersets)
-                .where(tables.offersets.c.uuid == str(uuid), tables.offersets.c.status == OfferSetStatus.COLLECTING)
-                .values(
-                    status=OfferSetStatus.COMPLETE,
-                    result=result,
-                    messages=[m.model_dump(mode="json", exclude_none=True) for m in messages],
-                    modified=now,
-                )
-            )
+            done = await conn.execute(_COMPLETE, {
+                "key": str(uuid), "was": OfferSetStatus.COLLECTING, "status": OfferSetStatus.COMPLETE,
+                "result": result, "modified": now,
+                "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
+            })
             if done.rowcount != 1:
                 return False
             if offers:
                 rows = [_session_row(uuid, i, s, a, now) for i, (s, a) in enumerate(offers)]
-                await conn.execute(insert(tables.sessions).values(rows))  # one multi-row statement
+                await conn.execute(_ADD_OFFER, rows)
         return True
 
-    async def offerset(self, uuid: UUID) -> OfferSet | None:
+    async def offerset_document(self, uuid: UUID) -> dict[str, Any] | None:
+        """The OfferSet in wire form, assembled from the stored documents without re-validating them
+        (they were validated on the way in); the hot path of polling clients."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(tables.offersets).where(tables.offersets.c.uuid == str(uuid)))).first()
+            row = (await conn.execute(_OFFERSET, {"key": str(uuid)})).first()
             if row is None:
                 return None
-            rows = (
-                await conn.execute(
-                    select(tables.sessions)
-                    .where(tables.sessions.c.offerset == str(uuid))
-                    .order_by(tables.sessions.c.position)
-                )
-            ).all()
-        return OfferSet(
-            meta=Meta(
-                uuid=UUID(row.uuid),
-                name=row.name,
-                created=_utc(row.created),
-                modified=_utc(row.modified),
-                messages=[Message.model_validate(m) for m in row.messages or []],
-            ),
-            status=OfferSetStatus(row.status),
-            result=Result(row.result) if row.result else None,
-            offers=[_session(r) for r in rows],
-        )
+            rows = (await conn.execute(_OFFERS, {"key": str(uuid)})).all()
+        meta = {"uuid": row.uuid, "name": row.name, "created": format_instant(_utc(row.created)),
+                "modified": format_instant(_utc(row.modified)), "messages": row.messages or []}
+        doc: dict[str, Any] = {"kind": kinds.OFFERSET, "meta": {k: v for k, v in meta.items() if v is not None},
+                               "status": row.status}
+        if row.result:
+            doc["result"] = row.result
+        doc["offers"] = [_session_document(r) for r in rows]
+        return doc
+
+    async def offerset(self, uuid: UUID) -> OfferSet | None:
+        doc = await self.offerset_document(uuid)
+        return OfferSet.model_validate(doc) if doc is not None else None
+
+    async def session_document(self, uuid: UUID) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
+        return _session_document(row) if row is not None else None
 
     async def session(self, uuid: UUID) -> ExecutionSession | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(tables.sessions).where(tables.sessions.c.uuid == str(uuid)))).first()
-        return _session(row) if row is not None else None
+        doc = await self.session_document(uuid)
+        return ExecutionSession.model_validate(doc) if doc is not None else None
 
     async def collecting(self) -> list[tuple[UUID, ExecutionRequest, datetime]]:
         """OfferSets still COLLECTING (e.g. their planner died), oldest first."""
@@ -172,13 +175,16 @@ def _session_row(offerset: UUID, position: int, session: ExecutionSession, agent
     }
 
 
-def _session(row: Any) -> ExecutionSession:
-    session = ExecutionSession.model_validate(row.document)
+def _session_document(row: Any) -> dict[str, Any]:
+    """A stored offer in wire form: its document plus the columns that change (phase, expiry)."""
+    body = dict(row.document)
     phase = Phase(row.phase)
-    session.phase = phase
-    session.expires = _utc(row.expires)
-    session.options = options_for(phase)
-    session.meta.modified = _utc(row.modified)
-    if session.site is None:
-        session.site = SiteRef(name=row.site, platform=row.platform)
-    return session
+    meta = dict(body.pop("meta", {}))
+    meta["modified"] = format_instant(_utc(row.modified))
+    doc: dict[str, Any] = {"kind": body.pop("kind", kinds.SESSION), "meta": meta, "phase": phase.value}
+    if row.expires is not None:
+        doc["expires"] = format_instant(_utc(row.expires))
+    doc.update(body)
+    doc.setdefault("site", {"name": row.site, "platform": row.platform})
+    doc["options"] = [option.wire() for option in options_for(phase)]
+    return doc
