@@ -16,6 +16,7 @@ up: $(STAMP)
 	$(VENV)/bin/ebroker up
 
 test: $(STAMP)
+	bash scripts/rucio/server.sh provision  # the real Rucio server's own venv, for the data tests
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -8,7 +8,10 @@ Subjects
 - ``eb.v1.site.{site}.heartbeat``    agent -> every planner: Heartbeat (also sent once with ``leaving`` on stop).
 - ``eb.v1.agents.ping``              planner -> every agent: heartbeat now (a planner that just started).
 - ``eb.v1.offersets.completed``      planner -> every gateway: OfferSetCompleted, wakes ``Prefer: wait`` readers.
-- ``_INBOX.eb-planner.{planner}.{offerset}.{site}``  a site's SiteAnswer to the planner that asked.
+- ``eb.v1.site.{site}.data``         planner -> a site's data agent (queue group = site): DataRequest; reply DataAnswer.
+- ``eb.v1.site.{site}.data.stage``   -> a site's data agent: StageRequest (replication rule); reply StageAnswer.
+- ``eb.v1.site.{site}.data.progress`` -> a site's data agent: ProgressRequest; reply StageProgress.
+- ``_INBOX.eb-planner.{planner}.{gather}.{site}``  a site's answer to the planner that asked.
 
 Per-site subjects let a deployment grant each site's credentials only its own ``eb.v1.site.{site}.>``.
 """
@@ -17,11 +20,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from .model import ExecutionRequest, ExecutionSession, Message, Result
+from .model.data import Data
 
 VERSION = "v1"
 PREFIX = f"eb.{VERSION}"
@@ -33,7 +38,7 @@ COMPLETED = f"{PREFIX}.offersets.completed"
 HEARTBEATS = f"{PREFIX}.site.*.heartbeat"
 PLANNER_QUEUE = "planners"
 # Replies travel on inboxes; the planner's offer inbox names the OfferSet and the site.
-ANSWER_INBOX = "_INBOX.eb-planner.{planner}.{offerset}.{site}"
+ANSWER_INBOX = "_INBOX.eb-planner.{planner}.{gather}.{site}"
 REPLY_INBOX = "_INBOX.>"
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -52,6 +57,23 @@ def offers_subject(site: str) -> str:
 
 def heartbeat_subject(site: str) -> str:
     return f"{PREFIX}.site.{check_site(site)}.heartbeat"
+
+
+def data_subject(site: str) -> str:
+    return f"{PREFIX}.site.{check_site(site)}.data"
+
+
+def stage_subject(site: str) -> str:
+    return f"{data_subject(site)}.stage"
+
+
+def progress_subject(site: str) -> str:
+    return f"{data_subject(site)}.progress"
+
+
+class Role(StrEnum):
+    PLATFORM = "platform"  # makes offers (CANFAR, Slurm, ...)
+    DATA = "data"  # answers data locality and staging (Rucio)
 
 
 def _now() -> datetime:
@@ -76,6 +98,9 @@ class OfferRequest(BaseModel):
     offerset: UUID
     request: ExecutionRequest
     deadline: datetime
+    not_before: datetime | None = Field(None, description="compute may not start earlier (data staging)")
+    staging: float = Field(0.0, ge=0, description="seconds of data staging before compute starts")
+    notes: list[Message] = Field(default_factory=list, description="the data agent's words, for the offers")
 
 
 class SiteAnswer(BaseModel):
@@ -104,6 +129,7 @@ class Heartbeat(BaseModel):
     site: str
     platform: str
     agent: str
+    role: Role = Role.PLATFORM
     capabilities: Capabilities = Field(default_factory=Capabilities)
     interval: float = Field(gt=0, description="seconds between heartbeats")
     sent: datetime = Field(default_factory=_now)
@@ -121,3 +147,63 @@ class AgentList(BaseModel):
 class OfferSetCompleted(BaseModel):
     offerset: UUID
     result: Result
+
+
+class Locality(StrEnum):
+    LOCAL = "LOCAL"  # every byte already at the site: "we can do this now"
+    STAGE = "STAGE"  # can be brought to the site: "we can do this in X minutes"
+    NO = "NO"  # does not exist, or cannot (or, by policy, will not) be brought here
+    UNKNOWN = "UNKNOWN"  # the catalogue could not be asked
+
+
+class DataItem(BaseModel):
+    field: str = Field(description="where in the request, e.g. data[0]")
+    did: str = Field(description="scope:name, or the URL of a simple data resource")
+    locality: Locality
+    bytes: int | None = None
+    missing_bytes: int = 0
+    source: str | None = Field(None, description="where staging copies from (an RSE)")
+    target: str | None = Field(None, description="where it is, or will be, at the site (an RSE)")
+    eta: float = Field(0.0, description="seconds until local")
+    reason: str | None = None
+
+
+class DataRequest(BaseModel):
+    offerset: UUID
+    data: list[Data]
+    deadline: datetime
+
+
+class DataAnswer(BaseModel):
+    offerset: UUID
+    site: str
+    agent: str
+    locality: Locality
+    eta: float = Field(0.0, description="seconds until every item is local")
+    items: list[DataItem] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list)
+
+
+class StageRequest(BaseModel):
+    session: UUID
+    dids: list[str] = Field(description="scope:name of each DID to bring to the site")
+    rse_expression: str | None = Field(None, description="default: the site's RSEs")
+    lifetime: int | None = Field(None, description="seconds the rule keeps the data")
+
+
+class StageAnswer(BaseModel):
+    session: UUID
+    rules: list[str] = Field(default_factory=list)
+    messages: list[Message] = Field(default_factory=list)
+
+
+class ProgressRequest(BaseModel):
+    rules: list[str]
+
+
+class StageProgress(BaseModel):
+    rules: list[str]
+    state: str = Field(description="OK, REPLICATING, STUCK, SUSPENDED or UNKNOWN")
+    ok: int = 0
+    total: int = 0
+    messages: list[Message] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
@@ -23,6 +24,15 @@ class Answer:
         return cls(Result.NO, [], list(messages))
 
 
+@dataclass(frozen=True)
+class Preparation:
+    """What must happen before compute can start, as the planner learnt it from the site's data agent."""
+
+    not_before: datetime | None = None
+    staging: timedelta = timedelta(0)
+    notes: tuple[Message, ...] = ()
+
+
 @runtime_checkable
 class Platform(Protocol):
     kind: str  # e.g. "canfar", "slurm"
@@ -33,4 +43,4 @@ class Platform(Protocol):
 
     async def capabilities(self) -> Capabilities: ...
 
-    async def offers(self, offerset: UUID, request: ExecutionRequest) -> Answer: ...
+    async def offers(self, offerset: UUID, request: ExecutionRequest, preparation: Preparation) -> Answer: ...

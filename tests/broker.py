@@ -18,6 +18,8 @@ from services.canfar_agent.settings import CanfarSettings
 from services.gateway.app import create_app
 from services.launcher.ports import free_port
 from services.planner.service import Planner
+from services.rucio_agent.service import RucioAgent
+from services.rucio_agent.settings import RucioSettings
 from shared.agent import AgentRuntime
 from shared.settings import GatewaySettings, PlannerSettings
 from shared.store import Store
@@ -89,6 +91,19 @@ class Broker:
                   "heartbeat_interval": 0.5, "skaha_cache_ttl": 0.0} | settings
         canfar = CanfarSettings(**values)
         agent = AgentRuntime(canfar, CanfarPlatform(canfar))
+        await agent.start()
+        self.stack.push_async_callback(agent.stop)
+        return agent
+
+    async def add_data_agent(self, site: str, rucio, **settings) -> RucioAgent:
+        """A site's Rucio data agent against the real Rucio server of the tests."""
+        kwargs = rucio.client_kwargs() if rucio is not None else {}
+        values = {"site": site, "nats_url": self.nats_url, "heartbeat_interval": 0.5, "cache_ttl": 0.0,
+                  "rucio_host": kwargs.get("rucio_host", "http://127.0.0.1:9"),
+                  "rucio_username": kwargs.get("creds", {}).get("username", "nobody"),
+                  "rucio_password": kwargs.get("creds", {}).get("password", "none"),
+                  "rucio_timeout": 5.0} | settings
+        agent = RucioAgent(RucioSettings(**values))
         await agent.start()
         self.stack.push_async_callback(agent.stop)
         return agent

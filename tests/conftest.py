@@ -17,6 +17,7 @@ from shared.store import Store
 from standins.skaha.config import load_config
 
 from .broker import Broker
+from .rucio_server import rucio, rucio_fresh  # noqa: F401  (fixtures)
 
 SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"
 PG_ADMIN = os.environ.get("EB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

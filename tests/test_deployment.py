@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from services.canfar_agent.settings import CanfarSettings
+from services.rucio_agent.settings import RucioSettings
 from shared.settings import GatewaySettings, PlannerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"services.gateway": GatewaySettings, "services.planner": PlannerSettings,
-            "services.canfar_agent": CanfarSettings}
+            "services.canfar_agent": CanfarSettings, "services.rucio_agent": RucioSettings}
 
 
 def _services() -> dict:

@@ -37,7 +37,7 @@ async def post_and_wait(broker, doc: dict, wait: float = 10) -> dict:
     return got.json()
 
 
-async def hang(offerset, req):
+async def hang(offerset, req, preparation=None):
     """A platform that answers after the planner has given up."""
     await asyncio.sleep(30)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
-from shared.platform import Answer
+from shared.platform import Answer, Preparation
 
 from . import images
 from .settings import CanfarSettings
@@ -46,7 +46,8 @@ class CanfarPlatform:
             max_gpus=min(max(ctx.gpus, default=0), self.settings.total_gpus),
         )
 
-    async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest) -> Answer:
+    async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest,
+                     preparation: Preparation = Preparation()) -> Answer:
         site = self.site
         executable = request.executable
         if not isinstance(executable, m.DockerContainer):
@@ -64,9 +65,9 @@ class CanfarPlatform:
         sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
         if sized.demand is None:
             return Answer(m.Result.NO, [], sized.reasons)
-        return self._schedule(request, sized.demand, image.id)
+        return self._schedule(request, sized.demand, image.id, preparation)
 
-    def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str) -> Answer:
+    def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str, preparation: Preparation) -> Answer:
         s, site = self.settings, self.site
         duration = request.requested.duration_or(timedelta(seconds=s.default_duration))
         if duration > timedelta(seconds=s.max_duration):
@@ -78,6 +79,8 @@ class CanfarPlatform:
         now = datetime.now(UTC).replace(microsecond=0)
         window = request.requested.window()
         earliest = max(now, window[0]) if window else now
+        if preparation.not_before:  # data staging first: compute (and its reservation) starts after it
+            earliest = max(earliest, preparation.not_before)
         latest = window[1] if window else now + timedelta(seconds=s.horizon)
         prepare, release = timedelta(seconds=s.prepare_seconds), timedelta(seconds=s.release_seconds)
         block = prepare + duration + release
@@ -89,7 +92,8 @@ class CanfarPlatform:
                 break
             session_id = uuid.uuid4()
             self.ledger.reserve(session_id, start, start + block, demand, hold_until=expires)
-            offers.append(self._offer(session_id, request, demand, start, prepare, duration, release, expires, image))
+            offers.append(self._offer(session_id, request, demand, start, prepare, duration, release, expires, image,
+                                      preparation))
             earliest = start + block  # alternatives follow one another
         if not offers:
             return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB in the requested window",
@@ -97,7 +101,8 @@ class CanfarPlatform:
         return Answer(m.Result.YES, offers, [])
 
     def _offer(self, session_id: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime,
-               prepare: timedelta, duration: timedelta, release: timedelta, expires: datetime, image: str) -> m.ExecutionSession:
+               prepare: timedelta, duration: timedelta, release: timedelta, expires: datetime, image: str,
+               preparation: Preparation) -> m.ExecutionSession:
         available = start + prepare
         compute = m.SimpleComputeResource(
             cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
@@ -106,11 +111,13 @@ class CanfarPlatform:
         )
         return m.ExecutionSession(
             meta=m.Meta(uuid=session_id, name=request.meta.name, created=datetime.now(UTC),
-                        description=f"{image} at {self.site} (CANFAR)"),
+                        description=f"{image} at {self.site} (CANFAR)", messages=list(preparation.notes)),
             phase=m.Phase.OFFERED,
             expires=expires,
             schedule=m.SessionSchedule(
-                preparing=m.InstantBlock(start=start, duration=m.format_duration(prepare)),
+                # PREPARING covers the data staging too, so a client sees when and why.
+                preparing=m.InstantBlock(start=start - preparation.staging,
+                                         duration=m.format_duration(preparation.staging + prepare)),
                 # Available some time between the start and the end of preparation.
                 available=m.IntervalBlock(start=m.format_interval(start, prepare), duration=m.format_duration(duration)),
                 releasing=m.InstantBlock(start=available + duration, duration=m.format_duration(release)),

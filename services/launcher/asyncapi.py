@@ -23,7 +23,7 @@ class _DocPlatform:
     async def capabilities(self) -> Capabilities:
         return Capabilities()
 
-    async def offers(self, offerset, request) -> Answer:
+    async def offers(self, offerset, request, preparation) -> Answer:
         raise NotImplementedError
 
 

@@ -1,40 +1,52 @@
-"""Scatter an OfferRequest to sites and gather their answers on one inbox subscription.
+"""Scatter one question to several sites and gather their answers on one inbox subscription.
 
 This is the hot fan-in path, so it uses the raw nats-py connection (a FastStream handler per
 reply costs several times more, see the performance floor). Replies land on
-``<inbox>.<offerset>.<site>``, so NATS's no-responders status tells which site has no agent.
+``<inbox>.<gather>.<site>``, so NATS's no-responders status tells which site has no agent, and a
+late answer to an earlier question (another gather) is told apart and dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from shared.contracts import ANSWER_INBOX, OfferRequest, SiteAnswer, offers_subject
-from shared.model import ExecutionRequest
+from shared.contracts import ANSWER_INBOX
 
 log = logging.getLogger(__name__)
 
 
+class SiteReply(Protocol):
+    site: str
+    offerset: UUID
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
 @dataclass
-class Gathered:
-    answers: dict[str, SiteAnswer] = field(default_factory=dict)
+class Gathered(Generic[A]):
+    answers: dict[str, A] = field(default_factory=dict)
     unreachable: set[str] = field(default_factory=set)  # no agent subscribed at all
     silent: set[str] = field(default_factory=set)  # did not answer in time
     invalid: dict[str, str] = field(default_factory=dict)  # answered with something unreadable
 
 
 @dataclass
-class _Pending:
+class _Pending(Generic[A]):
+    offerset: UUID
+    model: type[A]
     expected: set[str]
-    result: Gathered = field(default_factory=Gathered)
+    result: Gathered[A] = field(default_factory=Gathered)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def settle(self) -> None:
@@ -46,7 +58,7 @@ class _Pending:
 class Gatherer:
     def __init__(self, nc: Client, name: str) -> None:
         self._nc = nc
-        self._prefix = ANSWER_INBOX.split(".{offerset}")[0].format(planner=name)
+        self._prefix = ANSWER_INBOX.split(".{gather}")[0].format(planner=name)
         self._pending: dict[str, _Pending] = {}
         self._sub = None
 
@@ -57,14 +69,21 @@ class Gatherer:
         if self._sub is not None:
             await self._sub.unsubscribe()
 
-    async def gather(self, offerset: UUID, request: ExecutionRequest, sites: list[str], timeout: float) -> Gathered:
-        key = str(offerset)
-        pending = self._pending[key] = _Pending(expected=set(sites))
+    async def gather(
+        self,
+        offerset: UUID,
+        sites: list[str],
+        subject: Callable[[str], str],
+        payload: Callable[[str], bytes],
+        model: type[A],
+        timeout: float,
+    ) -> Gathered[A]:
+        """Ask each site `subject(site)` with `payload(site)`; wait for all or `timeout`."""
+        key = uuid.uuid4().hex
+        pending = self._pending[key] = _Pending(offerset, model, set(sites))
         try:
-            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-            payload = OfferRequest(offerset=offerset, request=request, deadline=deadline).model_dump_json().encode()
             for site in sites:
-                await self._nc.publish(offers_subject(site), payload, reply=f"{self._prefix}.{key}.{site}")
+                await self._nc.publish(subject(site), payload(site), reply=f"{self._prefix}.{key}.{site}")
             pending.settle()  # no sites at all: done at once
             try:
                 await asyncio.wait_for(pending.done.wait(), timeout)
@@ -85,12 +104,12 @@ class Gatherer:
             pending.result.unreachable.add(site)
         else:
             try:
-                answer = SiteAnswer.model_validate_json(msg.data)
+                answer = pending.model.model_validate_json(msg.data)
             except ValidationError as exc:
                 log.warning("unreadable answer from site %s: %s", site, exc)
                 pending.result.invalid[site] = str(exc.errors()[0]["msg"]) if exc.errors() else "invalid"
             else:
-                if answer.site != site or str(answer.offerset) != key:
+                if answer.site != site or answer.offerset != pending.offerset:
                     pending.result.invalid[site] = f"answer names site {answer.site!r}, offerset {answer.offerset}"
                 else:
                     pending.result.answers[site] = answer

@@ -1,11 +1,11 @@
-"""Merge the sites' answers into one OfferSet outcome: offers by start time, reasons for every NO."""
+"""Merge the sites' answers into one OfferSet outcome: soonest-available offers first, reasons for every NO."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from shared.model import ExecutionSession, Message, Result, info, warn
+from shared.model import ExecutionSession, Message, Result, info, parse_duration, warn
 
 from .gather import Gathered
 
@@ -19,9 +19,12 @@ class Outcome:
     offers: list[tuple[ExecutionSession, str]] = field(default_factory=list)  # (offer, agent)
 
 
-def start_of(offer: ExecutionSession) -> datetime:
+def available_at(offer: ExecutionSession) -> datetime:
+    """When the session is ready for the client: the end of PREPARING (staging included)."""
     block = offer.schedule.preparing
-    return block.start if block and block.start else _FAR
+    if not block or not block.start:
+        return _FAR
+    return block.start + (parse_duration(block.duration) if block.duration else timedelta(0))
 
 
 def merge(got: Gathered, timeout: float) -> Outcome:
@@ -41,5 +44,5 @@ def merge(got: Gathered, timeout: float) -> Outcome:
         messages.append(warn("Site {site} has no agent listening", site=site))
     for site, reason in sorted(got.invalid.items()):
         messages.append(warn("Site {site} sent an unreadable answer: {reason}", site=site, reason=reason))
-    offers.sort(key=lambda pair: (start_of(pair[0]), pair[0].site.name if pair[0].site else ""))
+    offers.sort(key=lambda pair: (available_at(pair[0]), pair[0].site.name if pair[0].site else ""))
     return Outcome(Result.YES if offers else Result.NO, messages, offers)

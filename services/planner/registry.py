@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.contracts import AgentInfo, Heartbeat
+from shared.contracts import AgentInfo, Heartbeat, Role
 
 
 @dataclass
@@ -42,7 +42,7 @@ class AgentRegistry:
             for s in sorted(self._agents.values(), key=lambda s: (s.beat.site, s.beat.agent))
         ]
 
-    def live_sites(self) -> dict[str, str]:
-        """site -> platform; replicas of one site count once (they share a queue group)."""
+    def live_sites(self, role: Role = Role.PLATFORM) -> dict[str, str]:
+        """site -> platform of the agents in `role`; replicas of a site count once (one queue group)."""
         self._prune()
-        return {s.beat.site: s.beat.platform for s in self._agents.values()}
+        return {s.beat.site: s.beat.platform for s in self._agents.values() if s.beat.role is role}

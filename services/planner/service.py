@@ -14,6 +14,7 @@ from shared.settings import PlannerSettings
 from shared.store import Store
 
 from .gather import Gatherer
+from .data import SiteData, judge
 from .merge import Outcome, merge
 from .registry import AgentRegistry
 
@@ -61,6 +62,8 @@ class Planner:
         # Documented for AsyncAPI; the hot paths publish through the raw connection.
         broker.publisher(c.offers_subject("SITE"), title="planner-offers", schema=c.OfferRequest,
                          description="Ask one site's agents (queue group = site) for offers; reply SiteAnswer")
+        broker.publisher(c.data_subject("SITE"), title="planner-data", schema=c.DataRequest,
+                         description="Ask one site's data agent (queue group = site) where the data is; reply DataAnswer")
         broker.publisher(c.COMPLETED, title="planner-completed", schema=c.OfferSetCompleted,
                          description="An OfferSet is saved COMPLETE")
         broker.publisher(c.PING, title="planner-ping", description="Ask every agent to heartbeat now")
@@ -126,5 +129,35 @@ class Planner:
         if not sites:
             return Outcome(Result.NO, [warn("No execution site is available")])
         assert self._gatherer is not None
-        got = await self._gatherer.gather(offerset, request, sites, self.settings.collect_timeout)
-        return merge(got, self.settings.collect_timeout)
+        timeout = self.settings.collect_timeout
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        judged: dict[str, SiteData] = {site: SiteData(True) for site in sites}
+        if request.data:  # "can you run this with this DATA?": ask the sites' data agents first
+            judged = await self._judge_data(offerset, request, sites, timeout / 2)
+        eligible = [site for site in sites if judged[site].eligible]
+        now = datetime.now(UTC)
+        plain = c.OfferRequest(offerset=offerset, request=request, deadline=deadline).model_dump_json().encode()
+
+        def ask(site: str) -> bytes:
+            data = judged[site]
+            if not data.staging and not data.notes:
+                return plain  # serialized once for every site that needs nothing special
+            return c.OfferRequest(
+                offerset=offerset, request=request, deadline=deadline, staging=data.staging, notes=data.notes,
+                not_before=now + timedelta(seconds=data.staging) if data.staging else None,
+            ).model_dump_json().encode()
+
+        remaining = max((deadline - now).total_seconds(), 0.05)
+        got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining)
+        outcome = merge(got, timeout)
+        outcome.messages[:0] = [m for site in sites for m in judged[site].reasons]
+        return outcome
+
+    async def _judge_data(self, offerset: uuid.UUID, request: ExecutionRequest, sites: list[str],
+                          timeout: float) -> dict[str, SiteData]:
+        data_sites = self.registry.live_sites(c.Role.DATA)
+        asked = [site for site in sites if site in data_sites]
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        payload = c.DataRequest(offerset=offerset, data=request.data, deadline=deadline).model_dump_json().encode()
+        got = await self._gatherer.gather(offerset, asked, c.data_subject, lambda _: payload, c.DataAnswer, timeout)
+        return {site: judge(site, got if site in asked else None, timeout) for site in sites}

@@ -7,14 +7,15 @@ Agents only connect out to NATS, so a site behind a firewall needs nothing inbou
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from faststream.nats import NatsBroker
 
 from .. import contracts as c
 from ..model import Result, error
-from ..platform import Answer, Platform
+from ..platform import Answer, Platform, Preparation
 from ..settings import AgentSettings
+from .presence import Presence
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ class AgentRuntime:
         self.site = c.check_site(settings.site)
         self.name = name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
         self.broker = NatsBroker(settings.nats_url, logger=None)
-        self._beats: asyncio.Task | None = None
+        self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
+                                 settings.heartbeat_interval, platform.capabilities)
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -39,49 +41,29 @@ class AgentRuntime:
             return c.SiteAnswer(offerset=msg.offerset, site=self.site, platform=self.platform.kind,
                                 agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages)
 
-        @broker.subscriber(c.PING, title="agent-ping", description="A planner asks for heartbeats now")
-        async def ping() -> None:
-            await self.beat()
-
-        broker.publisher(c.heartbeat_subject(self.site), title="agent-heartbeat", schema=c.Heartbeat)
         broker.publisher(c.ANSWER_INBOX, title="agent-answer", schema=c.SiteAnswer,
                          description="The reply to an offer request, on the planner's inbox")
 
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
         try:
-            return await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request), max(budget, 0.05))
+            preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
+            return await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
         except TimeoutError:
             return Answer.no(error("Site {site} could not answer in time", site=self.site))
         except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
 
-    async def beat(self, leaving: bool = False) -> None:
-        capabilities = await self.platform.capabilities()
-        beat = c.Heartbeat(site=self.site, platform=self.platform.kind, agent=self.name, capabilities=capabilities,
-                           interval=self.settings.heartbeat_interval, leaving=leaving)
-        await self.broker.publish(beat, c.heartbeat_subject(self.site))
-
-    async def _beat_forever(self) -> None:
-        while True:
-            try:
-                await self.beat()
-            except Exception:  # NATS reconnecting: try again next beat
-                log.warning("heartbeat failed", exc_info=True)
-            await asyncio.sleep(self.settings.heartbeat_interval)
+    async def beat(self) -> None:
+        await self.presence.beat()
 
     async def start(self) -> None:
         await self.platform.start()
         await self.broker.start()
-        self._beats = asyncio.create_task(self._beat_forever())
+        self.presence.start()
 
     async def stop(self) -> None:
-        if self._beats is not None:
-            self._beats.cancel()
-        try:  # planners drop us at once instead of waiting us out; bounded, NATS may be gone
-            await asyncio.wait_for(self.beat(leaving=True), 1.0)
-        except Exception:
-            log.debug("could not say goodbye", exc_info=True)
+        await self.presence.stop()
         await self.broker.stop()
         await self.platform.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Tag
+from pydantic import BaseModel, ConfigDict, Field, Tag, field_validator
 
 from . import kinds
 from .base import Component, UnknownComponent
@@ -56,6 +56,13 @@ class RucioDataResource(Component):
     rucio: RucioBlock
     storage: str | None = None
 
+    @field_validator("rucio")
+    @classmethod
+    def _did(cls, block: RucioBlock) -> RucioBlock:
+        if not block.scope or not block.object:
+            raise ValueError("a Rucio DID needs both scope and object (the DID name)")
+        return block
+
 
 class IvoaDataResource(Component):
     kind: Literal[kinds.IVOA_DATA] = kinds.IVOA_DATA
@@ -68,6 +75,13 @@ class SkaoDataResource(Component):
     ivoa: Block | None = None
     skao: SkaoBlock
     storage: str | None = None
+
+    @field_validator("skao")
+    @classmethod
+    def _did(cls, block: SkaoBlock) -> SkaoBlock:
+        if not block.namespace or not block.objectname:
+            raise ValueError("an SKAO data resource needs namespace (the Rucio scope) and objectname")
+        return block
 
 
 _DATA_KINDS = frozenset({kinds.SIMPLE_DATA, kinds.S3_DATA, kinds.RUCIO_DATA, kinds.IVOA_DATA, kinds.SKAO_DATA})

@@ -1,0 +1,102 @@
+"""The Rucio data agent's NATS side: locality questions, staging rules and their progress."""
+
+import asyncio
+import logging
+import uuid
+
+import httpx
+from faststream.nats import NatsBroker
+
+from shared import contracts as c
+from shared.agent.presence import Presence
+from shared.model import error, info
+
+from .catalog import CatalogUnavailable, RucioCatalog
+from .locality import Locator
+from .settings import RucioSettings
+
+log = logging.getLogger(__name__)
+PLATFORM = "rucio"
+
+
+class RucioAgent:
+    def __init__(self, settings: RucioSettings, name: str | None = None) -> None:
+        self.settings = settings
+        self.site = c.check_site(settings.site)
+        self.name = name or f"{self.site}-rucio-{uuid.uuid4().hex[:8]}"
+        self.catalog = RucioCatalog(settings)
+        self.http = httpx.AsyncClient(timeout=3.0)
+        self.locator = Locator(settings, self.catalog, self.http)
+        self.broker = NatsBroker(settings.nats_url, logger=None)
+        self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,
+                                 settings.heartbeat_interval, self.capabilities)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        broker, site = self.broker, self.site
+
+        @broker.subscriber(c.data_subject(site), queue=site, title="data-agent-locality",
+                           description="Where is the data, relative to this site? Replicas share the queue group")
+        async def locality(msg: c.DataRequest) -> c.DataAnswer:
+            found = await self.locator.locate(msg.data)
+            return c.DataAnswer(offerset=msg.offerset, site=site, agent=self.name, locality=found.locality,
+                                eta=found.eta, items=found.items, messages=found.messages)
+
+        @broker.subscriber(c.stage_subject(site), queue=site, title="data-agent-stage",
+                           description="Create the replication rule that brings an accepted session's data here")
+        async def stage(msg: c.StageRequest) -> c.StageAnswer:
+            return await self.stage(msg)
+
+        @broker.subscriber(c.progress_subject(site), queue=site, title="data-agent-progress",
+                           description="Progress of staging rules: OK locks of all locks")
+        async def progress(msg: c.ProgressRequest) -> c.StageProgress:
+            return await self.progress(msg.rules)
+
+        broker.publisher(c.ANSWER_INBOX, title="data-agent-answer", schema=c.DataAnswer,
+                         description="The reply to a locality question, on the planner's inbox")
+
+    async def capabilities(self) -> c.Capabilities:
+        try:
+            rses = await self.catalog.site_rses()
+        except CatalogUnavailable as exc:
+            return c.Capabilities(reachable=False, detail=exc.reason)
+        return c.Capabilities(detail=f"RSEs: {', '.join(rses)}; policy {self.settings.policy}")
+
+    async def stage(self, msg: c.StageRequest) -> c.StageAnswer:
+        dids = []
+        for did in msg.dids:
+            scope, _, name = did.partition(":")
+            dids.append({"scope": scope, "name": name})
+        expression = msg.rse_expression or self.settings.site_rses
+        try:
+            rules = await self.catalog.add_rule(dids, expression, msg.lifetime, f"execution broker session {msg.session}")
+        except CatalogUnavailable as exc:
+            return c.StageAnswer(session=msg.session, messages=[error("{site}: cannot create the staging rule: {reason}",
+                                                                      site=self.site, reason=exc.reason)])
+        return c.StageAnswer(session=msg.session, rules=rules, messages=[info(
+            "{site}: staging rule(s) {rules} bring {count} DID(s) to {expression}", site=self.site,
+            rules=", ".join(rules), count=len(dids), expression=expression)])
+
+    async def progress(self, rules: list[str]) -> c.StageProgress:
+        try:
+            found = await asyncio.gather(*(self.catalog.rule(r) for r in rules))
+        except CatalogUnavailable as exc:
+            return c.StageProgress(rules=rules, state="UNKNOWN", messages=[error(
+                "{site}: Rucio is unavailable ({reason}); staging progress unknown", site=self.site, reason=exc.reason)])
+        ok = sum(int(r.get("locks_ok_cnt") or 0) for r in found)
+        total = ok + sum(int(r.get("locks_replicating_cnt") or 0) + int(r.get("locks_stuck_cnt") or 0) for r in found)
+        states = {str(r.get("state")) for r in found}
+        # The worst rule speaks for all: one stuck rule means the session's data is stuck.
+        state = next((s for s in ("STUCK", "SUSPENDED", "REPLICATING", "OK") if s in states), "UNKNOWN")
+        return c.StageProgress(rules=rules, state=state, ok=ok, total=total)
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self.presence.start()
+
+    async def stop(self) -> None:
+        await self.presence.stop()
+        await self.broker.stop()
+        await self.http.aclose()
+        self.catalog.close()
+
