@@ -42,32 +42,42 @@ def spawn(module: str, env: dict[str, str], *args: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def one_offerset(http: httpx.AsyncClient) -> float:
+async def one_offerset(http: httpx.AsyncClient, request: bytes = REQUEST) -> float:
     started = time.perf_counter()
-    posted = await http.post("/offersets", content=REQUEST, headers=YAML)
+    posted = await http.post("/offersets", content=request, headers=YAML)
     got = await http.get(posted.headers["location"], headers={"Accept": "application/json", "Prefer": "wait=10"})
     body = got.json()
     assert body["status"] == "COMPLETE" and body["result"] == "YES", body
     return time.perf_counter() - started
 
 
-async def scenario(sites: int, nats_url: str, db_url: str, count: int, concurrency: int, seconds: float) -> dict:
+async def scenario(sites: int, nats_url: str, db_url: str, count: int, concurrency: int, seconds: float,
+                   requests: dict[str, bytes] | None = None, site_args: tuple[str, ...] = ()) -> dict:
+    """Serial latency for each named request body, then (if concurrency) throughput for the first."""
+    requests = requests or {"plain": REQUEST}
     gw_port = free_port()
     env = {"EB_NATS_URL": nats_url, "EB_DATABASE_URL": db_url, "EB_COLLECT_TIMEOUT": "5"}
-    procs = [spawn("services.planner", env), spawn("bench.sites", env, "--count", str(sites), "--nats-url", nats_url),
+    procs = [spawn("services.planner", env),
+             spawn("bench.sites", env, "--count", str(sites), "--nats-url", nats_url, *site_args),
              spawn("services.gateway", {**env, "EB_PORT": str(gw_port)})]
+    expected = sites * (2 if site_args else 1)
     try:
         wait_listening("127.0.0.1", gw_port, 30)
         base = f"http://127.0.0.1:{gw_port}"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             for _ in range(200):
                 live = (await http.get("/agents", headers={"Accept": "application/json"})).json().get("agents", [])
-                if len(live) >= sites:
+                if len(live) >= expected:
                     break
                 await asyncio.sleep(0.1)
-            for _ in range(20):  # warm-up
-                await one_offerset(http)
-            serial = [await one_offerset(http) for _ in range(count)]
+            serial = {}
+            for name, body in requests.items():
+                for _ in range(10):  # warm-up
+                    await one_offerset(http, body)
+                serial[name] = [await one_offerset(http, body) for _ in range(count)]
+            if not concurrency:
+                return {name: {"p50": pct(s, 0.5), "p99": pct(s, 0.99)} for name, s in serial.items()}
+            serial = serial["plain"]
             done, stop_at = [], time.perf_counter() + seconds
 
             async def client() -> None:

@@ -7,6 +7,8 @@ import asyncio
 
 from services.canfar_agent.platform import CanfarPlatform
 from services.canfar_agent.settings import CanfarSettings
+from services.rucio_agent.service import RucioAgent
+from services.rucio_agent.settings import RucioSettings
 from shared.agent import AgentRuntime
 from shared.service import run_until_stopped
 from standins.skaha.config import SkahaStandInConfig, StandInImage
@@ -16,9 +18,9 @@ IMAGE = "images.canfar.net/skaha/astroml:24.07"
 
 
 class Sites:
-    def __init__(self, count: int, nats_url: str) -> None:
-        self.count, self.nats_url = count, nats_url
-        self.agents: list[AgentRuntime] = []
+    def __init__(self, count: int, nats_url: str, rucio: dict | None = None) -> None:
+        self.count, self.nats_url, self.rucio = count, nats_url, rucio
+        self.agents: list = []
         self.standin = running_standin(SkahaStandInConfig(images=[StandInImage(id=IMAGE, types=["headless"])],
                                                           cores_options=[1, 2, 4, 8], memory_options=[1, 2, 4, 8]))
 
@@ -32,6 +34,11 @@ class Sites:
             agent = AgentRuntime(s, CanfarPlatform(s))
             await agent.start()
             self.agents.append(agent)
+            if self.rucio is not None:  # the site's data agent; site-a's RSEs answer for every bench site
+                data = RucioAgent(RucioSettings(site=s.site, nats_url=self.nats_url, rse_expression="site=site-a",
+                                                heartbeat_interval=2.0, **self.rucio))
+                await data.start()
+                self.agents.append(data)
 
     async def stop(self) -> None:
         await asyncio.gather(*(a.stop() for a in self.agents))
@@ -42,8 +49,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--nats-url", required=True)
+    parser.add_argument("--rucio-url", help="also run a Rucio data agent per site against this server")
+    parser.add_argument("--rucio-cache", type=float, default=30.0, help="seconds the data agent reuses an answer")
     args = parser.parse_args()
-    asyncio.run(run_until_stopped(Sites(args.count, args.nats_url)))
+    rucio = None
+    if args.rucio_url:
+        rucio = {"rucio_host": args.rucio_url, "rucio_username": "ddmlab", "rucio_password": "secret",
+                 "cache_ttl": args.rucio_cache}
+    asyncio.run(run_until_stopped(Sites(args.count, args.nats_url, rucio)))
 
 
 if __name__ == "__main__":
