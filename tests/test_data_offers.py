@@ -191,3 +191,31 @@ async def test_staging_rule_replicates_and_the_data_becomes_local(broker, site_c
     found = await agent.locator.locate([RucioDataResource(rucio={"scope": SCOPE, "object": "far-1g.fits"})])
     assert found.locality is c.Locality.LOCAL
     assert GB == found.items[0].bytes
+
+
+async def test_simple_url_data_is_estimated_from_its_size(broker, site_config, rucio, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "cube.fits").write_bytes(b"\0" * 5_000_000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        await broker.add_site("site-a", site_config("site-a"))
+        await broker.add_data_agent("site-a", rucio, download_mbps=1.0, transfer_overhead=10.0)
+        await broker.wait_for_agents(2)
+        url = f"http://127.0.0.1:{server.server_port}/cube.fits"
+        body = await offerset(broker, request({"kind": kinds.SIMPLE_DATA, "location": url}))
+        assert body["result"] == "YES"
+        # 10 s overhead + 5 MB at 1 MB/s
+        assert staging_of(body["offers"][0]) == timedelta(seconds=15)
+        gone = await offerset(broker, request({"kind": kinds.SIMPLE_DATA, "location": url + ".gone"}))
+        assert gone["result"] == "NO" and "the URL answers 404: no such data" in texts(gone)
+        elsewhere = f"http://127.0.0.1:{free_port()}/cube.fits"  # nothing listens: size unknown
+        unknown = await offerset(broker, request({"kind": kinds.SIMPLE_DATA, "location": elsewhere}))
+        notes = " | ".join(m["message"] for m in unknown["offers"][0]["meta"]["messages"])
+        assert "size unknown, estimate assumed" in notes
+    finally:
+        server.shutdown()

@@ -103,9 +103,12 @@ class Locator:
         if url.startswith(("http://", "https://")):
             try:
                 head = await self.http.head(url, follow_redirects=True)
+                if head.status_code in (404, 410):
+                    return DataItem(field=where, did=url, locality=Locality.NO,
+                                    reason=f"the URL answers {head.status_code}: no such data")
                 size = int(head.headers["content-length"]) if head.status_code == 200 else None
             except (httpx.HTTPError, KeyError, ValueError):
-                size = None
+                size = None  # unreachable from here is not "does not exist": estimate instead
         s = self.settings
         if size is None:
             return DataItem(field=where, did=url, locality=Locality.STAGE, eta=s.unknown_size_eta, source=url,
