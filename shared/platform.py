@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 from uuid import UUID
@@ -33,6 +34,24 @@ class Preparation:
     notes: tuple[Message, ...] = ()
 
 
+class RunState(StrEnum):
+    """A launched session as the platform sees it; the runtime maps it onto IVOA phases."""
+
+    PENDING = "PENDING"  # accepted by the platform, not yet running (pulling, queued)
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    GONE = "GONE"  # the platform no longer knows it
+
+
+@dataclass
+class RunStatus:
+    state: RunState
+    detail: str | None = None  # the platform's own words, e.g. "Failed: exit 1"
+    access: list[str] = field(default_factory=list)  # URLs a client connects to (e.g. Skaha connectURL)
+    ends: datetime | None = None  # when the platform will stop it by itself (e.g. Skaha expiryTime)
+
+
 @runtime_checkable
 class Platform(Protocol):
     kind: str  # e.g. "canfar", "slurm"
@@ -44,3 +63,21 @@ class Platform(Protocol):
     async def capabilities(self) -> Capabilities: ...
 
     async def offers(self, offerset: UUID, request: ExecutionRequest, preparation: Preparation) -> Answer: ...
+
+    def confirm(self, session: UUID) -> None:
+        """The offer was accepted: its reservation becomes firm."""
+
+    def release(self, session: UUID) -> None:
+        """The offer was rejected or expired, or the session ended: free its reservation."""
+
+    async def launch(self, session: ExecutionSession) -> str:
+        """Start the accepted session; returns the platform's id for it. Idempotent: if the platform
+        already runs this session (an agent restarted mid-launch), return that one."""
+
+    async def status(self, platform_id: str) -> RunStatus: ...
+
+    async def cancel(self, platform_id: str) -> None:
+        """Stop it and free its resources; no error if it is already gone."""
+
+    async def extend(self, platform_id: str, until: datetime) -> None:
+        """Make sure the platform keeps it running until `until` (within what was offered)."""
