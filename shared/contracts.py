@@ -11,6 +11,10 @@ Subjects
 - ``eb.v1.site.{site}.data``         planner -> a site's data agent (queue group = site): DataRequest; reply DataAnswer.
 - ``eb.v1.site.{site}.data.stage``   -> a site's data agent: StageRequest (replication rule); reply StageAnswer.
 - ``eb.v1.site.{site}.data.progress`` -> a site's data agent: ProgressRequest; reply StageProgress.
+- ``eb.v1.site.{site}.sessions.command``  gateway/planner -> the site's agents, durably (JetStream stream
+  EB_SESSION_COMMANDS, one durable consumer per site): SessionCommand (LAUNCH, RELEASE, CANCEL).
+- ``eb.v1.site.{site}.sessions.event``    the site's agents -> the planner's session tracker, durably
+  (stream EB_SESSION_EVENTS, durable consumer ``tracker``): SessionEvent, one per phase change.
 - ``_INBOX.eb-planner.{planner}.{gather}.{site}``  a site's answer to the planner that asked.
 
 Per-site subjects let a deployment grant each site's credentials only its own ``eb.v1.site.{site}.>``.
@@ -25,7 +29,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from .model import ExecutionRequest, ExecutionSession, Message, Result
+from .model import ExecutionRequest, ExecutionSession, Message, Phase, Result
 from .model.data import Data
 
 VERSION = "v1"
@@ -69,6 +73,29 @@ def stage_subject(site: str) -> str:
 
 def progress_subject(site: str) -> str:
     return f"{data_subject(site)}.progress"
+
+
+def command_subject(site: str) -> str:
+    return f"{PREFIX}.site.{check_site(site)}.sessions.command"
+
+
+def event_subject(site: str) -> str:
+    return f"{PREFIX}.site.{check_site(site)}.sessions.event"
+
+
+COMMANDS_STREAM = "EB_SESSION_COMMANDS"
+EVENTS_STREAM = "EB_SESSION_EVENTS"
+STREAMS = {COMMANDS_STREAM: f"{PREFIX}.site.*.sessions.command", EVENTS_STREAM: f"{PREFIX}.site.*.sessions.event"}
+TRACKER = "tracker"  # the durable consumer (and queue group) of session events
+
+
+def agent_consumer(site: str) -> str:
+    return f"agent-{check_site(site)}"
+
+
+def sessions_bucket(site: str) -> str:
+    """The JetStream key-value bucket where a site's agents keep their running sessions."""
+    return f"eb-sessions-{check_site(site)}"
 
 
 class Role(StrEnum):
@@ -147,6 +174,40 @@ class AgentList(BaseModel):
 class OfferSetCompleted(BaseModel):
     offerset: UUID
     result: Result
+
+
+class Action(StrEnum):
+    LAUNCH = "LAUNCH"  # an accepted offer: run it
+    RELEASE = "RELEASE"  # a rejected or expired offer: free its reservation
+    CANCEL = "CANCEL"  # stop it, free its resources
+
+
+class SessionCommand(BaseModel):
+    session: UUID
+    action: Action
+    offer: ExecutionSession | None = Field(None, description="the accepted offer, with LAUNCH")
+    reason: str | None = None
+    sent: datetime = Field(default_factory=_now)
+
+    @property
+    def msg_id(self) -> str:
+        """Nats-Msg-Id: JetStream drops a second publish of the same command."""
+        return f"{self.session}-{self.action}"
+
+
+class SessionEvent(BaseModel):
+    session: UUID
+    site: str
+    agent: str
+    phase: Phase
+    time: datetime = Field(default_factory=_now)
+    messages: list[Message] = Field(default_factory=list)
+    access: list[str] = Field(default_factory=list, description="URLs to reach the session, when it has them")
+    platform_id: str | None = None
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.session}-{self.phase}"
 
 
 class Locality(StrEnum):

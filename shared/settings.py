@@ -31,6 +31,7 @@ class GatewaySettings(StoreSettings):
 class PlannerSettings(StoreSettings):
     collect_timeout: float = Field(5.0, description="seconds to wait for sites before closing an OfferSet")
     agent_ttl_beats: float = Field(3.0, description="an agent is live for this many heartbeat intervals")
+    sweep_interval: float = Field(1.0, description="seconds between expiry and hand-over sweeps")
 
 
 class AgentSettings(Common):
@@ -38,3 +39,6 @@ class AgentSettings(Common):
     heartbeat_interval: float = 5.0
     offer_expiry: float = Field(300.0, description="seconds an offer (and its reservation) stays open")
     max_offers: int = 4
+    poll_interval: float = Field(5.0, description="seconds between looks at a running session")
+    grace: float = Field(300.0, description="seconds past the offered start before a session still "
+                                            "waiting for the platform or its data is FAILED")

@@ -33,7 +33,7 @@ def _postgres_reachable() -> bool:
 
 @pytest.fixture
 def nats_url():
-    with EmbeddedNats(jetstream=False) as server:
+    with EmbeddedNats() as server:  # with JetStream: sessions travel on it
         yield server.url
 
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
-from shared.platform import Answer, Preparation
+from shared.platform import Answer, Preparation, RunStatus
 
 from . import images
+from .sessions import SkahaSessions
 from .settings import CanfarSettings
 from .sizing import size
 from .skaha import SkahaClient, SkahaUnavailable
@@ -27,6 +28,7 @@ class CanfarPlatform:
         self.client = client or SkahaClient(settings.skaha_url, settings.skaha_token,
                                             timeout=settings.skaha_timeout, cache_ttl=settings.skaha_cache_ttl)
         self.ledger = CapacityLedger(Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus))
+        self.sessions = SkahaSessions(self.client)
 
     async def start(self) -> None:
         return None
@@ -66,6 +68,25 @@ class CanfarPlatform:
         if sized.demand is None:
             return Answer(m.Result.NO, [], sized.reasons)
         return self._schedule(request, sized.demand, image.id, preparation)
+
+    # --- the lifecycle of accepted offers (see sessions.py) ---------------------
+    def confirm(self, session: uuid.UUID) -> None:
+        self.ledger.confirm(session)
+
+    def release(self, session: uuid.UUID) -> None:
+        self.ledger.release(session)
+
+    async def launch(self, session: m.ExecutionSession) -> str:
+        return await self.sessions.launch(session)
+
+    async def status(self, platform_id: str) -> RunStatus:
+        return await self.sessions.status(platform_id)
+
+    async def cancel(self, platform_id: str) -> None:
+        await self.sessions.cancel(platform_id)
+
+    async def extend(self, platform_id: str, until: datetime) -> None:
+        await self.sessions.extend(platform_id, until)
 
     def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str, preparation: Preparation) -> Answer:
         s, site = self.settings, self.site

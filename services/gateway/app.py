@@ -9,7 +9,9 @@ from faststream.nats import NatsBroker
 
 from shared import contracts as c
 from shared.contracts import AgentList
-from shared.model import ExecutionRequest, ExecutionSession, OfferSet
+from shared.model import EnumValueUpdate, ExecutionRequest, ExecutionSession, OfferSet
+from shared.commands import Commands
+from shared.jetstream import ensure_streams
 from shared.settings import GatewaySettings
 from shared.store import Store
 
@@ -37,7 +39,9 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
             waiters.completed(msg.offerset)
 
         await broker.start()
-        app.state.gateway = Gateway(settings, db, broker, waiters)
+        js = broker.connection.jetstream()
+        await ensure_streams(js)
+        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js))
         try:
             yield
         finally:
@@ -50,5 +54,5 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     app.include_router(offersets.router)
     app.include_router(sessions.router)
     app.include_router(agents.router)
-    openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, ErrorResponse, AgentList])
+    openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList])
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
@@ -48,7 +49,8 @@ def response_media(request: Request) -> str:
     return found
 
 
-async def parse_request(request: Request, model: type[M], limit: int) -> M:
+async def parse_request(request: Request, model: type[M], limit: int,
+                        normalize: Callable[[Any], Any] = normalize_request) -> M:
     kind = request_media(request)
     raw = await read_limited(request, limit)
     try:
@@ -58,6 +60,6 @@ async def parse_request(request: Request, model: type[M], limit: int) -> M:
     if not isinstance(doc, dict):
         raise Problem.field(422, "The request is not valid", "body", "must be an object (a mapping of fields)")
     try:
-        return model.model_validate(normalize_request(doc))
+        return model.model_validate(normalize(doc))
     except ValidationError as exc:
         raise from_validation(exc) from exc

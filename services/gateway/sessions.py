@@ -1,26 +1,34 @@
-"""`GET /sessions/{uuid}`."""
+"""`GET /sessions/{uuid}` and `POST /sessions/{uuid}` (accept, reject, cancel)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from shared.model import ExecutionSession
+from shared import contracts as c
+from shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
+from shared.store.lifecycle import Changed, Conflict
 
-from .openapi import answer
+from .body import parse_request, response_media
+from .openapi import answer, body
 from .problems import ErrorResponse, Problem
 from .respond import reply
 from .state import Gateway, gateway
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"])
+CLIENT_PHASES = (Phase.ACCEPTED, Phase.REJECTED, Phase.CANCELLED)
 
 
 @router.get(
     "/sessions/{uuid}",
     summary="Read an ExecutionSession (an offer, or an accepted session)",
+    description="Extensions: `history` (every phase change with its time) and `observed` (the schedule the "
+                "session kept); `executable.access` lists the URLs the platform gave.",
     responses={200: answer(ExecutionSession, "The session"), 404: answer(ErrorResponse, "No such session"),
                406: answer(ErrorResponse, "No acceptable media type"), 422: answer(ErrorResponse, "Not a UUID")},
     response_class=Response,
@@ -30,3 +38,66 @@ async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depen
     if session is None:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}")
     return reply(request, gw.session_with_url(request, session), "execution")
+
+
+@router.post(
+    "/sessions/{uuid}",
+    summary="Update a session: accept or reject an offer, cancel a session",
+    description="Body: `{kind: uri:enum-value-update, path: phase, value: ACCEPTED|REJECTED|CANCELLED}` "
+                "(the older `{update: {type: ...}}` too). Accepting rejects every other offer of the OfferSet; "
+                "of two clients racing to accept offers of one OfferSet exactly one wins.",
+    openapi_extra=body(EnumValueUpdate, "The update"),
+    responses={200: answer(ExecutionSession, "The session after the update"),
+               404: answer(ErrorResponse, "No such session"),
+               409: answer(ErrorResponse, "Not allowed in the session's phase"),
+               422: answer(ErrorResponse, "Not an update this session offers")},
+    response_class=Response,
+)
+async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
+    response_media(request)
+    update = await parse_request(request, EnumValueUpdate, gw.settings.max_body_bytes, normalize_update)
+    if update.path != "phase":
+        raise Problem.field(422, "Not an update this session offers", "path", f"'{update.path}' cannot be updated; "
+                            "the only path is 'phase'")
+    if update.value not in CLIENT_PHASES:
+        raise Problem.field(422, "Not an update this session offers", "value",
+                            f"'{update.value}' is not one of {', '.join(CLIENT_PHASES)}")
+    source = f"client via {request.client.host if request.client else 'gateway'}"
+    try:
+        changed = await _apply(gw, uuid, Phase(update.value), source)
+    except LookupError as exc:
+        raise Problem.field(404, "No such session", "uuid", f"no session {uuid}") from exc
+    except Conflict as exc:
+        raise Problem.field(409, "Not allowed in this phase", "value", exc.reason) from exc
+    await _tell_sites(gw, changed, Phase(update.value))
+    session = await gw.store.session_document(uuid)
+    return reply(request, gw.session_with_url(request, session), "execution")
+
+
+async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str) -> Changed:
+    if phase is Phase.ACCEPTED:
+        return await gw.store.accept(uuid, source)
+    if phase is Phase.REJECTED:
+        return await gw.store.reject(uuid, source)
+    return await gw.store.cancel(uuid, source)
+
+
+async def _tell_sites(gw: Gateway, changed: Changed, phase: Phase) -> None:
+    """The database holds the decision; the sites learn it through the durable command stream. If
+    that fails, the planner's sweep re-sends LAUNCH and offers' holds lapse at their expiry."""
+    target = changed.session
+    try:
+        if phase is Phase.ACCEPTED:
+            await gw.commands.launch(target)
+            await gw.store.handed_over(target.uuid)
+        elif phase is Phase.CANCELLED and target.phase is not Phase.OFFERED:
+            await gw.commands.cancel(target, "cancelled by the client")
+        else:
+            await gw.commands.release(target, f"{phase.lower()} by the client")
+        for sibling in changed.released:
+            await gw.commands.release(sibling, "another offer was accepted")
+    except Exception:
+        log.warning("could not tell site %s about %s now", target.site, target.uuid, exc_info=True)
+        if phase is Phase.CANCELLED and target.phase is not Phase.OFFERED:
+            raise Problem.field(503, "Cancel recorded, the site not yet told", "site",
+                                f"site {target.site} could not be reached; send CANCELLED again") from None

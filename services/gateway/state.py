@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import Request
 from faststream.nats import NatsBroker
 
+from shared.commands import Commands
 from shared.settings import GatewaySettings
 from shared.store import Store
 
@@ -21,6 +22,7 @@ class Gateway:
     store: Store
     broker: NatsBroker
     waiters: CompletionWaiters
+    commands: Commands
 
     def base_url(self, request: Request) -> str:
         return (self.settings.public_url or str(request.base_url)).rstrip("/")

@@ -37,10 +37,21 @@ def document() -> str:
         _completed_doc
     )
     gateway.publisher(c.PLAN, title="gateway-plan", schema=c.PlanRequest, description="Plan an OfferSet")
+    # The durable (JetStream) consumers use nats-py directly; described here so the document is whole.
+    gateway.publisher(c.command_subject("SITE"), title="session-command", schema=c.SessionCommand,
+                      description="LAUNCH/RELEASE/CANCEL to a site's agents (stream EB_SESSION_COMMANDS, "
+                                  "durable consumer agent-<site>, deliver group likewise)")
+    gateway.subscriber(c.event_subject("SITE"), title="tracker-session-events",
+                       description="Each phase change of a session (stream EB_SESSION_EVENTS, durable consumer "
+                                   "tracker, shared by every planner)")(_event_doc)
     spec = AsyncAPI(planner.broker, agent.broker, gateway, title="SRCNet Execution Broker messaging",
                     version=c.VERSION, description=c.__doc__)
     return spec.to_specification().to_yaml()
 
 
 async def _completed_doc(msg: c.OfferSetCompleted) -> None:
+    return None
+
+
+async def _event_doc(msg: c.SessionEvent) -> None:
     return None

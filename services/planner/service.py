@@ -11,12 +11,14 @@ from faststream.nats import NatsBroker
 from shared import contracts as c
 from shared.model import ExecutionRequest, Result, error, warn
 from shared.settings import PlannerSettings
+from shared.jetstream import ensure_streams
 from shared.store import Store
 
 from .gather import Gatherer
 from .data import SiteData, judge
 from .merge import Outcome, merge
 from .registry import AgentRegistry
+from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class Planner:
         self._tasks: set[asyncio.Task] = set()
         self._stopped = False
         self._recovery: asyncio.Task | None = None
+        self.tracker: Tracker | None = None
         self._subscribe()
 
     @property
@@ -81,6 +84,10 @@ class Planner:
         await self.broker.start()
         self._gatherer = Gatherer(self.broker.connection, self.name)
         await self._gatherer.start()
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js)
+        self.tracker = Tracker(js, self.store, self.settings.sweep_interval)
+        await self.tracker.start()
         await self.broker.publish(b"", c.PING)
         self._recovery = asyncio.create_task(self._recover())
 
@@ -93,6 +100,8 @@ class Planner:
         # Let in-flight collections finish (bounded by the collect timeout) so none stays COLLECTING.
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=self.settings.collect_timeout + 2)
+        if self.tracker is not None:
+            await self.tracker.stop()
         if self._gatherer is not None:
             await self._gatherer.stop()
         await self.broker.stop()
@@ -161,3 +170,4 @@ class Planner:
         payload = c.DataRequest(offerset=offerset, data=request.data, deadline=deadline).model_dump_json().encode()
         got = await self._gatherer.gather(offerset, asked, c.data_subject, lambda _: payload, c.DataAnswer, timeout)
         return {site: judge(site, got if site in asked else None, timeout) for site in sites}
+

@@ -15,7 +15,9 @@ from .. import contracts as c
 from ..model import Result, error
 from ..platform import Answer, Platform, Preparation
 from ..settings import AgentSettings
+from ..jetstream import ensure_streams
 from .presence import Presence
+from .sessions import SessionDriver
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class AgentRuntime:
         self.broker = NatsBroker(settings.nats_url, logger=None)
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
                                  settings.heartbeat_interval, platform.capabilities)
+        self.sessions: SessionDriver | None = None
+        self._stopped = False
         self._subscribe()
 
     def _subscribe(self) -> None:
@@ -43,6 +47,8 @@ class AgentRuntime:
 
         broker.publisher(c.ANSWER_INBOX, title="agent-answer", schema=c.SiteAnswer,
                          description="The reply to an offer request, on the planner's inbox")
+        broker.publisher(c.event_subject(self.site), title="agent-session-event", schema=c.SessionEvent,
+                         description="Each phase change of a session (JetStream stream EB_SESSION_EVENTS)")
 
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
@@ -61,9 +67,19 @@ class AgentRuntime:
     async def start(self) -> None:
         await self.platform.start()
         await self.broker.start()
+        nc = self.broker.connection
+        await ensure_streams(nc.jetstream())
+        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.settings.poll_interval,
+                                      self.settings.grace)
+        await self.sessions.start()
         self.presence.start()
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         await self.presence.stop()
+        if self.sessions is not None:
+            await self.sessions.stop()
         await self.broker.stop()
         await self.platform.stop()

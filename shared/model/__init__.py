@@ -26,15 +26,16 @@ from .session import (
     SiteRef,
     options_for,
 )
+from .update import EnumValueUpdate, normalize_update
 from .values import MinMax, format_duration, format_instant, format_interval, parse_duration, parse_interval
 
 __all__ = [
-    "Accelerator", "Component", "DockerContainer", "DockerImage", "EnumValueOption", "ExecutionRequest",
+    "Accelerator", "Component", "DockerContainer", "DockerImage", "EnumValueOption", "EnumValueUpdate", "ExecutionRequest",
     "ExecutionSession", "FINAL_PHASES", "InstantBlock", "IntervalBlock", "IvoaDataResource", "JupyterNotebook",
     "Level", "Message", "Meta", "MinMax", "OfferSet", "OfferSetStatus", "Phase", "RequestSchedule",
     "RequestedSchedule", "Result", "RucioDataResource", "S3DataResource", "SessionSchedule",
     "SimpleComputeResource", "SimpleDataResource", "SimpleStorageResource", "SimpleVolumeMount",
     "SingularityContainer", "SiteRef", "SkaoDataResource", "UnknownComponent", "Wire", "error",
     "format_duration", "format_instant", "format_interval", "info", "kinds", "normalize_request",
-    "options_for", "parse_duration", "parse_interval", "warn",
+    "normalize_update", "options_for", "parse_duration", "parse_interval", "warn",
 ]

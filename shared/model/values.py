@@ -55,6 +55,10 @@ def format_duration(value: timedelta) -> str:
     return isodate.duration_isoformat(value)
 
 
+def parse_instant(text: str) -> datetime:
+    return _instant(text)
+
+
 def _instant(text: str) -> datetime:
     try:
         value = isodate.parse_datetime(text) if "T" in text else _midnight(isodate.parse_date(text))

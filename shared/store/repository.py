@@ -20,11 +20,15 @@ from ..model import (
     OfferSetStatus,
     Phase,
     Result,
+    FINAL_PHASES,
+    format_duration,
     format_instant,
     kinds,
     options_for,
 )
 from . import tables
+from ..model.values import parse_instant
+from .lifecycle import SessionLifecycle
 from .engine import create_engine
 
 
@@ -47,7 +51,7 @@ _OFFERS = select(_s).where(_s.c.offerset == bindparam("key")).order_by(_s.c.posi
 _SESSION = select(_s).where(_s.c.uuid == bindparam("key"))
 
 
-class Store:
+class Store(SessionLifecycle):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
@@ -58,14 +62,21 @@ class Store:
         return store
 
     async def create_schema(self) -> None:
+        """Create what is missing, then step an older schema up to SCHEMA_VERSION."""
         async with self.engine.begin() as conn:
+            existed = await conn.run_sync(lambda sync: sync.dialect.has_table(sync, tables.offersets.name))
             await conn.run_sync(tables.metadata.create_all)
             known = (await conn.execute(select(tables.schema_info.c.version))).scalars().all()
             if not known:
-                try:
-                    await conn.execute(insert(tables.schema_info).values(version=tables.SCHEMA_VERSION))
+                try:  # a database from before the version table is version 1
+                    await conn.execute(insert(tables.schema_info).values(version=1 if existed else tables.SCHEMA_VERSION))
                 except IntegrityError:  # another process created it first
                     pass
+                known = (await conn.execute(select(tables.schema_info.c.version))).scalars().all()
+            for version in range(max(known) + 1, tables.SCHEMA_VERSION + 1):
+                for statement in tables.MIGRATIONS.get(version, []):
+                    await conn.exec_driver_sql(statement)
+                await conn.execute(update(tables.schema_info).values(version=version))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -127,9 +138,17 @@ class Store:
         return OfferSet.model_validate(doc) if doc is not None else None
 
     async def session_document(self, uuid: UUID) -> dict[str, Any] | None:
+        """One session with what was observed of it: its phase history and the schedule it kept."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
-        return _session_document(row) if row is not None else None
+        if row is None:
+            return None
+        doc = _session_document(row)
+        history = await self.history(uuid)
+        if history:
+            doc["history"] = history
+            doc["observed"] = observed_schedule(history)
+        return doc
 
     async def session(self, uuid: UUID) -> ExecutionSession | None:
         doc = await self.session_document(uuid)
@@ -186,5 +205,27 @@ def _session_document(row: Any) -> dict[str, Any]:
         doc["expires"] = format_instant(_utc(row.expires))
     doc.update(body)
     doc.setdefault("site", {"name": row.site, "platform": row.platform})
+    if row.access and isinstance(doc.get("executable"), dict):
+        status = "FINISHED" if phase in FINAL_PHASES else "ACTIVE"
+        doc["executable"]["access"] = [{"status": status, "protocol": url.split(":", 1)[0].upper(), "locations": [url]}
+                                       for url in row.access]
     doc["options"] = [option.wire() for option in options_for(phase)]
     return doc
+
+
+def observed_schedule(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Extension `observed`: the schedule the session actually kept, block by block."""
+    first: dict[Phase, datetime] = {}
+    for item in history:
+        first.setdefault(Phase(item["phase"]), parse_instant(item["time"]))
+    end = min((t for p, t in first.items() if p in FINAL_PHASES), default=None)
+    marks = [(name, first.get(phase)) for name, phase in
+             (("preparing", Phase.PREPARING), ("available", Phase.AVAILABLE), ("releasing", Phase.RELEASING))]
+    known = [(name, t) for name, t in [*marks, ("end", end)] if t is not None]
+    out: dict[str, Any] = {}
+    for (name, start), following in zip(known, [*known[1:], None], strict=True):
+        if name != "end":
+            out[name] = {"start": format_instant(start)}
+            if following is not None:
+                out[name]["duration"] = format_duration(following[1] - start)
+    return out

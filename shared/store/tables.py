@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData(
     naming_convention={
@@ -53,6 +53,7 @@ offersets = Table(
     Column("messages", JSON, nullable=False, default=list),
     Column("created", UTCDateTime, nullable=False),
     Column("modified", UTCDateTime, nullable=False),
+    Column("accepted", String(36)),  # v2: the one offer accepted; set once, which settles races
 )
 
 sessions = Table(
@@ -70,6 +71,32 @@ sessions = Table(
     Column("document", JSON, nullable=False),
     Column("created", UTCDateTime, nullable=False),
     Column("modified", UTCDateTime, nullable=False),
+    Column("platform_id", String(128)),  # v2: the platform's id of the running session
+    Column("handed_over", UTCDateTime),  # v2: when the LAUNCH command reached the stream
+    Column("access", JSON),  # v2: URLs to reach the session
     Index("ix_eb_session_offerset_position", "offerset", "position"),
     Index("ix_eb_session_phase_expires", "phase", "expires"),
 )
+
+
+# v2: every phase change, with its time: the observed schedule and the audit trail.
+session_events = Table(
+    "eb_session_event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session", String(36), ForeignKey("eb_session.uuid", ondelete="CASCADE"), nullable=False, index=True),
+    Column("phase", String(16), nullable=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("messages", JSON),
+)
+
+# Steps from one schema version to the next (tables that are new are made by create_all).
+MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        "ALTER TABLE eb_offerset ADD COLUMN accepted VARCHAR(36)",
+        "ALTER TABLE eb_session ADD COLUMN platform_id VARCHAR(128)",
+        "ALTER TABLE eb_session ADD COLUMN handed_over TIMESTAMP",
+        "ALTER TABLE eb_session ADD COLUMN access JSON",
+    ],
+}

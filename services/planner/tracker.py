@@ -1,0 +1,70 @@
+"""The session tracker: persists every phase change the agents report, expires unanswered offers,
+and re-sends LAUNCH for accepted sessions whose hand-over never reached the stream."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from shared import contracts as c
+from shared.commands import Commands
+from shared.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Tracker:
+    def __init__(self, js: JetStreamContext, store: Store, sweep_interval: float) -> None:
+        self.js, self.store = js, store
+        self.commands = Commands(js)
+        self.sweep_interval = sweep_interval
+        self._sub = None
+        self._sweeper: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        subject = c.STREAMS[c.EVENTS_STREAM]
+        # Queue group + durable: every planner shares one consumer, an event is handled once.
+        self._sub = await self.js.subscribe(subject, durable=c.TRACKER, queue=c.TRACKER, cb=self._on_event,
+                                            manual_ack=True)
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = c.SessionEvent.model_validate_json(msg.data)
+        except ValidationError:
+            log.error("unreadable session event dropped: %r", msg.data[:200])
+            await msg.term()
+            return
+        try:  # in the database before it is acknowledged: a planner that dies here loses nothing
+            await self.store.record(event.session, event.phase, event.time, event.agent, event.messages,
+                                    event.access, event.platform_id)
+        except Exception:
+            log.exception("event for %s not saved; it will come again", event.session)
+            await msg.nak(delay=1)
+            return
+        await msg.ack()
+
+    async def sweep(self) -> None:
+        for target in await self.store.expire_due():
+            await self.commands.release(target, "expired")
+        stale = datetime.now(UTC) - timedelta(seconds=max(2.0, self.sweep_interval * 2))
+        for target in await self.store.awaiting_handover(stale):
+            await self.commands.launch(target)
+            await self.store.handed_over(target.uuid)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # the database or NATS is away: try again next round
+                log.warning("sweep failed", exc_info=True)
+            await asyncio.sleep(self.sweep_interval)

@@ -1,0 +1,190 @@
+"""Session phase changes in the database: client updates (accept, reject, cancel), expiry, and the
+agents' reports. Every change is a compare-and-set on the phase, so concurrent writers (two
+clients, a gateway and the expiry sweep, a late event) cannot both win."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..model import FINAL_PHASES, ExecutionSession, Message, Phase, format_instant, info
+from . import tables
+
+_s, _o, _e = tables.sessions, tables.offersets, tables.session_events
+
+# The way forward; an event may skip phases but never go back.
+ORDER = [Phase.OFFERED, Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.AVAILABLE, Phase.READY,
+         Phase.RUNNING, Phase.RELEASING]
+LIVE = frozenset(ORDER[1:])  # accepted and not yet ended: what CANCELLED may follow
+
+
+class Conflict(Exception):
+    """The update is not allowed in the session's phase (HTTP 409)."""
+
+    def __init__(self, reason: str, phase: Phase | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.phase = phase
+
+
+@dataclass
+class Target:
+    """A session a command must reach: its site and the agent that made the offer."""
+
+    uuid: UUID
+    site: str
+    agent: str
+    phase: Phase
+    platform_id: str | None = None
+    offer: ExecutionSession | None = None
+
+
+@dataclass
+class Changed:
+    session: Target
+    released: list[Target] = field(default_factory=list)  # siblings whose reservations must go
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _target(row: Any, with_offer: bool = False) -> Target:
+    offer = ExecutionSession.model_validate(row.document) if with_offer else None
+    return Target(UUID(row.uuid), row.site, row.agent, Phase(row.phase), row.platform_id, offer)
+
+
+class SessionLifecycle:
+    engine: AsyncEngine
+
+    async def _row(self, conn: AsyncConnection, uuid: UUID) -> Any:
+        row = (await conn.execute(select(_s).where(_s.c.uuid == str(uuid)))).first()
+        if row is None:
+            raise LookupError(uuid)
+        return row
+
+    async def _log(self, conn: AsyncConnection, uuid: UUID, phase: Phase, when: datetime, source: str,
+                   messages: list[Message] | tuple[Message, ...] = ()) -> None:
+        dumped = [m.model_dump(mode="json", exclude_none=True) for m in messages] or None
+        await conn.execute(insert(_e).values(session=str(uuid), phase=phase, time=when, source=source, messages=dumped))
+
+    async def _move(self, conn: AsyncConnection, uuid: UUID, frm: set[Phase], to: Phase, when: datetime,
+                    source: str, *messages: Message, **values: Any) -> bool:
+        done = await conn.execute(update(_s).where(_s.c.uuid == str(uuid), _s.c.phase.in_(list(frm)))
+                                  .values(phase=to, modified=when, **values))
+        if done.rowcount == 1:
+            await self._log(conn, uuid, to, when, source, messages)
+        return done.rowcount == 1
+
+    async def accept(self, uuid: UUID, source: str) -> Changed:
+        """OFFERED -> ACCEPTED, every sibling still OFFERED -> REJECTED; one winner per OfferSet."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            row = await self._row(conn, uuid)
+            phase = Phase(row.phase)
+            if phase is not Phase.OFFERED:
+                raise Conflict(f"only an OFFERED session can be accepted; this one is {phase}", phase)
+            if row.expires is not None and row.expires <= now:
+                raise Conflict("the offer has expired", Phase.EXPIRED)
+            won = await conn.execute(update(_o).where(_o.c.uuid == row.offerset, _o.c.accepted.is_(None))
+                                     .values(accepted=str(uuid), modified=now))
+            if won.rowcount != 1:
+                raise Conflict("another offer of this OfferSet was accepted first", phase)
+            if not await self._move(conn, uuid, {Phase.OFFERED}, Phase.ACCEPTED, now, source):
+                raise Conflict("the offer changed meanwhile", phase)
+            siblings = (await conn.execute(select(_s).where(_s.c.offerset == row.offerset, _s.c.uuid != str(uuid),
+                                                            _s.c.phase == Phase.OFFERED))).all()
+            released = []
+            for sibling in siblings:
+                if await self._move(conn, UUID(sibling.uuid), {Phase.OFFERED}, Phase.REJECTED, now, source,
+                                    info("Offer {uuid} of the same OfferSet was accepted", uuid=uuid)):
+                    released.append(_target(sibling))
+            accepted = _target(row, with_offer=True)
+            accepted.phase = Phase.ACCEPTED
+        return Changed(accepted, released)
+
+    async def reject(self, uuid: UUID, source: str) -> Changed:
+        now = _now()
+        async with self.engine.begin() as conn:
+            row = await self._row(conn, uuid)
+            if not await self._move(conn, uuid, {Phase.OFFERED}, Phase.REJECTED, now, source):
+                raise Conflict(f"only an OFFERED session can be rejected; this one is {row.phase}", Phase(row.phase))
+        return Changed(_target(row))
+
+    async def cancel(self, uuid: UUID, source: str) -> Changed:
+        """Any phase before the end -> CANCELLED; the agent then stops the platform's work."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            row = await self._row(conn, uuid)
+            if not await self._move(conn, uuid, LIVE | {Phase.OFFERED}, Phase.CANCELLED, now, source):
+                raise Conflict(f"a session that is {row.phase} can no longer be cancelled", Phase(row.phase))
+        return Changed(_target(row))
+
+    async def expire_due(self, source: str = "expiry") -> list[Target]:
+        """Offers past their expiry -> EXPIRED (the sweep; also right after a restart)."""
+        now = _now()
+        async with self.engine.begin() as conn:
+            due = (await conn.execute(select(_s).where(_s.c.phase == Phase.OFFERED, _s.c.expires <= now))).all()
+            expired = []
+            for row in due:
+                if await self._move(conn, UUID(row.uuid), {Phase.OFFERED}, Phase.EXPIRED, now, source):
+                    expired.append(_target(row))
+        return expired
+
+    async def record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message] = (),
+                     access: list[str] | None = None, platform_id: str | None = None) -> bool:
+        """An agent's report. Applied only forward (events may arrive late or twice); never after the end."""
+        values: dict[str, Any] = {}
+        if access:
+            values["access"] = access
+        if platform_id:
+            values["platform_id"] = platform_id
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(_s.c.phase).where(_s.c.uuid == str(uuid)))).first()
+            if row is None:
+                return False
+            current = Phase(row.phase)
+            if current is Phase.OFFERED:
+                return False
+            if current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
+                if phase is current and messages:
+                    await self._log(conn, uuid, phase, when, source, messages)
+                return False
+            forward = phase in FINAL_PHASES or (phase in ORDER and ORDER.index(phase) > ORDER.index(current))
+            if not forward:
+                if values:
+                    await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(**values))
+                if phase is current and messages:  # more words about the phase it is in
+                    await self._log(conn, uuid, phase, when, source, messages)
+                return False
+            return await self._move(conn, uuid, {current}, phase, when, source, *messages, **values)
+
+    async def handed_over(self, uuid: UUID) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(handed_over=_now()))
+
+    async def awaiting_handover(self, older_than: datetime) -> list[Target]:
+        """Accepted sessions whose LAUNCH never reached the stream (the gateway died in between)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(_s).where(_s.c.phase == Phase.ACCEPTED, _s.c.handed_over.is_(None),
+                                                        _s.c.modified <= older_than))).all()
+        return [_target(r, with_offer=True) for r in rows]
+
+    async def history(self, uuid: UUID) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(_e).where(_e.c.session == str(uuid)).order_by(_e.c.id))).all()
+        out = []
+        for r in rows:
+            item = {"phase": r.phase, "time": format_instant(r.time)}
+            if r.messages:
+                item["messages"] = r.messages
+            out.append(item)
+        return out
+
+
+__all__ = ["Changed", "Conflict", "LIVE", "ORDER", "SessionLifecycle", "Target"]

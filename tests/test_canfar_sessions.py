@@ -1,0 +1,266 @@
+"""CanfarPlatform's session lifecycle against the Skaha stand-in over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from services.canfar_agent.platform import CanfarPlatform
+from services.canfar_agent.sessions import LaunchError, session_name, session_type
+from services.canfar_agent.settings import CanfarSettings
+from services.canfar_agent.skaha import SkahaClient, SkahaUnavailable
+from shared import model as m
+from shared.capacity import CapacityLedger
+from shared.platform import Preparation, RunState, RunStatus
+from standins.skaha.app import create_app
+from standins.skaha.config import SkahaStandInConfig, StandInImage
+from standins.skaha.server import StandInURL, running_standin
+
+NOTEBOOK = "images.canfar.net/skaha/astroml:24.07"  # notebook + headless
+BATCH = "images.canfar.net/skaha/batch:1.0"  # headless only
+APP = "images.canfar.net/skaha/casa:6.6"  # desktop-app + headless: no interactive session type
+CARTA = "images.canfar.net/skaha/carta:4.1"
+BROKEN = "images.canfar.net/skaha/broken:0.1"
+
+
+def standin_config(**overrides: object) -> SkahaStandInConfig:
+    base: dict[str, object] = {
+        "images": [
+            StandInImage(id=NOTEBOOK, types=["notebook", "headless"]),
+            StandInImage(id=BATCH, types=["headless"]),
+            StandInImage(id=APP, types=["desktop-app", "headless"]),
+            StandInImage(id=CARTA, types=["carta"]),
+            StandInImage(id=BROKEN, types=["headless"]),
+        ],
+        "cores_options": [1, 2, 4], "memory_options": [1, 2, 4, 8],
+        "session_pending_seconds": 0.2, "session_run_seconds": 0.5,
+        "session_terminating_seconds": 0.3, "fail_images": [BROKEN],
+    }
+    return SkahaStandInConfig.model_validate(base | overrides)
+
+
+def settings(url: str, **overrides: object) -> CanfarSettings:
+    values = {"site": "site-t", "skaha_url": url, "nats_url": "nats://unused", "skaha_cache_ttl": 0.0,
+              "total_cores": 8, "total_memory_gb": 16} | overrides
+    return CanfarSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def site(standin: dict | None = None, **agent: object) -> AsyncIterator[tuple[StandInURL, CanfarPlatform]]:
+    async with running_standin(standin_config(**(standin or {}))) as url:
+        platform = CanfarPlatform(settings(url, **agent))
+        try:
+            yield url, platform
+        finally:
+            await platform.stop()
+
+
+def request(image: str, cores: int = 1, memory: int = 2, **executable: object) -> m.ExecutionRequest:
+    return m.ExecutionRequest.model_validate({
+        "meta": {"name": "test"},
+        "executable": {"kind": m.kinds.DOCKER_CONTAINER, "image": {"locations": [image]}, **executable},
+        "compute": {"kind": m.kinds.SIMPLE_COMPUTE, "cores": {"min": cores, "max": cores},
+                    "memory": {"min": memory, "max": memory}},
+        "schedule": {"requested": {"duration": "PT1H"}},
+    })
+
+
+async def offer(platform: CanfarPlatform, image: str, **kw: object) -> m.ExecutionSession:
+    answer = await platform.offers(uuid4(), request(image, **kw), Preparation())
+    assert answer.result is m.Result.YES, answer.messages
+    return answer.offers[0]
+
+
+async def wait_state(platform: CanfarPlatform, sid: str, state: RunState, timeout: float = 5.0) -> RunStatus:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await platform.status(sid)
+        if status.state is state:
+            return status
+        assert time.monotonic() < deadline, f"{sid} still {status}, wanted {state}"
+        await asyncio.sleep(0.05)
+
+
+async def skaha_sessions(url: str):
+    async with SkahaClient(url, cache_ttl=0) as client:
+        return await client.sessions()
+
+
+async def test_headless_launch_goes_pending_running_succeeded() -> None:
+    async with site() as (url, platform):
+        session = await offer(platform, NOTEBOOK, entrypoint="python run.py -v", environment={"A": "1"})
+        sid = await platform.launch(session)
+        first = await platform.status(sid)
+        assert first.state is RunState.PENDING and first.access == []
+        assert first.ends is not None and first.ends > datetime.now(UTC)
+        running = await wait_state(platform, sid, RunState.RUNNING)
+        assert running.detail is None and running.access == []  # headless: nothing to connect to
+        await wait_state(platform, sid, RunState.SUCCEEDED)
+        [listed] = await skaha_sessions(url)
+        assert (listed.id, listed.name, listed.type, listed.image) == (sid, session_name(session.meta.uuid),
+                                                                       "headless", NOTEBOOK)
+        assert (listed.requested_cpu_cores, listed.requested_ram_gb) == (1, 2)
+
+
+async def test_interactive_launch_gives_an_access_url() -> None:
+    async with site() as (url, platform):
+        sid = await platform.launch(await offer(platform, NOTEBOOK, cores=2, memory=4))
+        running = await wait_state(platform, sid, RunState.RUNNING)
+        assert len(running.access) == 1 and f"/session/notebook/{sid}/" in running.access[0]
+        [listed] = await skaha_sessions(url)
+        assert listed.type == "notebook"
+        await asyncio.sleep(0.6)  # past the headless run time: interactive sessions keep running
+        assert (await platform.status(sid)).state is RunState.RUNNING
+
+
+async def test_launch_sends_command_args_and_env_to_skaha() -> None:
+    """In process, to look at what the stand-in received (Skaha shows no cmd/env back)."""
+    app = create_app(standin_config())
+    client = SkahaClient("http://skaha.test", cache_ttl=0, transport=httpx.ASGITransport(app=app))
+    platform = CanfarPlatform(settings("http://skaha.test"), client=client)
+    try:
+        headless = await offer(platform, BATCH, entrypoint="python 'run.py' -v", environment={"A": "1", "B": "x y"})
+        sim = app.state.store.sessions[await platform.launch(headless)]
+        assert (sim.type, sim.cmd, sim.args, sim.env) == ("headless", "python", "run.py -v", ["A=1", "B=x y"])
+        notebook = await offer(platform, NOTEBOOK, environment={"A": "1"})
+        sim = app.state.store.sessions[await platform.launch(notebook)]
+        assert (sim.type, sim.cmd, sim.env) == ("notebook", None, [])  # Skaha only applies env to headless
+    finally:
+        await platform.stop()
+
+
+def test_session_type_choice() -> None:
+    def docker(entrypoint: str | None = None) -> m.DockerContainer:
+        return m.DockerContainer(image={"locations": ["x"]}, entrypoint=entrypoint)
+
+    assert session_type(docker(), ("notebook", "headless")) == "notebook"
+    assert session_type(docker("run"), ("notebook", "headless")) == "headless"
+    assert session_type(docker(), ("headless",)) == "headless"
+    assert session_type(docker(), ("desktop-app", "headless")) == "headless"
+    assert session_type(docker(), ("carta",)) == "carta"
+    assert session_type(docker(), ("headless", "firefly", "desktop")) == "firefly"
+    name = session_name(uuid4())
+    assert name.startswith("eb-") and len(name) == 15 and name == name.lower()
+
+
+async def test_launch_is_idempotent_also_across_an_agent_restart() -> None:
+    async with site() as (url, platform):
+        session = await offer(platform, NOTEBOOK)
+        sid = await platform.launch(session)
+        assert await platform.launch(session) == sid
+        restarted = CanfarPlatform(platform.settings)  # fresh client, no memory of the launch
+        try:
+            assert await restarted.launch(session) == sid
+        finally:
+            await restarted.stop()
+        assert [s.id for s in await skaha_sessions(url)] == [sid]
+
+
+async def test_relaunch_of_a_finished_job_reports_it_instead_of_running_it_again() -> None:
+    async with site() as (url, platform):
+        session = await offer(platform, BATCH, entrypoint="true")
+        sid = await platform.launch(session)
+        await wait_state(platform, sid, RunState.SUCCEEDED)
+        assert await platform.launch(session) == sid
+        assert len(await skaha_sessions(url)) == 1
+
+
+async def test_failing_image_is_failed_with_detail() -> None:
+    async with site() as (_, platform):
+        sid = await platform.launch(await offer(platform, BROKEN))  # headless only: no entrypoint needed
+        failed = await wait_state(platform, sid, RunState.FAILED)
+        assert failed.detail is not None and "Failed" in failed.detail and sid in failed.detail
+        assert failed.access == []
+
+
+async def test_image_withdrawn_after_the_offer_is_a_clear_error() -> None:
+    async with site() as (url, platform):
+        session = await offer(platform, NOTEBOOK)
+        gone = m.DockerContainer(image={"locations": ["images.canfar.net/skaha/withdrawn:1"]})
+        with pytest.raises(LaunchError, match="withdrawn:1 is no longer offered"):
+            await platform.launch(session.model_copy(update={"executable": gone}))
+        assert await skaha_sessions(url) == []
+
+
+async def test_cancel_terminates_then_gone_and_twice_is_fine() -> None:
+    async with site() as (_, platform):
+        sid = await platform.launch(await offer(platform, NOTEBOOK))
+        await wait_state(platform, sid, RunState.RUNNING)
+        await platform.cancel(sid)
+        terminating = await platform.status(sid)
+        assert (terminating.state, terminating.detail, terminating.access) == (RunState.RUNNING, "Terminating", [])
+        gone = await wait_state(platform, sid, RunState.GONE)
+        assert sid in (gone.detail or "")
+        await platform.cancel(sid)  # already gone: no error
+
+
+async def test_extend_renews_only_when_skaha_would_stop_it_earlier() -> None:
+    async with site({"session_expiry_seconds": 1.5}) as (_, platform):
+        left = await platform.launch(await offer(platform, CARTA))
+        kept = await platform.launch(await offer(platform, NOTEBOOK))
+        started = time.monotonic()
+        await wait_state(platform, kept, RunState.RUNNING)
+        await asyncio.sleep(0.7 - (time.monotonic() - started))
+        before = (await platform.status(kept)).ends
+        await platform.extend(kept, datetime.now(UTC) + timedelta(hours=1))  # expiry is earlier: renew
+        await platform.extend(left, datetime.now(UTC) - timedelta(minutes=1))  # expiry is later: nothing
+        await asyncio.sleep(1.1)  # past both original expiry times (1.5 s), not the renewed one (2.2 s)
+        extended = await platform.status(kept)
+        assert extended.state is RunState.RUNNING and extended.ends is not None and extended.ends >= before
+        expired = await platform.status(left)
+        assert expired.state is RunState.FAILED and "expiry" in (expired.detail or "")
+        await platform.extend(left, datetime.now(UTC) + timedelta(hours=1))  # finished: nothing to renew
+
+
+async def test_status_of_an_unknown_id_is_gone() -> None:
+    async with site() as (_, platform):
+        assert (await platform.status("nosuch12")).state is RunState.GONE
+        await platform.extend("nosuch12", datetime.now(UTC) + timedelta(hours=1))  # nothing to extend
+
+
+async def test_skaha_outage_raises_unavailable() -> None:
+    async with site() as (url, platform):
+        session = await offer(platform, NOTEBOOK)
+        sid = await platform.launch(session)
+        async with httpx.AsyncClient() as http:
+            (await http.post(url.control("outage"), json={"down": True})).raise_for_status()
+        with pytest.raises(SkahaUnavailable):
+            await platform.status(sid)
+        with pytest.raises(SkahaUnavailable):
+            await platform.launch(session)
+        with pytest.raises(SkahaUnavailable):
+            await platform.cancel(sid)
+        async with httpx.AsyncClient() as http:
+            (await http.post(url.control("outage"), json={"down": False})).raise_for_status()
+        assert (await platform.status(sid)).state in (RunState.PENDING, RunState.RUNNING)
+
+
+async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
+    async with site(total_cores=4, total_memory_gb=8) as (_, platform):
+        now = [datetime.now(UTC)]
+        platform.ledger = CapacityLedger(platform.ledger.total, clock=lambda: now[0])
+        req = request(NOTEBOOK, cores=4, memory=8)  # the whole site
+
+        first = await platform.offers(uuid4(), req, Preparation())
+        taken, *others = first.offers
+        assert others and len(platform.ledger) == len(first.offers)
+        platform.confirm(taken.meta.uuid)
+        now[0] += timedelta(seconds=platform.settings.offer_expiry + 1)  # the offers expire ...
+        assert len(platform.ledger) == 1  # ... but the accepted one holds on
+
+        now[0] = datetime.now(UTC)
+        later = await platform.offers(uuid4(), req, Preparation())
+        assert later.offers[0].schedule.preparing.start > taken.schedule.preparing.start  # after the taken block
+        for o in later.offers:
+            platform.release(o.meta.uuid)
+        platform.release(taken.meta.uuid)  # the session ended: its capacity is free again
+        assert len(platform.ledger) == 0
+        again = await platform.offers(uuid4(), req, Preparation())
+        assert again.offers[0].schedule.preparing.start <= taken.schedule.preparing.start + timedelta(seconds=2)
