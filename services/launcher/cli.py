@@ -12,6 +12,7 @@ import httpx
 import typer
 import yaml
 
+from . import client
 from .children import Children
 from .nats import EmbeddedNats
 from .ports import free_port, wait_listening
@@ -105,6 +106,9 @@ def asyncapi(
         out.write_text(text)
     else:
         typer.echo(text)
+
+
+client.install(app)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from . import kinds
 from .base import Meta, Wire
+from .messages import Message
 from .data import Data
 from .executable import Executable
 from .resources import Compute, Storage, Volume
@@ -65,6 +66,14 @@ class SiteRef(Wire):
     platform: str
 
 
+class PhaseChange(Wire):
+    """Extension: one entry of a session's history."""
+
+    phase: Phase
+    time: datetime
+    messages: list[Message] = Field(default_factory=list)
+
+
 class ExecutionSession(Wire):
     kind: Literal[kinds.SESSION] = kinds.SESSION
     meta: Meta = Field(default_factory=Meta)
@@ -78,6 +87,8 @@ class ExecutionSession(Wire):
     volumes: list[Volume] = Field(default_factory=list)
     options: list[EnumValueOption] = Field(default_factory=list)
     site: SiteRef | None = None
+    history: list[PhaseChange] = Field(default_factory=list, description="Extension: every phase change, with its time")
+    observed: SessionSchedule | None = Field(None, description="Extension: the schedule the session actually kept")
 
 
 def options_for(phase: Phase) -> list[EnumValueOption]:

@@ -147,7 +147,9 @@ class Store(SessionLifecycle):
         history = await self.history(uuid)
         if history:
             doc["history"] = history
-            doc["observed"] = observed_schedule(history)
+            observed = observed_schedule(history)
+            if observed:
+                doc["observed"] = observed
         return doc
 
     async def session(self, uuid: UUID) -> ExecutionSession | None:
@@ -223,9 +225,9 @@ def observed_schedule(history: list[dict[str, Any]]) -> dict[str, Any]:
              (("preparing", Phase.PREPARING), ("available", Phase.AVAILABLE), ("releasing", Phase.RELEASING))]
     known = [(name, t) for name, t in [*marks, ("end", end)] if t is not None]
     out: dict[str, Any] = {}
-    for (name, start), following in zip(known, [*known[1:], None], strict=True):
+    for i, (name, start) in enumerate(known):
         if name != "end":
             out[name] = {"start": format_instant(start)}
-            if following is not None:
-                out[name]["duration"] = format_duration(following[1] - start)
+            if i + 1 < len(known):
+                out[name]["duration"] = format_duration(known[i + 1][1] - start)
     return out

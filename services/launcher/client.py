@@ -1,0 +1,87 @@
+"""A small client for the worked example: ask for offers, accept/reject/cancel, watch the phases."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+FINAL = {"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"}
+JSON = "application/json"
+Url = Annotated[str, typer.Option("--url", help="the broker's base URL")]
+
+
+def _fail(answer: httpx.Response) -> None:
+    try:
+        reasons = "; ".join(m["message"] for m in answer.json().get("messages", []))
+    except ValueError:
+        reasons = answer.text
+    typer.echo(f"{answer.status_code}: {reasons}", err=True)
+    raise typer.Exit(1)
+
+
+def ask(request: Path, url: Url = "http://127.0.0.1:8080",
+        wait: Annotated[float, typer.Option(help="seconds to wait for the OfferSet")] = 10.0) -> None:
+    """POST an ExecutionRequest (YAML/JSON/XML file) and list the offers."""
+    kind = {".json": JSON, ".xml": "application/xml"}.get(request.suffix, "application/yaml")
+    posted = httpx.post(f"{url}/offersets", content=request.read_bytes(), headers={"Content-Type": kind, "Accept": JSON})
+    if posted.status_code != 303:
+        _fail(posted)
+    got = httpx.get(posted.headers["location"], headers={"Accept": JSON, "Prefer": f"wait={wait:g}"}, timeout=wait + 5)
+    offerset = got.json()
+    typer.echo(f"OfferSet {offerset['meta']['url']}: {offerset.get('result', offerset['status'])}")
+    for message in offerset["meta"].get("messages", []):
+        typer.echo(f"  {message['level']:5} {message['message']}")
+    for i, offer in enumerate(offerset["offers"], 1):
+        compute = offer.get("compute", {})
+        typer.echo(f"  [{i}] {offer['site']['name']:8} from {offer['schedule']['preparing']['start']} "
+                   f"{compute.get('cores', {}).get('min', '?')} cores {compute.get('memory', {}).get('min', '?')} GiB "
+                   f"expires {offer['expires']}\n      {offer['meta']['url']}")
+
+
+def _update(session: str, value: str) -> None:
+    body = {"kind": "uri:enum-value-update", "path": "phase", "value": value}
+    answer = httpx.post(session, json=body, headers={"Accept": JSON})
+    if answer.status_code != 200:
+        _fail(answer)
+    typer.echo(f"{session}: {answer.json()['phase']}")
+
+
+def accept(session: str) -> None:
+    """Accept an offer (its siblings are rejected)."""
+    _update(session, "ACCEPTED")
+
+
+def reject(session: str) -> None:
+    """Reject an offer."""
+    _update(session, "REJECTED")
+
+
+def cancel(session: str) -> None:
+    """Cancel a session (the platform's work is stopped)."""
+    _update(session, "CANCELLED")
+
+
+def watch(session: str, every: Annotated[float, typer.Option(help="seconds between looks")] = 1.0) -> None:
+    """Print each phase change of a session until it ends."""
+    seen = 0
+    while True:
+        found = httpx.get(session, headers={"Accept": JSON}).json()
+        for change in found.get("history", [])[seen:]:
+            words = "; ".join(m["message"] for m in change.get("messages", []))
+            typer.echo(f"{change['time']}  {change['phase']:10} {words}")
+        seen = len(found.get("history", []))
+        for access in found.get("executable", {}).get("access", []):
+            if access.get("status") == "ACTIVE" and seen and found["phase"] == "RUNNING":
+                typer.echo(f"  connect: {', '.join(access['locations'])}")
+        if found["phase"] in FINAL:
+            return
+        time.sleep(every)
+
+
+def install(app: typer.Typer) -> None:
+    for command in (ask, accept, reject, cancel, watch):
+        app.command()(command)
