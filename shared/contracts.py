@@ -55,32 +55,37 @@ def check_site(site: str) -> str:
     return site
 
 
+def site_subject(site: str, suffix: str) -> str:
+    """Everything about a site lives under `eb.v1.site.<site>.`: one permission grants it all."""
+    return f"{PREFIX}.site.{check_site(site)}.{suffix}"
+
+
 def offers_subject(site: str) -> str:
-    return f"{PREFIX}.site.{check_site(site)}.offers"
+    return site_subject(site, "offers")
 
 
 def heartbeat_subject(site: str) -> str:
-    return f"{PREFIX}.site.{check_site(site)}.heartbeat"
+    return site_subject(site, "heartbeat")
 
 
 def data_subject(site: str) -> str:
-    return f"{PREFIX}.site.{check_site(site)}.data"
+    return site_subject(site, "data")
 
 
 def stage_subject(site: str) -> str:
-    return f"{data_subject(site)}.stage"
+    return site_subject(site, "data.stage")
 
 
 def progress_subject(site: str) -> str:
-    return f"{data_subject(site)}.progress"
+    return site_subject(site, "data.progress")
 
 
 def command_subject(site: str) -> str:
-    return f"{PREFIX}.site.{check_site(site)}.sessions.command"
+    return site_subject(site, "sessions.command")
 
 
 def event_subject(site: str) -> str:
-    return f"{PREFIX}.site.{check_site(site)}.sessions.event"
+    return site_subject(site, "sessions.event")
 
 
 COMMANDS_STREAM = "EB_SESSION_COMMANDS"
