@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from services.canfar_agent.platform import CanfarPlatform
+from services.canfar_agent import plugin as canfar
 from services.canfar_agent.settings import CanfarSettings
 from services.rucio_agent.service import RucioAgent
 from services.rucio_agent.settings import RucioSettings
@@ -31,7 +31,7 @@ class Sites:
             # the benchmark client never accepts or rejects them (each open offer is a held reservation).
             s = CanfarSettings(site=f"bench-{i:03d}", nats_url=self.nats_url, skaha_url=url, heartbeat_interval=2.0,
                                total_cores=10**7, total_memory_gb=10**8, offer_expiry=2, skaha_cache_ttl=60)
-            agent = AgentRuntime(s, CanfarPlatform(s))
+            agent = AgentRuntime.from_plugin(canfar, s)
             await agent.start()
             self.agents.append(agent)
             if self.rucio is not None:  # the site's data agent; site-a's RSEs answer for every bench site

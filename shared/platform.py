@@ -1,4 +1,6 @@
-"""The port a platform plug-in implements; the agent runtime does the NATS side."""
+"""The port a platform plug-in implements. The agent runtime does everything else: NATS, heartbeats,
+queue groups, the capacity ledger (handed to the platform to reserve its offers in; the runtime
+confirms and releases them), retries and the session state machine."""
 
 from __future__ import annotations
 
@@ -63,12 +65,6 @@ class Platform(Protocol):
     async def capabilities(self) -> Capabilities: ...
 
     async def offers(self, offerset: UUID, request: ExecutionRequest, preparation: Preparation) -> Answer: ...
-
-    def confirm(self, session: UUID) -> None:
-        """The offer was accepted: its reservation becomes firm."""
-
-    def release(self, session: UUID) -> None:
-        """The offer was rejected or expired, or the session ended: free its reservation."""
 
     async def launch(self, session: ExecutionSession) -> str:
         """Start the accepted session; returns the platform's id for it. Idempotent: if the platform

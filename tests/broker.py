@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 
+from services.canfar_agent import plugin as canfar_plugin
 from services.canfar_agent.platform import CanfarPlatform
 from services.canfar_agent.settings import CanfarSettings
 from services.gateway.app import create_app
@@ -89,8 +90,7 @@ class Broker:
     async def start_agent(self, name: str, url: str, token: str | None = None, **settings) -> AgentRuntime:
         values = {"site": name, "nats_url": self.nats_url, "skaha_url": url, "skaha_token": token,
                   "heartbeat_interval": 0.5, "skaha_cache_ttl": 0.0} | settings
-        canfar = CanfarSettings(**values)
-        agent = AgentRuntime(canfar, CanfarPlatform(canfar))
+        agent = AgentRuntime.from_plugin(canfar_plugin, CanfarSettings(**values))
         await agent.start()
         self.stack.push_async_callback(agent.stop)
         return agent

@@ -251,7 +251,7 @@ async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
         first = await platform.offers(uuid4(), req, Preparation())
         taken, *others = first.offers
         assert others and len(platform.ledger) == len(first.offers)
-        platform.confirm(taken.meta.uuid)
+        platform.ledger.confirm(taken.meta.uuid)
         now[0] += timedelta(seconds=platform.settings.offer_expiry + 1)  # the offers expire ...
         assert len(platform.ledger) == 1  # ... but the accepted one holds on
 
@@ -259,8 +259,8 @@ async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
         later = await platform.offers(uuid4(), req, Preparation())
         assert later.offers[0].schedule.preparing.start > taken.schedule.preparing.start  # after the taken block
         for o in later.offers:
-            platform.release(o.meta.uuid)
-        platform.release(taken.meta.uuid)  # the session ended: its capacity is free again
+            platform.ledger.release(o.meta.uuid)
+        platform.ledger.release(taken.meta.uuid)  # the session ended: its capacity is free again
         assert len(platform.ledger) == 0
         again = await platform.offers(uuid4(), req, Preparation())
         assert again.offers[0].schedule.preparing.start <= taken.schedule.preparing.start + timedelta(seconds=2)

@@ -1,1 +1,8 @@
-"""A CANFAR (Skaha) site agent."""
+"""A CANFAR (Skaha) site agent: the `canfar` platform plug-in."""
+
+from shared.plugins import PlatformPlugin
+
+from .platform import CanfarPlatform, capacity
+from .settings import CanfarSettings
+
+plugin = PlatformPlugin(name="canfar", settings=CanfarSettings, create=CanfarPlatform, capacity=capacity)

@@ -19,15 +19,21 @@ from .skaha import SkahaClient, SkahaUnavailable
 KIND = "canfar"
 
 
+def capacity(settings: CanfarSettings) -> Demand:
+    """What the site gives the broker; offers never promise more at any time."""
+    return Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus)
+
+
 class CanfarPlatform:
     kind = KIND
 
-    def __init__(self, settings: CanfarSettings, client: SkahaClient | None = None) -> None:
+    def __init__(self, settings: CanfarSettings, ledger: CapacityLedger | None = None,
+                 client: SkahaClient | None = None) -> None:
         self.settings = settings
         self.site = settings.site
         self.client = client or SkahaClient(settings.skaha_url, settings.skaha_token,
                                             timeout=settings.skaha_timeout, cache_ttl=settings.skaha_cache_ttl)
-        self.ledger = CapacityLedger(Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus))
+        self.ledger = ledger if ledger is not None else CapacityLedger(capacity(settings))  # empty is falsy
         self.sessions = SkahaSessions(self.client)
 
     async def start(self) -> None:
@@ -70,12 +76,6 @@ class CanfarPlatform:
         return self._schedule(request, sized.demand, image.id, preparation)
 
     # --- the lifecycle of accepted offers (see sessions.py) ---------------------
-    def confirm(self, session: uuid.UUID) -> None:
-        self.ledger.confirm(session)
-
-    def release(self, session: uuid.UUID) -> None:
-        self.ledger.release(session)
-
     async def launch(self, session: m.ExecutionSession) -> str:
         return await self.sessions.launch(session)
 

@@ -6,6 +6,7 @@ from faststream.specification import AsyncAPI
 
 from shared import contracts as c
 from shared.agent import AgentRuntime
+from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
 from shared.platform import Answer
 from shared.settings import AgentSettings, PlannerSettings
@@ -31,7 +32,11 @@ def document() -> str:
     from services.planner.service import Planner
 
     planner = Planner(PlannerSettings())
-    agent = AgentRuntime(AgentSettings(site="SITE"), _DocPlatform(), name="AGENT")
+    from services.rucio_agent.service import RucioAgent
+    from services.rucio_agent.settings import RucioSettings
+
+    agent = AgentRuntime(AgentSettings(site="SITE"), _DocPlatform(), CapacityLedger(Demand()), name="AGENT")
+    data_agent = RucioAgent(RucioSettings(site="SITE", rucio_host="http://rucio.invalid"), name="DATA-AGENT")
     gateway = NatsBroker()
     gateway.subscriber(c.COMPLETED, title="gateway-completed", description="Wakes Prefer: wait readers")(
         _completed_doc
@@ -44,7 +49,7 @@ def document() -> str:
     gateway.subscriber(c.event_subject("SITE"), title="tracker-session-events",
                        description="Each phase change of a session (stream EB_SESSION_EVENTS, durable consumer "
                                    "tracker, shared by every planner)")(_event_doc)
-    spec = AsyncAPI(planner.broker, agent.broker, gateway, title="SRCNet Execution Broker messaging",
+    spec = AsyncAPI(planner.broker, agent.broker, data_agent.broker, gateway, title="SRCNet Execution Broker messaging",
                     version=c.VERSION, description=c.__doc__)
     return spec.to_specification().to_yaml()
 

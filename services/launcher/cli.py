@@ -108,6 +108,26 @@ def asyncapi(
         typer.echo(text)
 
 
+@app.command()
+def agent(
+    platform: Annotated[str, typer.Argument(help="plug-in name (see `ebroker platforms`) or module:attribute")],
+    config: Annotated[Path | None, typer.Option(help="YAML file of settings; EB_* variables win")] = None,
+) -> None:
+    """Run one site agent for a platform plug-in until Ctrl-C."""
+    from shared.agent.main import run_agent
+
+    run_agent(platform, config)
+
+
+@app.command()
+def platforms() -> None:
+    """List the installed platform plug-ins."""
+    from shared.plugins import available
+
+    for name, where in sorted(available().items()):
+        typer.echo(f"{name:12} {where}")
+
+
 client.install(app)
 
 

@@ -14,6 +14,8 @@ from faststream.nats import NatsBroker
 from .. import contracts as c
 from ..model import Result, error
 from ..platform import Answer, Platform, Preparation
+from ..capacity import CapacityLedger
+from ..plugins import PlatformPlugin
 from ..settings import AgentSettings
 from ..jetstream import ensure_streams
 from .presence import Presence
@@ -23,9 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class AgentRuntime:
-    def __init__(self, settings: AgentSettings, platform: Platform, name: str | None = None) -> None:
+    def __init__(self, settings: AgentSettings, platform: Platform, ledger: CapacityLedger,
+                 name: str | None = None) -> None:
         self.settings = settings
         self.platform = platform
+        self.ledger = ledger  # the platform reserves offers in it; the runtime confirms and releases
         self.site = c.check_site(settings.site)
         self.name = name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
         self.broker = NatsBroker(settings.nats_url, logger=None)
@@ -50,6 +54,11 @@ class AgentRuntime:
         broker.publisher(c.event_subject(self.site), title="agent-session-event", schema=c.SessionEvent,
                          description="Each phase change of a session (JetStream stream EB_SESSION_EVENTS)")
 
+    @classmethod
+    def from_plugin(cls, plugin: PlatformPlugin, settings: AgentSettings, name: str | None = None) -> "AgentRuntime":
+        ledger = CapacityLedger(plugin.capacity(settings))
+        return cls(settings, plugin.create(settings, ledger), ledger, name)
+
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
         try:
@@ -69,8 +78,8 @@ class AgentRuntime:
         await self.broker.start()
         nc = self.broker.connection
         await ensure_streams(nc.jetstream())
-        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.settings.poll_interval,
-                                      self.settings.grace)
+        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.ledger,
+                                      self.settings.poll_interval, self.settings.grace)
         await self.sessions.start()
         self.presence.start()
 

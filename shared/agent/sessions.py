@@ -32,6 +32,7 @@ from ..model import (
     info,
     parse_duration,
 )
+from ..capacity import CapacityLedger
 from ..platform import Platform, RunState
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,9 @@ class _Stop(Exception):
 
 
 class SessionDriver:
-    def __init__(self, nc: Client, site: str, agent: str, platform: Platform, poll: float, grace: float) -> None:
-        self.nc, self.site, self.agent, self.platform = nc, site, agent, platform
+    def __init__(self, nc: Client, site: str, agent: str, platform: Platform, ledger: CapacityLedger,
+                 poll: float, grace: float) -> None:
+        self.nc, self.site, self.agent, self.platform, self.ledger = nc, site, agent, platform, ledger
         self.poll, self.grace = poll, grace
         self.js: JetStreamContext = nc.jetstream()
         self.kv: KeyValue | None = None
@@ -90,7 +92,7 @@ class SessionDriver:
             entry = await self.kv.get(key)
             record = SessionRecord.model_validate_json(entry.value)
             log.info("resuming session %s in %s", record.session, record.phase)
-            self.platform.confirm(record.session)
+            self.ledger.confirm(record.session)
             self._drive(record)
         consumer = c.agent_consumer(self.site)
         self._sub = await self.js.subscribe(c.command_subject(self.site), durable=consumer, queue=consumer,
@@ -128,18 +130,18 @@ class SessionDriver:
     async def handle(self, command: c.SessionCommand) -> None:
         uuid = command.session
         if command.action is c.Action.RELEASE:
-            self.platform.release(uuid)
+            self.ledger.release(uuid)
         elif command.action is c.Action.LAUNCH:
             if uuid in self._tasks or await self._load(uuid) is not None:
                 return  # a repeat: already ours
             record = SessionRecord(session=uuid, offer=command.offer)
             await self._save(record)
-            self.platform.confirm(uuid)
+            self.ledger.confirm(uuid)
             self._drive(record)
         elif command.action is c.Action.CANCEL:
             record = await self._load(uuid)
             if record is None:  # never launched here (or already over): nothing runs, free the hold
-                self.platform.release(uuid)
+                self.ledger.release(uuid)
                 return
             record.cancel = True
             await self._save(record)
@@ -162,7 +164,7 @@ class SessionDriver:
             log.exception("session %s failed in the agent", rec.session)
             await self._end(rec, Phase.FAILED, error("The agent failed: {reason}", reason=repr(exc)))
             return
-        self.platform.release(rec.session)
+        self.ledger.release(rec.session)
         await self.kv.delete(str(rec.session))
         self._cancel.pop(rec.session, None)
 

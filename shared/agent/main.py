@@ -1,0 +1,28 @@
+"""Start an agent for any installed platform plug-in: `ebroker agent NAME [--config site.yaml]`.
+
+Settings come from the YAML file (keys as in the plug-in's settings class), EB_* variables winning."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import yaml
+
+from ..plugins import PlatformPlugin, load
+from ..service import run_until_stopped
+from ..settings import AgentSettings
+from .runtime import AgentRuntime
+
+
+def settings_for(plugin: PlatformPlugin, config: Path | None = None) -> AgentSettings:
+    values = (yaml.safe_load(config.read_text()) or {}) if config else {}
+    # Keyword arguments beat the environment in pydantic-settings; drop those the environment sets.
+    values = {k: v for k, v in values.items() if f"EB_{k.upper()}" not in os.environ}
+    return plugin.settings(**values)
+
+
+def run_agent(name: str, config: Path | None = None) -> None:
+    plugin = load(name)
+    asyncio.run(run_until_stopped(AgentRuntime.from_plugin(plugin, settings_for(plugin, config))))
