@@ -1,0 +1,129 @@
+"""A reusable conformance test any platform plug-in can run against itself.
+
+    from shared.testing.conformance import PlatformConformance
+
+    class TestMyPlatform(PlatformConformance):
+        async def make(self):               # a fresh platform and the ledger it reserves in
+            ledger = CapacityLedger(Demand(8, 32, 0))
+            return MyPlatform(settings, ledger), ledger
+        def yes_request(self): ...          # an ExecutionRequest this platform can run (and that ends by itself)
+        def no_request(self): ...           # one it must refuse
+
+pytest then runs every `test_*` below against the plug-in, over whatever real back end `make` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+from ..capacity import CapacityLedger, Demand
+from ..contracts import Capabilities
+from ..model import ExecutionRequest, Level, Phase, Result, SimpleComputeResource
+from ..platform import Platform, Preparation, RunState
+
+
+class PlatformConformance:
+    timeout: float = 30.0  # seconds a launched session may take to run and end
+    max_offers: int = 4
+
+    async def make(self) -> tuple[Platform, CapacityLedger]:
+        raise NotImplementedError
+
+    def yes_request(self) -> ExecutionRequest:
+        raise NotImplementedError
+
+    def no_request(self) -> ExecutionRequest:
+        raise NotImplementedError
+
+    async def _started(self) -> tuple[Platform, CapacityLedger]:
+        platform, ledger = await self.make()
+        await platform.start()
+        return platform, ledger
+
+    async def _until(self, platform: Platform, platform_id: str, states: set[RunState]) -> RunState:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            found = (await platform.status(platform_id)).state
+            if found in states or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.2)
+
+    async def test_it_is_a_platform(self):
+        platform, _ = await self._started()
+        try:
+            assert isinstance(platform, Platform) and platform.kind
+            assert isinstance(await platform.capabilities(), Capabilities)
+        finally:
+            await platform.stop()
+
+    async def test_yes_gives_well_formed_offers_that_hold_capacity(self):
+        platform, ledger = await self._started()
+        try:
+            request = self.yes_request()
+            answer = await platform.offers(uuid.uuid4(), request, Preparation())
+            assert answer.result is Result.YES, answer.messages
+            assert 1 <= len(answer.offers) <= self.max_offers
+            now = datetime.now(UTC)
+            asked = request.simple_compute
+            for offer in answer.offers:
+                assert offer.phase is Phase.OFFERED and offer.meta.uuid is not None and offer.site is not None
+                assert offer.expires is not None and offer.expires > now
+                blocks = offer.schedule
+                assert blocks.preparing.start is not None and blocks.available.duration and blocks.releasing.start
+                cores = offer.compute.cores if isinstance(offer.compute, SimpleComputeResource) else None
+                if cores is not None and asked.cores is not None:
+                    assert asked.cores.min is None or cores.min >= asked.cores.min
+                    assert asked.cores.max is None or cores.max <= asked.cores.max
+            starts = [o.schedule.preparing.start for o in answer.offers]
+            assert starts == sorted(starts), "offers come in start order"
+            assert len(ledger) >= len(answer.offers), "every offer holds its reservation in the ledger"
+        finally:
+            await platform.stop()
+
+    async def test_no_says_why(self):
+        platform, _ = await self._started()
+        try:
+            answer = await platform.offers(uuid.uuid4(), self.no_request(), Preparation())
+            assert answer.result is Result.NO and answer.offers == []
+            assert any(m.level in (Level.ERROR, Level.WARN) and m.message for m in answer.messages)
+        finally:
+            await platform.stop()
+
+    async def test_open_offers_never_double_book(self):
+        platform, ledger = await self._started()
+        try:
+            for _ in range(3):
+                await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())
+            for held in list(ledger._held.values()):
+                assert (ledger.used(held.start, held.end)).within(ledger.total)
+            assert ledger.total != Demand()
+        finally:
+            await platform.stop()
+
+    async def test_launch_runs_to_the_end_and_is_idempotent(self):
+        platform, ledger = await self._started()
+        try:
+            offer = (await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
+            ledger.confirm(offer.meta.uuid)
+            first = await platform.launch(offer)
+            assert await platform.launch(offer) == first, "a second launch finds the first"
+            end = await self._until(platform, first, {RunState.SUCCEEDED, RunState.FAILED})
+            assert end is RunState.SUCCEEDED
+        finally:
+            await platform.stop()
+
+    async def test_cancel_stops_it(self):
+        platform, _ = await self._started()
+        try:
+            offer = (await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
+            running = await platform.launch(offer)
+            await self._until(platform, running, {RunState.RUNNING, RunState.SUCCEEDED})
+            await platform.cancel(running)
+            await platform.cancel(running)  # twice is fine
+            end = await self._until(platform, running, {RunState.GONE, RunState.FAILED, RunState.SUCCEEDED})
+            assert end in (RunState.GONE, RunState.FAILED, RunState.SUCCEEDED)
+        finally:
+            await platform.stop()
