@@ -12,11 +12,13 @@ import yaml
 
 from services.canfar_agent.settings import CanfarSettings
 from services.rucio_agent.settings import RucioSettings
+from services.slurm_agent.settings import SlurmSettings
 from shared.settings import GatewaySettings, PlannerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"services.gateway": GatewaySettings, "services.planner": PlannerSettings,
-            "services.canfar_agent": CanfarSettings, "services.rucio_agent": RucioSettings}
+            "services.canfar_agent": CanfarSettings, "services.rucio_agent": RucioSettings,
+            "services.slurm_agent": SlurmSettings}
 
 
 def _services() -> dict:

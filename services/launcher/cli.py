@@ -16,6 +16,7 @@ from . import client
 from .children import Children
 from .nats import EmbeddedNats
 from .ports import free_port, wait_listening
+from .slurm import detect as detect_slurm
 
 SITES = Path(__file__).resolve().parents[2] / "standins" / "skaha" / "sites"
 DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64}, "site-b": {"total_cores": 32, "total_memory_gb": 128, "total_gpus": 1}}
@@ -30,6 +31,7 @@ def up(
     database_url: Annotated[str | None, typer.Option(envvar="EB_DATABASE_URL", help="SQLAlchemy URL; default SQLite in --state")] = None,
     collect_timeout: Annotated[float, typer.Option(help="seconds the planner waits for sites")] = 5.0,
     state: Annotated[Path, typer.Option(help="folder for the database and logs")] = Path("var"),
+    slurm: Annotated[bool, typer.Option(help="add a Slurm site when a Slurm cluster answers here")] = True,
 ) -> None:
     """Bring the broker up on its embedded default and keep it up until Ctrl-C."""
     state = state.resolve()
@@ -55,10 +57,13 @@ def up(
                    **({"EB_SKAHA_TOKEN": token} if token else {}),
                    **{f"EB_{k.upper()}": str(v) for k, v in DEMO_SITES[site].items()}}
             children.spawn(f"agent-{site}", "services.canfar_agent", env)
+        slurm_site = detect_slurm() if slurm else None
+        if slurm_site:
+            children.spawn("agent-slurm", "services.slurm_agent", {**common, **slurm_site})
         children.spawn("gateway", "services.gateway", {**common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
         wait_listening("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
-        live = _wait_for_agents(base, len(DEMO_SITES))
+        live = _wait_for_agents(base, len(DEMO_SITES) + bool(slurm_site))
         typer.echo(f"Execution Broker up ({live} live agents)\n"
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
                    f"  offersets POST {base}/offersets\n"
@@ -67,6 +72,8 @@ def up(
                    f"  database  {common['EB_DATABASE_URL']}\n"
                    f"  logs      {children.log_dir}\n"
                    f"  Skaha stand-ins: " + ", ".join(f"{s} http://127.0.0.1:{p}/skaha" for s, (p, _) in skaha.items()) +
+                   (f"\n  Slurm site: {slurm_site['EB_SITE']} ({slurm_site['EB_TOTAL_CORES']} cores, partition "
+                    f"{slurm_site['EB_PARTITION']})" if slurm_site else "") +
                    "\nCtrl-C stops everything.")
         while not stopping.wait(0.5):
             dead = children.failed()

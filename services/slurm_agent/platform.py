@@ -1,0 +1,200 @@
+"""Slurm as a broker platform, through its command-line tools.
+
+Offers come from `sbatch --test-only`, which answers when a job could start. The agent's own open
+offers are unknown to Slurm, so each window is tested as a job as big as the request *plus* the
+offers already held over that window: Slurm then only says "now" if both fit.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from shared import model as m
+from shared.capacity import CapacityLedger, Demand
+from shared.contracts import Capabilities
+from shared.platform import Answer, Preparation, RunState, RunStatus
+
+from .cli import SlurmCLI, SlurmError, SlurmUnavailable
+from .settings import SlurmSettings
+
+KIND = "slurm"
+_PENDING = {"PENDING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED"}
+_RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
+_FAILED = {"FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "CANCELLED"}
+
+
+def capacity(settings: SlurmSettings) -> Demand:
+    return Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus)
+
+
+def job_name(session: uuid.UUID) -> str:
+    return "eb-" + session.hex[:12]
+
+
+class SlurmPlatform:
+    kind = KIND
+
+    def __init__(self, settings: SlurmSettings, ledger: CapacityLedger | None = None, cli: SlurmCLI | None = None) -> None:
+        self.settings = settings
+        self.site = settings.site
+        self.ledger = ledger if ledger is not None else CapacityLedger(capacity(settings))
+        self.cli = cli or SlurmCLI(settings.slurm_conf, settings.slurm_timeout, settings.slurm_bin)
+        self.runtime = settings.container_runtime or next(
+            (tool for tool in ("apptainer", "singularity") if shutil.which(tool)), None)
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def capabilities(self) -> Capabilities:
+        reachable = await self.cli.ping()
+        s = self.settings
+        return Capabilities(executables=[m.kinds.DOCKER_CONTAINER, m.kinds.SINGULARITY_CONTAINER],
+                            max_cores=s.total_cores, max_memory_gb=s.total_memory_gb, max_gpus=s.total_gpus,
+                            reachable=reachable, detail=None if reachable else "slurmctld does not answer")
+
+    def _demand(self, request: m.ExecutionRequest) -> Demand:
+        compute = request.simple_compute
+        cores = (compute.cores.min if compute.cores and compute.cores.min else 1)
+        memory = (compute.memory.min if compute.memory and compute.memory.min else self.settings.default_memory_gb)
+        return Demand(cores, memory, compute.gpus().min or 0)
+
+    async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest, preparation: Preparation) -> Answer:
+        s, site = self.settings, self.site
+        if not isinstance(request.executable, (m.DockerContainer, m.SingularityContainer)):
+            return Answer.no(m.error("{site}: Slurm runs containers, not {kind}", site=site,
+                                     kind=m.kinds.short(request.executable.kind)))
+        duration = request.requested.duration_or(timedelta(seconds=s.default_duration))
+        if duration > timedelta(seconds=s.max_duration):
+            return Answer.no(m.error("{site}: {asked} asked, jobs here last at most {most}", site=site,
+                                     asked=m.format_duration(duration),
+                                     most=m.format_duration(timedelta(seconds=s.max_duration))))
+        demand = self._demand(request)
+        prepare, release = timedelta(seconds=s.prepare_seconds), timedelta(seconds=s.release_seconds)
+        block = prepare + duration + release
+        now = datetime.now(UTC).replace(microsecond=0)
+        window = request.requested.window()
+        earliest = max([now, *([window[0]] if window else []), *([preparation.not_before] if preparation.not_before else [])])
+        latest = window[1] if window else now + timedelta(seconds=s.horizon)
+        expires = now + timedelta(seconds=s.offer_expiry)
+        offers: list[m.ExecutionSession] = []
+        while len(offers) < s.max_offers and earliest <= latest:
+            try:
+                start = await self._slot(demand, block, earliest, latest)
+            except SlurmUnavailable as exc:
+                if offers:
+                    break
+                return Answer.no(m.error("{site}: Slurm is unavailable: {reason}", site=site, reason=exc.reason))
+            except SlurmError as exc:
+                if offers:
+                    break
+                return Answer.no(m.error("{site}: Slurm says: {reason}", site=site, reason=exc.reason))
+            if start is None:
+                break
+            session = uuid.uuid4()
+            self.ledger.reserve(session, start, start + block, demand, hold_until=expires)
+            offers.append(self._offer(session, request, demand, start, prepare, duration, release, expires, preparation))
+            earliest = start + block  # alternatives follow one another
+        if not offers:
+            return Answer.no(m.error("{site}: no start for {cores} cores, {memory} GiB, {gpus} GPUs in the requested "
+                                     "window", site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
+        return Answer(m.Result.YES, offers)
+
+    async def _slot(self, demand: Demand, block: timedelta, earliest: datetime, latest: datetime) -> datetime | None:
+        """The first start >= earliest where Slurm fits the demand plus our held offers."""
+        candidate = earliest
+        for _ in range(8):  # Slurm's answer moves the candidate; a few rounds settle it
+            held = self.ledger.used(candidate, candidate + block)
+            probe = demand + held
+            if not probe.within(self.ledger.total):
+                nxt = self.ledger.next_fit(demand, candidate, block, latest)
+                if nxt is None:
+                    return None
+                candidate = nxt
+                continue
+            answer = await self.cli.test_only(
+                cores=probe.cores, memory_mb=probe.memory_gb * 1024, gpus=probe.gpus, time_limit=block,
+                begin=candidate if candidate > datetime.now(UTC) + timedelta(seconds=5) else None,
+                partition=self.settings.partition)
+            start = max(answer.start, candidate)
+            if start > latest:
+                return None
+            if start - candidate <= timedelta(seconds=60):
+                return candidate if candidate > datetime.now(UTC) else start.replace(microsecond=0)
+            candidate = start
+        return None
+
+    def _offer(self, session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime,
+               prepare: timedelta, duration: timedelta, release: timedelta, expires: datetime,
+               preparation: Preparation) -> m.ExecutionSession:
+        available = start + prepare
+        return m.ExecutionSession(
+            meta=m.Meta(uuid=session, name=request.meta.name, created=datetime.now(UTC),
+                        description=f"Slurm job at {self.site}", messages=list(preparation.notes)),
+            phase=m.Phase.OFFERED,
+            expires=expires,
+            schedule=m.SessionSchedule(
+                preparing=m.InstantBlock(start=start - preparation.staging,
+                                         duration=m.format_duration(preparation.staging + prepare)),
+                available=m.IntervalBlock(start=m.format_interval(start, prepare), duration=m.format_duration(duration)),
+                releasing=m.InstantBlock(start=available + duration, duration=m.format_duration(release)),
+            ),
+            executable=request.executable,
+            compute=m.SimpleComputeResource(
+                cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
+                accelerators=[m.Accelerator(count=m.MinMax.exactly(demand.gpus))] if demand.gpus else []),
+            storage=request.storage, data=request.data, volumes=request.volumes,
+            site=m.SiteRef(name=self.site, platform=KIND),
+        )
+
+    def command(self, session: m.ExecutionSession) -> str:
+        """The job's command: the container under Apptainer/Singularity, or the configured template."""
+        executable = session.executable
+        image = executable.location if isinstance(executable, m.DockerContainer) else executable.location
+        entrypoint = getattr(executable, "entrypoint", None) or ""
+        if self.runtime:
+            uri = image if "://" in image or image.endswith(".sif") else f"docker://{image}"
+            return f"{self.runtime} exec {shlex.quote(uri)} {entrypoint}".strip()
+        return self.settings.command_template.format(image=shlex.quote(image), entrypoint=entrypoint)
+
+    async def launch(self, session: m.ExecutionSession) -> str:
+        name = job_name(session.meta.uuid)
+        existing = await self.cli.find_by_name(name)
+        if existing:
+            return existing[0]
+        compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else m.SimpleComputeResource()
+        cores = compute.cores.min if compute.cores and compute.cores.min else 1
+        memory = compute.memory.min if compute.memory and compute.memory.min else self.settings.default_memory_gb
+        env = getattr(session.executable, "environment", {}) or {}
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+        duration = m.parse_duration(session.schedule.available.duration) + timedelta(seconds=self.settings.release_seconds)
+        return await self.cli.submit(name=name, script=f"#!/bin/sh\n{exports}{self.command(session)}\n", cores=cores,
+                                     memory_mb=memory * 1024, gpus=compute.gpus().min or 0, time_limit=duration,
+                                     begin=None, partition=self.settings.partition, output=None)
+
+    async def status(self, platform_id: str) -> RunStatus:
+        state = await self.cli.queue_state(platform_id)
+        if state in _PENDING:
+            return RunStatus(RunState.PENDING, detail=state)
+        if state in _RUNNING:
+            return RunStatus(RunState.RUNNING, detail=state)
+        done = await self.cli.accounting(platform_id)
+        if done is None:
+            return RunStatus(RunState.GONE)
+        final = done.state.split()[0]
+        if final == "COMPLETED":
+            return RunStatus(RunState.SUCCEEDED, detail=f"exit code {done.exit_code}")
+        if final in _FAILED:
+            return RunStatus(RunState.FAILED, detail=f"Slurm job {platform_id} {final}, exit code {done.exit_code}")
+        if final in _RUNNING:
+            return RunStatus(RunState.RUNNING, detail=final)
+        return RunStatus(RunState.PENDING, detail=final)
+
+    async def cancel(self, platform_id: str) -> None:
+        await self.cli.cancel(platform_id)
+
+    async def extend(self, platform_id: str, until: datetime) -> None:
+        """The job's time limit already covers what was offered."""

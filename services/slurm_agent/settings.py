@@ -1,0 +1,28 @@
+"""Settings of a Slurm site agent."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import AgentSettings
+
+
+class SlurmSettings(AgentSettings):
+    slurm_conf: str | None = Field(None, description="SLURM_CONF for the CLI tools; default: the system's")
+    slurm_bin: str | None = Field(None, description="folder of sbatch/squeue/...; default: PATH")
+    slurm_timeout: float = Field(10.0, description="seconds for one Slurm command (they hang while slurmctld is down)")
+    partition: str | None = None
+    total_cores: int = Field(2, description="cores of the partition the broker may use")
+    total_memory_gb: int = 4
+    total_gpus: int = 0
+    # How a container runs: Apptainer/Singularity when the site has it, else this template.
+    container_runtime: str | None = Field(None, description="apptainer or singularity; default: whichever is on PATH")
+    command_template: str = Field(
+        "{entrypoint}", description="the job's command without a container runtime; {image} and {entrypoint} "
+                                    "are filled in (e.g. 'podman run --rm {image} {entrypoint}')")
+    prepare_seconds: float = Field(30.0, description="job start-up (image pull) before AVAILABLE")
+    release_seconds: float = 30.0
+    default_duration: float = 3600.0
+    max_duration: float = 7 * 24 * 3600.0
+    horizon: float = Field(7 * 24 * 3600.0, description="how far ahead offers may start")
+    default_memory_gb: int = Field(1, description="memory when the request gives none (--mem is always set)")
