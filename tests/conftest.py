@@ -18,6 +18,7 @@ from standins.skaha.config import load_config
 
 from .broker import Broker
 from .rucio_server import rucio, rucio_fresh  # noqa: F401  (fixtures)
+from .slurm_cluster import slurm  # noqa: F401  (fixture)
 
 SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"
 PG_ADMIN = os.environ.get("EB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -27,6 +27,9 @@ stop() {  # NAME: TERM, then KILL after 5 s
     rm -f "$B/run/$1.pid"
 }
 
+# 0. the watchdog of EB_SLURM_OWNER_PID (when down.sh is not run by it)
+stop watchdog
+
 # 1. cancel all jobs while the daemons still run, so no slurmstepd or job process lingers
 if [[ -f $SLURM_CONF ]] && alive "$(pid_of slurmctld)" && alive "$(pid_of slurmd)"; then
     timeout 10 scancel --full --quiet --user=root 2>/dev/null

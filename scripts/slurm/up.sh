@@ -27,9 +27,13 @@
 #   EB_SLURM_MAX_TIME     partition MaxTime (default 2-00:00:00)
 #   EB_SLURM_MIN_JOB_AGE  seconds finished jobs stay known to slurmctld (default 86400)
 #   EB_SLURM_START_TIMEOUT  seconds to wait for the node to be idle (default 60)
+#   EB_SLURM_OWNER_PID    when set, a watchdog runs down.sh as soon as that process is gone
+#                         (a test session killed without its teardown leaves no daemons behind)
 set -euo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 B=${SLURM_BASE:-/tmp/eb-slurm}
+export SLURM_BASE=$B
 CTLD_PORT=${EB_SLURMCTLD_PORT:-16817}
 SLURMD_PORT=${EB_SLURMD_PORT:-16818}
 PARTITION=${EB_SLURM_PARTITION:-debug}
@@ -64,7 +68,7 @@ fi
 # leftovers of a half-started or crashed cluster: stop them (by pid) and start afresh
 if compgen -G "$B/run/*.pid" >/dev/null; then
     log "stopping leftovers of an earlier start"
-    bash "$(dirname "${BASH_SOURCE[0]}")/down.sh" >&2 || true
+    bash "$HERE/down.sh" >&2 || true
 fi
 
 # --- packages ---------------------------------------------------------------------------------
@@ -80,7 +84,9 @@ if [[ -n $missing ]]; then
 fi
 
 # --- directories --------------------------------------------------------------------------------
-rm -rf "$B/state" "$B/spool"   # a fresh controller every start (job ids start at 1 again)
+# a fresh controller every start: job ids start at 1 again, so the old job log must go too
+rm -rf "$B/state" "$B/spool"
+[[ -f $B/log/jobcomp.txt ]] && mv -f "$B/log/jobcomp.txt" "$B/log/jobcomp.txt.old"
 mkdir -p "$B"/{etc,state,spool,log,run}
 chmod 0755 "$B"
 install -d -o munge -g munge -m 0755 "$B/munge"
@@ -94,8 +100,8 @@ chmod 0400 "$B/munge/munge.key"
 MUNGE_SOCKET=$B/munge/munge.socket
 rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"
 timeout 20 runuser -u munge -- munged --socket="$MUNGE_SOCKET" --key-file="$B/munge/munge.key" \
-    --pid-file="$B/munge/munged.pid" --log-file="$B/munge/munged.log" --seed-file="$B/munge/munged.seed" \
-    || { tail -5 "$B/munge/munged.log" >&2 || true; die "munged did not start"; }
+    --pid-file="$B/munge/munged.pid" --log-file="$B/munge/munged.log" --seed-file="$B/munge/munged.seed" </dev/null >"$B/log/munged.out" 2>&1 9>&- \
+    || { tail -5 "$B/log/munged.out" "$B/munge/munged.log" >&2 || true; die "munged did not start"; }
 for _ in $(seq 100); do [[ -S $MUNGE_SOCKET && -s $B/munge/munged.pid ]] && break; sleep 0.05; done
 [[ -S $MUNGE_SOCKET ]] || die "munged socket $MUNGE_SOCKET did not appear"
 cp "$B/munge/munged.pid" "$B/run/munged.pid"
@@ -162,8 +168,10 @@ EOF
 echo "NodeName=localhost Name=gpu Type=fake File=/dev/null" >"$B/etc/gres.conf"
 
 # --- daemons (they fork and write their pid files) ------------------------------------------------
-timeout 30 slurmctld -f "$SLURM_CONF" || { tail -20 "$B/log/slurmctld.log" >&2; die "slurmctld did not start"; }
-timeout 30 slurmd -f "$SLURM_CONF" -N localhost || { tail -20 "$B/log/slurmd.log" >&2; die "slurmd did not start"; }
+timeout 30 slurmctld -f "$SLURM_CONF" </dev/null >"$B/log/slurmctld.out" 2>&1 9>&- \
+    || { tail -20 "$B/log/slurmctld.out" "$B/log/slurmctld.log" >&2; die "slurmctld did not start"; }
+timeout 30 slurmd -f "$SLURM_CONF" -N localhost </dev/null >"$B/log/slurmd.out" 2>&1 9>&- \
+    || { tail -20 "$B/log/slurmd.out" "$B/log/slurmd.log" >&2; die "slurmd did not start"; }
 
 deadline=$((SECONDS + START_TIMEOUT))
 state=""
@@ -175,6 +183,14 @@ done
 if [[ $state != idle ]]; then
     tail -20 "$B/log/slurmctld.log" "$B/log/slurmd.log" >&2 || true
     die "node not idle after ${START_TIMEOUT}s (state: ${state:-no answer})"
+fi
+if [[ -n ${EB_SLURM_OWNER_PID:-} ]]; then
+    # detached, holding neither the lock nor the caller's pipes
+    OWNER=$EB_SLURM_OWNER_PID setsid bash -c '
+        while [[ -e /proc/$OWNER ]]; do sleep 1; done
+        rm -f "$SLURM_BASE/run/watchdog.pid"
+        exec bash "$0"' "$HERE/down.sh" </dev/null >>"$B/log/watchdog.log" 2>&1 9>&- &
+    echo $! >"$B/run/watchdog.pid"
 fi
 log "up: $CPUS CPUs, $MEMORY MB, gpu:fake:1, partition $PARTITION, controller 127.0.0.1:$CTLD_PORT"
 echo "$SLURM_CONF"

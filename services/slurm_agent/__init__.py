@@ -1,2 +1,8 @@
-"""A Slurm site agent: drives a Slurm cluster through its command-line tools (sbatch, squeue,
-scontrol, sacct, scancel) run as asyncio subprocesses; see ``cli.SlurmCLI``."""
+"""A Slurm site agent: the `slurm` platform plug-in (the Slurm CLI tools, via asyncio subprocesses)."""
+
+from shared.plugins import PlatformPlugin
+
+from .platform import SlurmPlatform, capacity
+from .settings import SlurmSettings
+
+plugin = PlatformPlugin(name="slurm", settings=SlurmSettings, create=SlurmPlatform, capacity=capacity)

@@ -1,0 +1,492 @@
+"""Async wrapper around the Slurm command-line tools (sbatch, squeue, scontrol, sacct, scancel).
+
+Every call runs one tool as an asyncio subprocess in its own process group, bounded by
+``timeout`` (the whole group is killed when it runs out: with slurmctld away the tools retry
+for several seconds per attempt). Nothing escapes but ``SlurmError(reason)`` -- Slurm refused
+this request, ``reason`` is Slurm's own message -- and its subclass ``SlurmUnavailable(reason)``:
+the controller cannot be reached (down, timeout, munge trouble, tool or config missing).
+
+The tools run with ``TZ=UTC`` and ``SLURM_TIME_FORMAT=standard``, so every time they print or
+read (``--begin``, "to start at", StartTime, ...) is ``YYYY-MM-DDTHH:MM:SS`` in UTC; datetimes
+returned here are timezone-aware (UTC). Naive datetimes passed in are taken as local time.
+
+Formats parsed (Slurm 22.05.8, Debian 12):
+
+* ``sbatch --test-only`` (stderr, exit 0)::
+
+      sbatch: Job 12 to start at 2026-11-22T05:00:00 using 2 processors on nodes localhost in partition debug
+
+  refusals (exit 1), e.g. ``allocation failure: Requested node configuration is not available``,
+  ``allocation failure: More processors requested than permitted``, ``allocation failure:
+  Requested time limit is invalid (missing or exceeds some limit)``; controller away:
+  ``allocation failure: Unable to contact slurm controller (connect failure)``.
+  The printed job id is consumed but no job is created.
+* ``sbatch --parsable`` (stdout) ``47`` or ``47;cluster``; refusals on stderr
+  ``sbatch: error: Batch job submission failed: <reason>``.
+* ``squeue -h -j ID -o %T``: ``RUNNING``, ``PENDING``, ...; empty once the job has finished
+  (even while slurmctld still knows it); ``slurm_load_jobs error: Invalid job id specified``
+  (exit 1) once it is forgotten.
+* ``scontrol show job -o ID``: one line of ``Key=Value`` pairs (JobState=FAILED Reason=...
+  ExitCode=3:0 StartTime=... EndTime=...); ``slurm_load_jobs error: Invalid job id specified``
+  (exit 1) for an unknown job. Finished jobs stay for MinJobAge seconds.
+* ``sacct -P -n -X -o JobID,State,ExitCode,Start,End -j ID``: ``13|FAILED|3:0|2026-...|2026-...``
+  (State may read ``CANCELLED by 0``). Without slurmdbd it fails with ``Slurm accounting
+  storage is disabled``; then ``sacct -c`` (the same columns read from the jobcomp/filetxt log,
+  local to the controller's machine) is used. ``accounting()`` asks ``scontrol`` first and falls
+  back to sacct only for jobs the controller has forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["Accounting", "SlurmCLI", "SlurmError", "SlurmUnavailable", "TestResult", "TERMINAL_STATES"]
+
+
+class SlurmError(Exception):
+    """Slurm refused or could not do this request; ``reason`` is Slurm's own message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SlurmUnavailable(SlurmError):
+    """Slurm cannot be used right now: controller down or unreachable, a tool timed out,
+    authentication (munge) failed, or the tools or their configuration are missing."""
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What ``sbatch --test-only`` predicts: when and where a job like this would start."""
+
+    __test__ = False  # not a pytest test class
+
+    job_id: int | None
+    start: datetime
+    nodes: str | None
+    partition: str | None
+
+
+@dataclass(frozen=True)
+class Accounting:
+    job_id: str
+    state: str  # first word of Slurm's state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ...
+    exit_code: str | None  # "exit:signal", e.g. "0:0", "3:0", "0:15"
+    start: datetime | None  # None while pending or unknown
+    end: datetime | None  # None until the job has ended
+    reason: str | None = None  # scontrol's Reason (BeginTime, NonZeroExitCode, ...), when known
+
+
+#: job states after which a job never runs again
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "REVOKED",
+        "SPECIAL_EXIT",
+        "TIMEOUT",
+    }
+)
+
+# stderr fragments (lower case) that mean "cannot talk to Slurm", not "Slurm said no"
+_UNAVAILABLE = (
+    "unable to contact slurm controller",
+    "socket timed out",
+    "zero bytes were transmitted",
+    "connection refused",
+    "communication connection failure",
+    "could not establish a configuration source",
+    "unable to establish controller",
+    "slurm temporarily unable",
+    "slurmctld is not responding",
+    "munge",
+    "invalid authentication credential",
+    "authentication error",
+    "unable to resolve",
+)
+_UNKNOWN_JOB = "invalid job id specified"
+_TEST_ONLY = re.compile(
+    r"Job\s+(?P<id>\d+)\s+to start at\s+(?P<start>\S+)"
+    r"(?:\s+using\s+\d+\s+processors)?(?:\s+on nodes\s+(?P<nodes>\S+))?(?:\s+in partition\s+(?P<part>\S+))?"
+)
+_PREFIX = re.compile(
+    r"^(?:\S+:\s+(?:error|fatal):\s+|slurm_load_\w+(?: error)?:\s+|allocation failure:\s+)"
+    r"|^Batch job submission failed:\s+"
+)
+_JOB_ID = re.compile(r"^\d+(?:_\d+)?(?:\+\d+)?$")
+_ENV_DROP = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SCONTROL_", "SINFO_", "SALLOC_", "SRUN_")
+
+
+def _clean(text: str) -> str:
+    """Slurm's message(s) from a tool's stderr, without tool/function prefixes, one line."""
+    seen: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        while line:
+            stripped = _PREFIX.sub("", line, count=1)
+            if stripped == line:
+                break
+            line = stripped.strip()
+        if line and line not in seen:
+            seen.append(line)
+    message = "; ".join(seen)
+    return message[:500] if message else ""
+
+
+def _unavailable(message: str) -> bool:
+    low = message.lower()
+    return any(marker in low for marker in _UNAVAILABLE)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    """Slurm's standard time (printed in UTC because the tools run with TZ=UTC)."""
+    if not value or value in ("Unknown", "None", "N/A", "(null)"):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _slurm_time(moment: datetime) -> str:
+    """A datetime for --begin, in UTC (naive means local time, as everywhere in Python)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _minutes(limit: timedelta) -> int:
+    return max(1, math.ceil(limit.total_seconds() / 60))
+
+
+@dataclass(frozen=True)
+class _Output:
+    rc: int
+    out: str
+    err: str
+
+
+class SlurmCLI:
+    """The Slurm command-line tools, as coroutines.
+
+    conf: path of slurm.conf, exported to the tools as SLURM_CONF (default: the tools' own
+    lookup: $SLURM_CONF of this process, /etc/slurm/slurm.conf, configless DNS).
+    timeout: seconds any one tool may run before it is killed and SlurmUnavailable raised.
+    bin_dir: directory holding the tools (default: $PATH).
+    """
+
+    def __init__(self, conf: str | None = None, timeout: float = 10.0, bin_dir: str | None = None) -> None:
+        self.conf = conf
+        self.timeout = timeout
+        self.bin_dir = bin_dir
+        self._sacct_completion: bool | None = None  # True: no slurmdbd, read the jobcomp log (-c)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_DROP)}
+        env.update(TZ="UTC", SLURM_TIME_FORMAT="standard", LC_ALL="C")
+        if conf is not None:
+            env["SLURM_CONF"] = str(conf)
+        self._env = env
+
+    # --- running the tools ----------------------------------------------------------------------
+
+    def _argv0(self, tool: str) -> str:
+        return os.path.join(self.bin_dir, tool) if self.bin_dir else tool
+
+    async def _run(self, tool: str, args: Sequence[str], *, stdin: str | None = None) -> _Output:
+        """Run one tool; SlurmUnavailable when it cannot be started or outlives the timeout."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._argv0(tool),
+                *args,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env,
+                start_new_session=True,
+            )
+        except OSError as exc:  # FileNotFoundError, PermissionError, ...
+            raise SlurmUnavailable(f"cannot run {tool}: {exc}") from None
+        try:
+            out, err = await asyncio.wait_for(
+                proc.communicate(stdin.encode() if stdin is not None else None), self.timeout
+            )
+        except TimeoutError:
+            self._kill(proc)
+            await proc.wait()
+            raise SlurmUnavailable(f"{tool} did not answer within {self.timeout:g}s (slurmctld down?)") from None
+        except BaseException:  # cancelled: do not leave the tool behind
+            self._kill(proc)
+            raise
+        return _Output(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    @staticmethod
+    def _kill(proc: asyncio.subprocess.Process) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+
+    @staticmethod
+    def _error(tool: str, result: _Output) -> SlurmError:
+        message = _clean(result.err) or _clean(result.out) or f"{tool} failed with exit code {result.rc}"
+        return SlurmUnavailable(message) if _unavailable(message) else SlurmError(message)
+
+    async def _call(self, tool: str, args: Sequence[str], *, stdin: str | None = None) -> str:
+        """Run a tool that must succeed; its stdout."""
+        result = await self._run(tool, args, stdin=stdin)
+        if result.rc != 0:
+            raise self._error(tool, result)
+        return result.out
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _resources(
+        cores: int,
+        memory_mb: int,
+        gpus: int,
+        time_limit: timedelta,
+        begin: datetime | None,
+        partition: str | None,
+    ) -> list[str]:
+        if not isinstance(cores, int) or cores < 1:
+            raise SlurmError(f"cores must be a positive integer, not {cores!r}")
+        if not isinstance(memory_mb, int) or memory_mb < 1:
+            raise SlurmError(f"memory_mb must be a positive integer, not {memory_mb!r}")
+        if not isinstance(gpus, int) or gpus < 0:
+            raise SlurmError(f"gpus must be a non-negative integer, not {gpus!r}")
+        if not isinstance(time_limit, timedelta) or time_limit <= timedelta(0):
+            raise SlurmError(f"time_limit must be a positive timedelta, not {time_limit!r}")
+        args = [
+            "--nodes=1",
+            "--ntasks=1",
+            f"--cpus-per-task={cores}",
+            f"--mem={memory_mb}M",
+            f"--time={_minutes(time_limit)}",
+        ]
+        if gpus:
+            args.append(f"--gres=gpu:{gpus}")
+        if begin is not None:
+            try:
+                args.append(f"--begin={_slurm_time(begin)}")
+            except (ValueError, OverflowError, OSError) as exc:
+                raise SlurmError(f"bad begin time {begin!r}: {exc}") from None
+        if partition:
+            args.append(f"--partition={partition}")
+        return args
+
+    @staticmethod
+    def _job_id(job_id: str | int) -> str:
+        text = str(job_id).strip()
+        if not _JOB_ID.match(text):
+            raise SlurmError(f"not a Slurm job id: {job_id!r}")
+        return text
+
+    async def test_only(
+        self,
+        *,
+        cores: int,
+        memory_mb: int,
+        gpus: int = 0,
+        time_limit: timedelta,
+        begin: datetime | None = None,
+        partition: str | None = None,
+    ) -> TestResult:
+        """When and where a job of this size would start (``sbatch --test-only``); no job is made.
+
+        Impossible requests raise SlurmError with Slurm's message, e.g. "Requested node
+        configuration is not available" (needs EnforcePartLimits=ALL for partition limits).
+        Note (Slurm 22.05): an earlier, higher-priority pending job with a future --begin is
+        assumed to hold its nodes from now on for its whole time limit.
+        """
+        args = ["--test-only", *self._resources(cores, memory_mb, gpus, time_limit, begin, partition)]
+        result = await self._run("sbatch", [*args, "--job-name=eb-test-only", "--output=/dev/null", "--wrap=true"])
+        text = f"{result.err}\n{result.out}"
+        match = _TEST_ONLY.search(text)
+        if result.rc != 0 or match is None:
+            if result.rc == 0:
+                raise SlurmError(f"unexpected sbatch --test-only output: {_clean(text) or '(nothing)'}")
+            raise self._error("sbatch", result)
+        start = _parse_time(match["start"])
+        if start is None:
+            raise SlurmError(f"unexpected start time in sbatch --test-only output: {match['start']!r}")
+        return TestResult(job_id=int(match["id"]), start=start, nodes=match["nodes"], partition=match["part"])
+
+    async def submit(
+        self,
+        *,
+        name: str,
+        script: str,
+        cores: int,
+        memory_mb: int,
+        gpus: int = 0,
+        time_limit: timedelta,
+        begin: datetime | None = None,
+        partition: str | None = None,
+        output: str | None = None,
+        workdir: str | None = None,
+    ) -> str:
+        """Submit a batch job (``sbatch --parsable``); its job id.
+
+        ``script`` is the batch script (``#!/bin/sh`` is prepended when it has no ``#!`` line);
+        ``output`` the file for stdout and stderr (default /dev/null); ``workdir`` the job's
+        working directory (default: this process's). A SlurmUnavailable (e.g. a timeout) does
+        not prove that no job was made: look for it with ``find_by_name`` before submitting again.
+        """
+        if not name or any(c in name for c in "\n\r"):
+            raise SlurmError(f"bad job name {name!r}")
+        args = [
+            "--parsable",
+            f"--job-name={name}",
+            *self._resources(cores, memory_mb, gpus, time_limit, begin, partition),
+            f"--output={output or '/dev/null'}",
+        ]
+        if workdir:
+            args.append(f"--chdir={workdir}")
+        if not script.startswith("#!"):
+            script = "#!/bin/sh\n" + script
+        if not script.endswith("\n"):
+            script += "\n"
+        out = await self._call("sbatch", args, stdin=script)
+        job_id = out.strip().splitlines()[-1].split(";")[0].strip() if out.strip() else ""
+        if not job_id.isdigit():
+            raise SlurmError(f"unexpected sbatch --parsable output: {out.strip()[:200]!r}")
+        return job_id
+
+    async def queue_state(self, job_id: str) -> str | None:
+        """The job's state while it is in the queue (PENDING, RUNNING, COMPLETING, ...);
+        None once it has left the queue (finished, or unknown to the controller)."""
+        job = self._job_id(job_id)
+        result = await self._run("squeue", ["-h", "-j", job, "-o", "%T"])
+        if result.rc != 0:
+            if _UNKNOWN_JOB in result.err.lower():
+                return None
+            raise self._error("squeue", result)
+        lines = [line.strip() for line in result.out.splitlines() if line.strip()]
+        return lines[0] if lines else None
+
+    async def accounting(self, job_id: str) -> Accounting | None:
+        """State, exit code, start and end of a job -- running or finished; None when Slurm
+        knows nothing of it. ``scontrol show job`` while the controller remembers the job
+        (MinJobAge), then sacct (slurmdbd), or ``sacct -c`` (the jobcomp log) without slurmdbd."""
+        job = self._job_id(job_id)
+        known = await self._scontrol_job(job)
+        if known is not None:
+            return known
+        return await self._sacct(job)
+
+    async def _scontrol_job(self, job: str) -> Accounting | None:
+        result = await self._run("scontrol", ["show", "job", "-o", job])
+        if result.rc != 0:
+            if _UNKNOWN_JOB in result.err.lower():
+                return None
+            raise self._error("scontrol", result)
+        for line in result.out.splitlines():
+            fields = _key_values(line)
+            if fields.get("JobId") != job.split("_")[0].split("+")[0]:
+                continue
+            state = (fields.get("JobState") or "").split()[0] if fields.get("JobState") else ""
+            if not state:
+                continue
+            pending = state == "PENDING"
+            end = None if pending or state not in TERMINAL_STATES else _parse_time(fields.get("EndTime"))
+            return Accounting(
+                job_id=job,
+                state=state,
+                exit_code=fields.get("ExitCode"),
+                start=None if pending else _parse_time(fields.get("StartTime")),
+                end=end,
+                reason=fields.get("Reason") if fields.get("Reason") not in (None, "None") else None,
+            )
+        return None
+
+    async def _sacct(self, job: str) -> Accounting | None:
+        base = ["-P", "-n", "-X", "-o", "JobID,State,ExitCode,Start,End", "-j", job]
+        if self._sacct_completion is not True:
+            result = await self._run("sacct", base)
+            if result.rc == 0:
+                self._sacct_completion = False
+                return _sacct_row(job, result.out)
+            if "accounting storage is disabled" not in result.err.lower():
+                raise self._error("sacct", result)
+            self._sacct_completion = True
+        result = await self._run("sacct", ["-c", *base])
+        if result.rc != 0:
+            if "no such file" in result.err.lower():  # no job has finished yet
+                return None
+            raise self._error("sacct", result)
+        return _sacct_row(job, result.out)
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel a job (``scancel``); nothing happens for a finished or unknown job."""
+        job = self._job_id(job_id)
+        result = await self._run("scancel", [job])
+        if result.rc != 0:
+            low = result.err.lower()
+            if _UNKNOWN_JOB in low or "already completing or completed" in low:
+                return
+            raise self._error("scancel", result)
+
+    async def find_by_name(self, name: str) -> list[str]:
+        """Ids of the jobs with exactly this name that the controller still knows, in any
+        state (finished ones included, for MinJobAge seconds), oldest first."""
+        if not name or any(c in name for c in ",\n\r"):
+            raise SlurmError(f"bad job name {name!r}")
+        out = await self._call("squeue", ["-h", "-t", "all", "-n", name, "-o", "%i|%j"])
+        ids = []
+        for line in out.splitlines():
+            job, _, job_name = line.partition("|")
+            if job.strip() and job_name == name:
+                ids.append(job.strip())
+        return sorted(ids, key=lambda job: [int(part) for part in re.split(r"[_+]", job) if part.isdigit()])
+
+    async def ping(self) -> bool:
+        """True when slurmctld answers (``scontrol ping``); never raises."""
+        try:
+            result = await self._run("scontrol", ["ping"])
+        except SlurmError:
+            return False
+        return result.rc == 0 and " is UP" in result.out
+
+
+def _key_values(line: str) -> dict[str, str]:
+    """``scontrol show -o`` output: space-separated Key=Value pairs (values without spaces
+    except in a few free-text fields, whose tails are then dropped)."""
+    fields: dict[str, str] = {}
+    for token in line.split():
+        key, sep, value = token.partition("=")
+        if sep and key and key not in fields:
+            fields[key] = value
+    return fields
+
+
+def _sacct_row(job: str, out: str) -> Accounting | None:
+    for line in reversed(out.splitlines()):  # the latest record of that id
+        parts = line.strip().split("|")
+        if len(parts) < 5 or parts[0] != job:
+            continue
+        state = parts[1].split()[0] if parts[1].strip() else ""
+        if not state:
+            continue
+        return Accounting(
+            job_id=job,
+            state=state,
+            exit_code=parts[2] or None,
+            start=None if state == "PENDING" else _parse_time(parts[3]),
+            end=_parse_time(parts[4]) if state in TERMINAL_STATES else None,
+        )
+    return None
