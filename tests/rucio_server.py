@@ -36,7 +36,6 @@ import atexit
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import zlib
@@ -46,6 +45,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from services.launcher.ports import free_port
+
+from .processes import run_group
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "rucio" / "server.sh"
@@ -77,29 +80,8 @@ class RucioUnavailable(RuntimeError):
     """The Rucio server could not be provisioned or started."""
 
 
-def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None) -> str:
-    """Run a command in its own process group; kill the whole group on timeout or interruption."""
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except BaseException:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        raise
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, out, err)
-    return out
+_run = run_group
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 _provision_failure: str | None = None

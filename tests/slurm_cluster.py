@@ -27,8 +27,6 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,6 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from services.launcher.ports import free_port
+
+from .processes import run_group
 
 REPO = Path(__file__).resolve().parents[1]
 UP = REPO / "scripts" / "slurm" / "up.sh"
@@ -49,35 +51,9 @@ class SlurmClusterUnavailable(RuntimeError):
     """The test cluster could not be provisioned or started."""
 
 
-def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
-    """Run a command in its own process group; kill the whole group on timeout or interruption."""
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(stdin, timeout=timeout)
-    except BaseException:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.communicate()
-        raise
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd, out, err)
-    return out
+_run = run_group
+_free_port = free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
+from shared.offers import make_offer
 from shared.platform import Answer, Preparation, RunStatus
 
 from . import images
@@ -113,40 +114,11 @@ class CanfarPlatform:
                 break
             session_id = uuid.uuid4()
             self.ledger.reserve(session_id, start, start + block, demand, hold_until=expires)
-            offers.append(self._offer(session_id, request, demand, start, prepare, duration, release, expires, image,
-                                      preparation))
+            offers.append(make_offer(session_id, request, demand, start, prepare=prepare, duration=duration,
+                                     release=release, expires=expires, preparation=preparation, site=site,
+                                     platform=KIND, description=f"{image} at {site} (CANFAR)"))
             earliest = start + block  # alternatives follow one another
         if not offers:
             return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB in the requested window",
                                      site=site, cores=demand.cores, memory=demand.memory_gb))
         return Answer(m.Result.YES, offers, [])
-
-    def _offer(self, session_id: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime,
-               prepare: timedelta, duration: timedelta, release: timedelta, expires: datetime, image: str,
-               preparation: Preparation) -> m.ExecutionSession:
-        available = start + prepare
-        compute = m.SimpleComputeResource(
-            cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
-            accelerators=[m.Accelerator(count=m.MinMax.exactly(demand.gpus))] if demand.gpus else [],
-            volumes=request.simple_compute.volumes,
-        )
-        return m.ExecutionSession(
-            meta=m.Meta(uuid=session_id, name=request.meta.name, created=datetime.now(UTC),
-                        description=f"{image} at {self.site} (CANFAR)", messages=list(preparation.notes)),
-            phase=m.Phase.OFFERED,
-            expires=expires,
-            schedule=m.SessionSchedule(
-                # PREPARING covers the data staging too, so a client sees when and why.
-                preparing=m.InstantBlock(start=start - preparation.staging,
-                                         duration=m.format_duration(preparation.staging + prepare)),
-                # Available some time between the start and the end of preparation.
-                available=m.IntervalBlock(start=m.format_interval(start, prepare), duration=m.format_duration(duration)),
-                releasing=m.InstantBlock(start=available + duration, duration=m.format_duration(release)),
-            ),
-            executable=request.executable,
-            compute=compute,
-            storage=request.storage,
-            data=request.data,
-            volumes=request.volumes,
-            site=m.SiteRef(name=self.site, platform=KIND),
-        )

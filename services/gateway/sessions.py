@@ -9,7 +9,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from shared import contracts as c
 from shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
 from shared.store.lifecycle import Changed, Conflict
 

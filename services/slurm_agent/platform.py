@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
+from shared.offers import make_offer
 from shared.platform import Answer, Preparation, RunState, RunStatus
 
 from .cli import SlurmCLI, SlurmError, SlurmUnavailable
@@ -96,7 +97,9 @@ class SlurmPlatform:
                 break
             session = uuid.uuid4()
             self.ledger.reserve(session, start, start + block, demand, hold_until=expires)
-            offers.append(self._offer(session, request, demand, start, prepare, duration, release, expires, preparation))
+            offers.append(make_offer(session, request, demand, start, prepare=prepare, duration=duration,
+                                     release=release, expires=expires, preparation=preparation, site=site,
+                                     platform=KIND, description=f"Slurm job at {site}"))
             earliest = start + block  # alternatives follow one another
         if not offers:
             return Answer.no(m.error("{site}: no start for {cores} cores, {memory} GiB, {gpus} GPUs in the requested "
@@ -126,29 +129,6 @@ class SlurmPlatform:
                 return candidate if candidate > datetime.now(UTC) else start.replace(microsecond=0)
             candidate = start
         return None
-
-    def _offer(self, session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime,
-               prepare: timedelta, duration: timedelta, release: timedelta, expires: datetime,
-               preparation: Preparation) -> m.ExecutionSession:
-        available = start + prepare
-        return m.ExecutionSession(
-            meta=m.Meta(uuid=session, name=request.meta.name, created=datetime.now(UTC),
-                        description=f"Slurm job at {self.site}", messages=list(preparation.notes)),
-            phase=m.Phase.OFFERED,
-            expires=expires,
-            schedule=m.SessionSchedule(
-                preparing=m.InstantBlock(start=start - preparation.staging,
-                                         duration=m.format_duration(preparation.staging + prepare)),
-                available=m.IntervalBlock(start=m.format_interval(start, prepare), duration=m.format_duration(duration)),
-                releasing=m.InstantBlock(start=available + duration, duration=m.format_duration(release)),
-            ),
-            executable=request.executable,
-            compute=m.SimpleComputeResource(
-                cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
-                accelerators=[m.Accelerator(count=m.MinMax.exactly(demand.gpus))] if demand.gpus else []),
-            storage=request.storage, data=request.data, volumes=request.volumes,
-            site=m.SiteRef(name=self.site, platform=KIND),
-        )
 
     def command(self, session: m.ExecutionSession) -> str:
         """The job's command: the container under Apptainer/Singularity, or the configured template."""
