@@ -83,3 +83,52 @@ async def test_schema_creation_is_idempotent(store: Store):
     await store.add_offerset(oid, _request())
     await store.create_schema()
     assert (await store.offerset(oid)) is not None
+
+
+async def test_a_version_1_database_is_migrated(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)  # the schema as version 1 made it
+    db.executescript("""
+        CREATE TABLE eb_schema (version INTEGER PRIMARY KEY);
+        INSERT INTO eb_schema VALUES (1);
+        CREATE TABLE eb_offerset (uuid VARCHAR(36) PRIMARY KEY, name VARCHAR(256), status VARCHAR(16) NOT NULL,
+            result VARCHAR(8), request JSON NOT NULL, messages JSON NOT NULL, created DATETIME NOT NULL,
+            modified DATETIME NOT NULL);
+        CREATE TABLE eb_session (uuid VARCHAR(36) PRIMARY KEY, offerset VARCHAR(36) NOT NULL, position INTEGER NOT NULL,
+            site VARCHAR(64) NOT NULL, platform VARCHAR(64) NOT NULL, agent VARCHAR(128) NOT NULL,
+            phase VARCHAR(16) NOT NULL, expires DATETIME, start DATETIME, document JSON NOT NULL,
+            created DATETIME NOT NULL, modified DATETIME NOT NULL);
+    """)
+    db.close()
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        oid = uuid.uuid4()
+        await store.add_offerset(oid, _request())
+        now = datetime.now(UTC)
+        offer = _offer(now + timedelta(minutes=1))
+        assert await store.complete_offerset(oid, Result.YES, [], [(offer, "a")])
+        changed = await store.accept(offer.meta.uuid, "test")  # uses the columns version 2 added
+        assert changed.session.phase is Phase.ACCEPTED
+    finally:
+        await store.close()
+    assert sqlite3.connect(path).execute("SELECT version FROM eb_schema").fetchone() == (2,)
+
+
+async def test_concurrent_accepts_of_one_offerset_have_one_winner(store: Store):
+    import asyncio
+
+    from shared.store.lifecycle import Conflict
+
+    oid = uuid.uuid4()
+    await store.add_offerset(oid, _request())
+    now = datetime.now(UTC)
+    offers = [_offer(now + timedelta(minutes=i)) for i in range(4)]
+    await store.complete_offerset(oid, Result.YES, [], [(o, "a") for o in offers])
+    results = await asyncio.gather(*(store.accept(o.meta.uuid, "test") for o in offers), return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1 and all(isinstance(r, Conflict) for r in results if r not in winners)
+    read = await store.offerset(oid)
+    assert sorted(o.phase for o in read.offers) == [Phase.ACCEPTED] + [Phase.REJECTED] * 3
+    assert [h["phase"] for h in await store.history(winners[0].session.uuid)] == ["ACCEPTED"]
