@@ -30,7 +30,7 @@ async def main() -> None:
     args = parser.parse_args()
     bodies = {"no data": REQUEST, "local file": with_data("local-a.fits"),
               "file to stage (1 GB)": with_data("far-1g.fits"), "dataset partly local": with_data("partial")}
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedNats(jetstream=False) as nats:
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedNats() as nats:
         rucio = start_rucio_server(Path(tmp) / "rucio")
         try:
             results = {}

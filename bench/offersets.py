@@ -42,9 +42,15 @@ def spawn(module: str, env: dict[str, str], *args: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _check(posted: httpx.Response) -> None:
+    if posted.status_code != 303:
+        raise RuntimeError(f"POST /offersets answered {posted.status_code}: {posted.text[:300]}")
+
+
 async def one_offerset(http: httpx.AsyncClient, request: bytes = REQUEST) -> float:
     started = time.perf_counter()
     posted = await http.post("/offersets", content=request, headers=YAML)
+    _check(posted)
     got = await http.get(posted.headers["location"], headers={"Accept": "application/json", "Prefer": "wait=10"})
     body = got.json()
     assert body["status"] == "COMPLETE" and body["result"] == "YES", body
@@ -146,7 +152,7 @@ async def main() -> None:
     parser.add_argument("--sites", type=int, nargs="+", default=[1, 20])
     parser.add_argument("--postgres", help="SQLAlchemy URL of a PostgreSQL database to use instead of SQLite")
     args = parser.parse_args()
-    with EmbeddedNats(jetstream=False) as server, tempfile.TemporaryDirectory() as tmp:
+    with EmbeddedNats() as server, tempfile.TemporaryDirectory() as tmp:
         nats_floor = await floor_nats(server.url, 2000)
         api_floor = await floor_fastapi(2000)
         results = {}

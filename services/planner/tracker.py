@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from shared import contracts as c
 from shared.commands import Commands
 from shared.store import Store
+from shared.store.lifecycle import EXPIRY_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class Tracker:
         await msg.ack()
 
     async def sweep(self) -> None:
-        for target in await self.store.expire_due():
-            await self.commands.release(target, "expired")
+        # No RELEASE for expired offers: an agent's hold lapses by itself at the offer's expiry.
+        while await self.store.expire_due() == EXPIRY_BATCH:
+            await asyncio.sleep(0)
         stale = datetime.now(UTC) - timedelta(seconds=max(2.0, self.sweep_interval * 2))
         for target in await self.store.awaiting_handover(stale):
             await self.commands.launch(target)

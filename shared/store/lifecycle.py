@@ -21,6 +21,7 @@ _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
 ORDER = [Phase.OFFERED, Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.AVAILABLE, Phase.READY,
          Phase.RUNNING, Phase.RELEASING]
 LIVE = frozenset(ORDER[1:])  # accepted and not yet ended: what CANCELLED may follow
+EXPIRY_BATCH = 500
 
 
 class Conflict(Exception):
@@ -125,16 +126,24 @@ class SessionLifecycle:
                 raise Conflict(f"a session that is {row.phase} can no longer be cancelled", Phase(row.phase))
         return Changed(_target(row))
 
-    async def expire_due(self, source: str = "expiry") -> list[Target]:
-        """Offers past their expiry -> EXPIRED (the sweep; also right after a restart)."""
+    async def expire_due(self, source: str = "expiry", batch: int = EXPIRY_BATCH) -> int:
+        """Offers past their expiry -> EXPIRED (the sweep; also right after a restart). Set-wise and in
+        bounded batches, so a burst of expiries never holds the write lock for long."""
         now = _now()
         async with self.engine.begin() as conn:
-            due = (await conn.execute(select(_s).where(_s.c.phase == Phase.OFFERED, _s.c.expires <= now))).all()
-            expired = []
-            for row in due:
-                if await self._move(conn, UUID(row.uuid), {Phase.OFFERED}, Phase.EXPIRED, now, source):
-                    expired.append(_target(row))
-        return expired
+            due = (await conn.execute(select(_s.c.uuid).where(_s.c.phase == Phase.OFFERED, _s.c.expires <= now)
+                                      .limit(batch))).scalars().all()
+            if not due:
+                return 0
+            await conn.execute(update(_s).where(_s.c.uuid.in_(due), _s.c.phase == Phase.OFFERED)
+                               .values(phase=Phase.EXPIRED, modified=now))
+            # Only rows that really moved (a concurrent accept may have taken one) get an event.
+            moved = (await conn.execute(select(_s.c.uuid).where(_s.c.uuid.in_(due), _s.c.phase == Phase.EXPIRED,
+                                                                _s.c.modified == now))).scalars().all()
+            if moved:
+                await conn.execute(insert(_e), [{"session": u, "phase": Phase.EXPIRED, "time": now, "source": source,
+                                                 "messages": None} for u in moved])
+        return len(moved)
 
     async def record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message] = (),
                      access: list[str] | None = None, platform_id: str | None = None) -> bool:
