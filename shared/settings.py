@@ -39,6 +39,11 @@ class AgentSettings(Common):
     heartbeat_interval: float = 5.0
     offer_expiry: float = Field(300.0, description="seconds an offer (and its reservation) stays open")
     max_offers: int = 4
+    prepare_seconds: float = Field(60.0, description="start-up (image pull) before AVAILABLE")
+    release_seconds: float = 60.0
+    default_duration: float = Field(3600.0, description="session length when the request gives none")
+    max_duration: float = Field(7 * 24 * 3600.0, description="longest session the site runs")
+    horizon: float = Field(7 * 24 * 3600.0, description="how far ahead offers may start")
     poll_interval: float = Field(5.0, description="seconds between looks at a running session")
     grace: float = Field(300.0, description="seconds past the offered start before a session still "
                                             "waiting for the platform or its data is FAILED")

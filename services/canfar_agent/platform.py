@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
-from shared.offers import make_offer
+from shared.offers import Window, make_offer, successive_offers
 from shared.platform import Answer, Preparation, RunStatus
 
 from . import images
@@ -74,7 +74,7 @@ class CanfarPlatform:
         sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
         if sized.demand is None:
             return Answer(m.Result.NO, [], sized.reasons)
-        return self._schedule(request, sized.demand, image.id, preparation)
+        return await self._schedule(request, sized.demand, image.id, preparation)
 
     # --- the lifecycle of accepted offers (see sessions.py) ---------------------
     async def launch(self, session: m.ExecutionSession) -> str:
@@ -89,35 +89,24 @@ class CanfarPlatform:
     async def extend(self, platform_id: str, until: datetime) -> None:
         await self.sessions.extend(platform_id, until)
 
-    def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str, preparation: Preparation) -> Answer:
+    async def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str,
+                        preparation: Preparation) -> Answer:
         s, site = self.settings, self.site
-        duration = request.requested.duration_or(timedelta(seconds=s.default_duration))
-        if duration > timedelta(seconds=s.max_duration):
-            return Answer.no(m.error("{site}: {asked} asked, sessions here last at most {most}", site=site,
-                                     asked=m.format_duration(duration), most=m.format_duration(timedelta(seconds=s.max_duration))))
+        window = Window.of(request, preparation, s)
+        too_long = window.too_long(s, "sessions")
+        if too_long:
+            return Answer.no(too_long)
         if not demand.within(self.ledger.total):
             return Answer.no(m.error("{site}: {cores} cores, {memory} GiB, {gpus} GPUs exceed the site's capacity",
                                      site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
-        now = datetime.now(UTC).replace(microsecond=0)
-        window = request.requested.window()
-        earliest = max(now, window[0]) if window else now
-        if preparation.not_before:  # data staging first: compute (and its reservation) starts after it
-            earliest = max(earliest, preparation.not_before)
-        latest = window[1] if window else now + timedelta(seconds=s.horizon)
-        prepare, release = timedelta(seconds=s.prepare_seconds), timedelta(seconds=s.release_seconds)
-        block = prepare + duration + release
-        expires = now + timedelta(seconds=s.offer_expiry)
-        offers: list[m.ExecutionSession] = []
-        while len(offers) < s.max_offers and earliest <= latest:
-            start = self.ledger.next_fit(demand, earliest, block, latest)
-            if start is None:
-                break
-            session_id = uuid.uuid4()
-            self.ledger.reserve(session_id, start, start + block, demand, hold_until=expires)
-            offers.append(make_offer(session_id, request, demand, start, prepare=prepare, duration=duration,
-                                     release=release, expires=expires, preparation=preparation, site=site,
-                                     platform=KIND, description=f"{image} at {site} (CANFAR)"))
-            earliest = start + block  # alternatives follow one another
+
+        async def find(earliest: datetime) -> datetime | None:
+            return self.ledger.next_fit(demand, earliest, window.block, window.latest)
+
+        offers = await successive_offers(
+            window, self.ledger, demand, s.max_offers, find,
+            lambda session, start: make_offer(session, request, demand, start, window, preparation=preparation,
+                                              site=site, platform=KIND, description=f"{image} at {site} (CANFAR)"))
         if not offers:
             return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB in the requested window",
                                      site=site, cores=demand.cores, memory=demand.memory_gb))

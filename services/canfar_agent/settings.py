@@ -15,8 +15,3 @@ class CanfarSettings(AgentSettings):
     total_cores: int = Field(32, description="cores this site gives the broker")
     total_memory_gb: int = 128
     total_gpus: int = 0
-    prepare_seconds: float = Field(60.0, description="image pull and start-up before AVAILABLE")
-    release_seconds: float = 60.0
-    default_duration: float = Field(3600.0, description="session length when the request gives none")
-    max_duration: float = Field(7 * 24 * 3600.0, description="longest session the site runs")
-    horizon: float = Field(7 * 24 * 3600.0, description="how far ahead offers may start")

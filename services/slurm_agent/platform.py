@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
-from shared.offers import make_offer
+from shared.offers import Window, make_offer, successive_offers
 from shared.platform import Answer, Preparation, RunState, RunStatus
 
 from .cli import SlurmCLI, SlurmError, SlurmUnavailable
@@ -68,42 +68,30 @@ class SlurmPlatform:
         if not isinstance(request.executable, (m.DockerContainer, m.SingularityContainer)):
             return Answer.no(m.error("{site}: Slurm runs containers, not {kind}", site=site,
                                      kind=m.kinds.short(request.executable.kind)))
-        duration = request.requested.duration_or(timedelta(seconds=s.default_duration))
-        if duration > timedelta(seconds=s.max_duration):
-            return Answer.no(m.error("{site}: {asked} asked, jobs here last at most {most}", site=site,
-                                     asked=m.format_duration(duration),
-                                     most=m.format_duration(timedelta(seconds=s.max_duration))))
+        window = Window.of(request, preparation, s)
+        too_long = window.too_long(s, "jobs")
+        if too_long:
+            return Answer.no(too_long)
         demand = self._demand(request)
-        prepare, release = timedelta(seconds=s.prepare_seconds), timedelta(seconds=s.release_seconds)
-        block = prepare + duration + release
-        now = datetime.now(UTC).replace(microsecond=0)
-        window = request.requested.window()
-        earliest = max([now, *([window[0]] if window else []), *([preparation.not_before] if preparation.not_before else [])])
-        latest = window[1] if window else now + timedelta(seconds=s.horizon)
-        expires = now + timedelta(seconds=s.offer_expiry)
-        offers: list[m.ExecutionSession] = []
-        while len(offers) < s.max_offers and earliest <= latest:
+        failed: list[m.Message] = []
+
+        async def find(earliest: datetime) -> datetime | None:
             try:
-                start = await self._slot(demand, block, earliest, latest)
-            except SlurmUnavailable as exc:
-                if offers:
-                    break
-                return Answer.no(m.error("{site}: Slurm is unavailable: {reason}", site=site, reason=exc.reason))
+                return await self._slot(demand, window.block, earliest, window.latest)
+            except SlurmUnavailable as exc:  # (a SlurmError too: caught first)
+                failed.append(m.error("{site}: Slurm is unavailable: {reason}", site=site, reason=exc.reason))
             except SlurmError as exc:
-                if offers:
-                    break
-                return Answer.no(m.error("{site}: Slurm says: {reason}", site=site, reason=exc.reason))
-            if start is None:
-                break
-            session = uuid.uuid4()
-            self.ledger.reserve(session, start, start + block, demand, hold_until=expires)
-            offers.append(make_offer(session, request, demand, start, prepare=prepare, duration=duration,
-                                     release=release, expires=expires, preparation=preparation, site=site,
-                                     platform=KIND, description=f"Slurm job at {site}"))
-            earliest = start + block  # alternatives follow one another
+                failed.append(m.error("{site}: Slurm says: {reason}", site=site, reason=exc.reason))
+            return None  # the offers found so far stand
+
+        offers = await successive_offers(
+            window, self.ledger, demand, s.max_offers, find,
+            lambda session, start: make_offer(session, request, demand, start, window, preparation=preparation,
+                                              site=site, platform=KIND, description=f"Slurm job at {site}"))
         if not offers:
-            return Answer.no(m.error("{site}: no start for {cores} cores, {memory} GiB, {gpus} GPUs in the requested "
-                                     "window", site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
+            return Answer.no(*(failed or [m.error(
+                "{site}: no start for {cores} cores, {memory} GiB, {gpus} GPUs in the requested window",
+                site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus)]))
         return Answer(m.Result.YES, offers)
 
     async def _slot(self, demand: Demand, block: timedelta, earliest: datetime, latest: datetime) -> datetime | None:

@@ -22,7 +22,4 @@ class SlurmSettings(AgentSettings):
                                     "are filled in (e.g. 'podman run --rm {image} {entrypoint}')")
     prepare_seconds: float = Field(30.0, description="job start-up (image pull) before AVAILABLE")
     release_seconds: float = 30.0
-    default_duration: float = 3600.0
-    max_duration: float = 7 * 24 * 3600.0
-    horizon: float = Field(7 * 24 * 3600.0, description="how far ahead offers may start")
     default_memory_gb: int = Field(1, description="memory when the request gives none (--mem is always set)")
