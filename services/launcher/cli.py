@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -97,7 +98,7 @@ def _wait_for_agents(base: str, expected: int, timeout: float = 20.0) -> int:
             live = 0
         if live >= expected:
             break
-        threading.Event().wait(0.25)
+        time.sleep(0.25)
     return live
 
 

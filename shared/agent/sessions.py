@@ -30,6 +30,7 @@ from ..model import (
     SkaoDataResource,
     error,
     info,
+    is_before,
     parse_duration,
 )
 from ..capacity import CapacityLedger
@@ -201,7 +202,7 @@ class SessionDriver:
             elif status.state is RunState.RUNNING:
                 if status.detail == "Terminating":
                     await self._emit(rec, Phase.RELEASING)
-                elif _before(rec.phase, Phase.RUNNING):
+                elif is_before(rec.phase, Phase.RUNNING):
                     await self._emit(rec, Phase.AVAILABLE, access=status.access)
                     await self._emit(rec, Phase.RUNNING, access=status.access)
                 if not extended and status.ends and status.ends < rec.ends_at:
@@ -320,7 +321,3 @@ class SessionDriver:
     async def _save(self, rec: SessionRecord) -> None:
         await self.kv.put(str(rec.session), rec.model_dump_json().encode())
 
-
-def _before(phase: Phase, other: Phase) -> bool:
-    order = [Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.AVAILABLE, Phase.RUNNING, Phase.RELEASING]
-    return phase in order and order.index(phase) < order.index(other)

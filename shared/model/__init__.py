@@ -17,6 +17,8 @@ from .request import ExecutionRequest, RequestedSchedule, RequestSchedule
 from .resources import Accelerator, SimpleComputeResource, SimpleStorageResource, SimpleVolumeMount
 from .session import (
     FINAL_PHASES,
+    LIVE_ORDER,
+    is_before,
     EnumValueOption,
     ExecutionSession,
     InstantBlock,
@@ -31,7 +33,7 @@ from .values import MinMax, format_duration, format_instant, format_interval, pa
 
 __all__ = [
     "Accelerator", "Component", "DockerContainer", "DockerImage", "EnumValueOption", "EnumValueUpdate", "ExecutionRequest",
-    "ExecutionSession", "FINAL_PHASES", "InstantBlock", "IntervalBlock", "IvoaDataResource", "JupyterNotebook",
+    "ExecutionSession", "FINAL_PHASES", "LIVE_ORDER", "is_before", "InstantBlock", "IntervalBlock", "IvoaDataResource", "JupyterNotebook",
     "Level", "Message", "Meta", "MinMax", "OfferSet", "OfferSetStatus", "Phase", "RequestSchedule",
     "RequestedSchedule", "Result", "RucioDataResource", "S3DataResource", "SessionSchedule",
     "SimpleComputeResource", "SimpleDataResource", "SimpleStorageResource", "SimpleVolumeMount",

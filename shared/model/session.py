@@ -36,6 +36,16 @@ class Phase(StrEnum):
 
 FINAL_PHASES = frozenset({Phase.REJECTED, Phase.EXPIRED, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
 
+# The way forward through the live phases; a session may skip some but never goes back.
+LIVE_ORDER = (Phase.OFFERED, Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.AVAILABLE, Phase.READY,
+              Phase.RUNNING, Phase.RELEASING)
+
+
+def is_before(phase: Phase, other: Phase) -> bool:
+    """Does `phase` come before `other` on the way forward (final phases come after every live one)?"""
+    rank = {p: i for i, p in enumerate(LIVE_ORDER)}
+    return rank.get(phase, len(LIVE_ORDER)) < rank.get(other, len(LIVE_ORDER))
+
 
 class InstantBlock(Wire):
     start: datetime | None = None

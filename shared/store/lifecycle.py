@@ -12,15 +12,13 @@ from uuid import UUID
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..model import FINAL_PHASES, ExecutionSession, Message, Phase, format_instant, info
+from ..model import FINAL_PHASES, LIVE_ORDER, ExecutionSession, Message, Phase, format_instant, info, is_before
 from . import tables
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
 
 # The way forward; an event may skip phases but never go back.
-ORDER = [Phase.OFFERED, Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.AVAILABLE, Phase.READY,
-         Phase.RUNNING, Phase.RELEASING]
-LIVE = frozenset(ORDER[1:])  # accepted and not yet ended: what CANCELLED may follow
+LIVE = frozenset(LIVE_ORDER[1:])  # accepted and not yet ended: what CANCELLED may follow
 EXPIRY_BATCH = 500
 
 
@@ -164,7 +162,7 @@ class SessionLifecycle:
                 if phase is current and messages:
                     await self._log(conn, uuid, phase, when, source, messages)
                 return False
-            forward = phase in FINAL_PHASES or (phase in ORDER and ORDER.index(phase) > ORDER.index(current))
+            forward = is_before(current, phase)
             if not forward:
                 if values:
                     await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(**values))
@@ -196,4 +194,4 @@ class SessionLifecycle:
         return out
 
 
-__all__ = ["Changed", "Conflict", "LIVE", "ORDER", "SessionLifecycle", "Target"]
+__all__ = ["Changed", "Conflict", "LIVE", "SessionLifecycle", "Target"]
