@@ -39,143 +39,18 @@ Formats parsed (Slurm 22.05.8, Debian 12):
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import re
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from .output import (
+    ENV_DROP, JOB_ID, TEST_ONLY, UNKNOWN_JOB, TERMINAL_STATES, Accounting, SlurmError, SlurmUnavailable,
+    TestResult, clean, key_values, minutes, Output, parse_time, sacct_row, slurm_time, is_unavailable,
+)
 
 __all__ = ["Accounting", "SlurmCLI", "SlurmError", "SlurmUnavailable", "TestResult", "TERMINAL_STATES"]
-
-
-class SlurmError(Exception):
-    """Slurm refused or could not do this request; ``reason`` is Slurm's own message."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class SlurmUnavailable(SlurmError):
-    """Slurm cannot be used right now: controller down or unreachable, a tool timed out,
-    authentication (munge) failed, or the tools or their configuration are missing."""
-
-
-@dataclass(frozen=True)
-class TestResult:
-    """What ``sbatch --test-only`` predicts: when and where a job like this would start."""
-
-    __test__ = False  # not a pytest test class
-
-    job_id: int | None
-    start: datetime
-    nodes: str | None
-    partition: str | None
-
-
-@dataclass(frozen=True)
-class Accounting:
-    job_id: str
-    state: str  # first word of Slurm's state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ...
-    exit_code: str | None  # "exit:signal", e.g. "0:0", "3:0", "0:15"
-    start: datetime | None  # None while pending or unknown
-    end: datetime | None  # None until the job has ended
-    reason: str | None = None  # scontrol's Reason (BeginTime, NonZeroExitCode, ...), when known
-
-
-#: job states after which a job never runs again
-TERMINAL_STATES = frozenset(
-    {
-        "BOOT_FAIL",
-        "CANCELLED",
-        "COMPLETED",
-        "DEADLINE",
-        "FAILED",
-        "NODE_FAIL",
-        "OUT_OF_MEMORY",
-        "PREEMPTED",
-        "REVOKED",
-        "SPECIAL_EXIT",
-        "TIMEOUT",
-    }
-)
-
-# stderr fragments (lower case) that mean "cannot talk to Slurm", not "Slurm said no"
-_UNAVAILABLE = (
-    "unable to contact slurm controller",
-    "socket timed out",
-    "zero bytes were transmitted",
-    "connection refused",
-    "communication connection failure",
-    "could not establish a configuration source",
-    "unable to establish controller",
-    "slurm temporarily unable",
-    "slurmctld is not responding",
-    "munge",
-    "invalid authentication credential",
-    "authentication error",
-    "unable to resolve",
-)
-_UNKNOWN_JOB = "invalid job id specified"
-_TEST_ONLY = re.compile(
-    r"Job\s+(?P<id>\d+)\s+to start at\s+(?P<start>\S+)"
-    r"(?:\s+using\s+\d+\s+processors)?(?:\s+on nodes\s+(?P<nodes>\S+))?(?:\s+in partition\s+(?P<part>\S+))?"
-)
-_PREFIX = re.compile(
-    r"^(?:\S+:\s+(?:error|fatal):\s+|slurm_load_\w+(?: error)?:\s+|allocation failure:\s+)"
-    r"|^Batch job submission failed:\s+"
-)
-_JOB_ID = re.compile(r"^\d+(?:_\d+)?(?:\+\d+)?$")
-_ENV_DROP = ("SBATCH_", "SQUEUE_", "SACCT_", "SCANCEL_", "SCONTROL_", "SINFO_", "SALLOC_", "SRUN_")
-
-
-def _clean(text: str) -> str:
-    """Slurm's message(s) from a tool's stderr, without tool/function prefixes, one line."""
-    seen: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        while line:
-            stripped = _PREFIX.sub("", line, count=1)
-            if stripped == line:
-                break
-            line = stripped.strip()
-        if line and line not in seen:
-            seen.append(line)
-    message = "; ".join(seen)
-    return message[:500] if message else ""
-
-
-def _unavailable(message: str) -> bool:
-    low = message.lower()
-    return any(marker in low for marker in _UNAVAILABLE)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    """Slurm's standard time (printed in UTC because the tools run with TZ=UTC)."""
-    if not value or value in ("Unknown", "None", "N/A", "(null)"):
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _slurm_time(moment: datetime) -> str:
-    """A datetime for --begin, in UTC (naive means local time, as everywhere in Python)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _minutes(limit: timedelta) -> int:
-    return max(1, math.ceil(limit.total_seconds() / 60))
-
-
-@dataclass(frozen=True)
-class _Output:
-    rc: int
-    out: str
-    err: str
 
 
 class SlurmCLI:
@@ -192,7 +67,7 @@ class SlurmCLI:
         self.timeout = timeout
         self.bin_dir = bin_dir
         self._sacct_completion: bool | None = None  # True: no slurmdbd, read the jobcomp log (-c)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_DROP)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_DROP)}
         env.update(TZ="UTC", SLURM_TIME_FORMAT="standard", LC_ALL="C")
         if conf is not None:
             env["SLURM_CONF"] = str(conf)
@@ -203,7 +78,7 @@ class SlurmCLI:
     def _argv0(self, tool: str) -> str:
         return os.path.join(self.bin_dir, tool) if self.bin_dir else tool
 
-    async def _run(self, tool: str, args: Sequence[str], *, stdin: str | None = None) -> _Output:
+    async def _run(self, tool: str, args: Sequence[str], *, stdin: str | None = None) -> Output:
         """Run one tool; SlurmUnavailable when it cannot be started or outlives the timeout."""
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -228,7 +103,7 @@ class SlurmCLI:
         except BaseException:  # cancelled: do not leave the tool behind
             self._kill(proc)
             raise
-        return _Output(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
+        return Output(proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"))
 
     @staticmethod
     def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -241,9 +116,9 @@ class SlurmCLI:
                 pass
 
     @staticmethod
-    def _error(tool: str, result: _Output) -> SlurmError:
-        message = _clean(result.err) or _clean(result.out) or f"{tool} failed with exit code {result.rc}"
-        return SlurmUnavailable(message) if _unavailable(message) else SlurmError(message)
+    def _error(tool: str, result: Output) -> SlurmError:
+        message = clean(result.err) or clean(result.out) or f"{tool} failed with exit code {result.rc}"
+        return SlurmUnavailable(message) if is_unavailable(message) else SlurmError(message)
 
     async def _call(self, tool: str, args: Sequence[str], *, stdin: str | None = None) -> str:
         """Run a tool that must succeed; its stdout."""
@@ -276,13 +151,13 @@ class SlurmCLI:
             "--ntasks=1",
             f"--cpus-per-task={cores}",
             f"--mem={memory_mb}M",
-            f"--time={_minutes(time_limit)}",
+            f"--time={minutes(time_limit)}",
         ]
         if gpus:
             args.append(f"--gres=gpu:{gpus}")
         if begin is not None:
             try:
-                args.append(f"--begin={_slurm_time(begin)}")
+                args.append(f"--begin={slurm_time(begin)}")
             except (ValueError, OverflowError, OSError) as exc:
                 raise SlurmError(f"bad begin time {begin!r}: {exc}") from None
         if partition:
@@ -292,7 +167,7 @@ class SlurmCLI:
     @staticmethod
     def _job_id(job_id: str | int) -> str:
         text = str(job_id).strip()
-        if not _JOB_ID.match(text):
+        if not JOB_ID.match(text):
             raise SlurmError(f"not a Slurm job id: {job_id!r}")
         return text
 
@@ -316,12 +191,12 @@ class SlurmCLI:
         args = ["--test-only", *self._resources(cores, memory_mb, gpus, time_limit, begin, partition)]
         result = await self._run("sbatch", [*args, "--job-name=eb-test-only", "--output=/dev/null", "--wrap=true"])
         text = f"{result.err}\n{result.out}"
-        match = _TEST_ONLY.search(text)
+        match = TEST_ONLY.search(text)
         if result.rc != 0 or match is None:
             if result.rc == 0:
-                raise SlurmError(f"unexpected sbatch --test-only output: {_clean(text) or '(nothing)'}")
+                raise SlurmError(f"unexpected sbatch --test-only output: {clean(text) or '(nothing)'}")
             raise self._error("sbatch", result)
-        start = _parse_time(match["start"])
+        start = parse_time(match["start"])
         if start is None:
             raise SlurmError(f"unexpected start time in sbatch --test-only output: {match['start']!r}")
         return TestResult(job_id=int(match["id"]), start=start, nodes=match["nodes"], partition=match["part"])
@@ -373,7 +248,7 @@ class SlurmCLI:
         job = self._job_id(job_id)
         result = await self._run("squeue", ["-h", "-j", job, "-o", "%T"])
         if result.rc != 0:
-            if _UNKNOWN_JOB in result.err.lower():
+            if UNKNOWN_JOB in result.err.lower():
                 return None
             raise self._error("squeue", result)
         lines = [line.strip() for line in result.out.splitlines() if line.strip()]
@@ -392,23 +267,23 @@ class SlurmCLI:
     async def _scontrol_job(self, job: str) -> Accounting | None:
         result = await self._run("scontrol", ["show", "job", "-o", job])
         if result.rc != 0:
-            if _UNKNOWN_JOB in result.err.lower():
+            if UNKNOWN_JOB in result.err.lower():
                 return None
             raise self._error("scontrol", result)
         for line in result.out.splitlines():
-            fields = _key_values(line)
+            fields = key_values(line)
             if fields.get("JobId") != job.split("_")[0].split("+")[0]:
                 continue
             state = (fields.get("JobState") or "").split()[0] if fields.get("JobState") else ""
             if not state:
                 continue
             pending = state == "PENDING"
-            end = None if pending or state not in TERMINAL_STATES else _parse_time(fields.get("EndTime"))
+            end = None if pending or state not in TERMINAL_STATES else parse_time(fields.get("EndTime"))
             return Accounting(
                 job_id=job,
                 state=state,
                 exit_code=fields.get("ExitCode"),
-                start=None if pending else _parse_time(fields.get("StartTime")),
+                start=None if pending else parse_time(fields.get("StartTime")),
                 end=end,
                 reason=fields.get("Reason") if fields.get("Reason") not in (None, "None") else None,
             )
@@ -420,7 +295,7 @@ class SlurmCLI:
             result = await self._run("sacct", base)
             if result.rc == 0:
                 self._sacct_completion = False
-                return _sacct_row(job, result.out)
+                return sacct_row(job, result.out)
             if "accounting storage is disabled" not in result.err.lower():
                 raise self._error("sacct", result)
             self._sacct_completion = True
@@ -429,7 +304,7 @@ class SlurmCLI:
             if "no such file" in result.err.lower():  # no job has finished yet
                 return None
             raise self._error("sacct", result)
-        return _sacct_row(job, result.out)
+        return sacct_row(job, result.out)
 
     async def cancel(self, job_id: str) -> None:
         """Cancel a job (``scancel``); nothing happens for a finished or unknown job."""
@@ -437,7 +312,7 @@ class SlurmCLI:
         result = await self._run("scancel", [job])
         if result.rc != 0:
             low = result.err.lower()
-            if _UNKNOWN_JOB in low or "already completing or completed" in low:
+            if UNKNOWN_JOB in low or "already completing or completed" in low:
                 return
             raise self._error("scancel", result)
 
@@ -463,30 +338,3 @@ class SlurmCLI:
         return result.rc == 0 and " is UP" in result.out
 
 
-def _key_values(line: str) -> dict[str, str]:
-    """``scontrol show -o`` output: space-separated Key=Value pairs (values without spaces
-    except in a few free-text fields, whose tails are then dropped)."""
-    fields: dict[str, str] = {}
-    for token in line.split():
-        key, sep, value = token.partition("=")
-        if sep and key and key not in fields:
-            fields[key] = value
-    return fields
-
-
-def _sacct_row(job: str, out: str) -> Accounting | None:
-    for line in reversed(out.splitlines()):  # the latest record of that id
-        parts = line.strip().split("|")
-        if len(parts) < 5 or parts[0] != job:
-            continue
-        state = parts[1].split()[0] if parts[1].strip() else ""
-        if not state:
-            continue
-        return Accounting(
-            job_id=job,
-            state=state,
-            exit_code=parts[2] or None,
-            start=None if state == "PENDING" else _parse_time(parts[3]),
-            end=_parse_time(parts[4]) if state in TERMINAL_STATES else None,
-        )
-    return None
