@@ -2,7 +2,8 @@
 
 Subjects
 --------
-- ``eb.v1.planner.plan``             gateway -> planner (queue group ``planners``): save and plan an OfferSet; reply PlanAck.
+- ``eb.v1.planner.plan``             gateway -> planners, durably (JetStream stream EB_PLANS, one durable consumer
+  ``planners`` shared by every planner, Nats-Msg-Id = the OfferSet's uuid): PlanRequest.
 - ``eb.v1.planner.agents``           gateway -> planner (queue group ``planners``): list live agents; reply AgentList.
 - ``eb.v1.site.{site}.offers``       planner -> a site's agents (queue group = site): OfferRequest; reply SiteAnswer.
 - ``eb.v1.site.{site}.heartbeat``    agent -> every planner: Heartbeat (also sent once with ``leaving`` on stop).
@@ -90,7 +91,12 @@ def event_subject(site: str) -> str:
 
 COMMANDS_STREAM = "EB_SESSION_COMMANDS"
 EVENTS_STREAM = "EB_SESSION_EVENTS"
-STREAMS = {COMMANDS_STREAM: f"{PREFIX}.site.*.sessions.command", EVENTS_STREAM: f"{PREFIX}.site.*.sessions.event"}
+# Offer requests, durably: the gateway publishes (Nats-Msg-Id = OfferSet uuid); planners share one
+# durable consumer and acknowledge only once the OfferSet is saved COMPLETE.
+PLANS_STREAM = "EB_PLANS"
+PLANNERS = "planners"  # the durable consumer (and queue group) of offer requests
+STREAMS = {COMMANDS_STREAM: f"{PREFIX}.site.*.sessions.command", EVENTS_STREAM: f"{PREFIX}.site.*.sessions.event",
+           PLANS_STREAM: PLAN}
 TRACKER = "tracker"  # the durable consumer (and queue group) of session events
 
 
@@ -101,6 +107,21 @@ def agent_consumer(site: str) -> str:
 def sessions_bucket(site: str) -> str:
     """The JetStream key-value bucket where a site's agents keep their running sessions."""
     return f"eb-sessions-{check_site(site)}"
+
+
+def capacity_bucket(site: str) -> str:
+    """The JetStream key-value bucket holding the site's one capacity ledger, shared by its replicas."""
+    return f"eb-capacity-{check_site(site)}"
+
+
+def site_buckets(site: str) -> tuple[str, ...]:
+    """Every key-value bucket a site's agents use: their credentials grant these and no others."""
+    return sessions_bucket(site), capacity_bucket(site)
+
+
+def inbox_prefix(site: str) -> str:
+    """A site's own reply inboxes: its credentials may subscribe here, never to another site's."""
+    return f"_INBOX_{check_site(site)}"
 
 
 class Role(StrEnum):
@@ -116,14 +137,7 @@ class PlanRequest(BaseModel):
     offerset: UUID
     request: ExecutionRequest
     received: datetime = Field(default_factory=_now)
-
-
-class PlanAck(BaseModel):
-    """Sent once the OfferSet is saved COLLECTING."""
-
-    offerset: UUID
-    planner: str
-    created: datetime
+    owner: str | None = Field(None, description="the caller's identity, owner of the OfferSet")
 
 
 class OfferRequest(BaseModel):
@@ -172,8 +186,18 @@ class AgentInfo(Heartbeat):
     last_seen: datetime
 
 
+class SilentSite(BaseModel):
+    """A site whose agents stopped beating without leaving: a cut link or a crash, not a goodbye."""
+
+    site: str
+    platform: str
+    role: Role
+    last_seen: datetime
+
+
 class AgentList(BaseModel):
     agents: list[AgentInfo] = Field(default_factory=list)
+    silent: list[SilentSite] = Field(default_factory=list, description="sites heard before, silent now")
 
 
 class OfferSetCompleted(BaseModel):

@@ -12,7 +12,8 @@ DEFAULT_DATABASE = "sqlite+aiosqlite:///./var/broker.db"
 class Common(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EB_", extra="ignore")
 
-    nats_url: str = DEFAULT_NATS
+    nats_url: str = Field(DEFAULT_NATS, description="one URL, or a comma-separated list of a cluster's nodes")
+    jetstream_replicas: int = Field(1, ge=1, le=5, description="replicas of each stream and bucket (3 on a cluster)")
 
 
 class StoreSettings(Common):
@@ -25,13 +26,15 @@ class GatewaySettings(StoreSettings):
     public_url: str | None = Field(None, description="base URL put in Location and meta.url; default: from the request")
     max_body_bytes: int = 1_048_576
     max_wait: float = Field(60.0, description="longest Prefer: wait honoured, seconds")
-    plan_ack_timeout: float = 2.0
+    plan_ack_timeout: float = Field(5.0, description="seconds to keep trying to store an offer request in JetStream")
 
 
 class PlannerSettings(StoreSettings):
     collect_timeout: float = Field(5.0, description="seconds to wait for sites before closing an OfferSet")
     agent_ttl_beats: float = Field(3.0, description="an agent is live for this many heartbeat intervals")
     sweep_interval: float = Field(1.0, description="seconds between expiry and hand-over sweeps")
+    redelivery: float = Field(15.0, gt=0, description="seconds before an offer request whose planner went "
+                                                      "silent goes to another planner")
 
 
 class AgentSettings(Common):

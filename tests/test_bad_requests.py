@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from shared import contracts as c
+
 from shared.model import kinds
 
 GOOD = {
@@ -127,12 +129,24 @@ async def test_errors_follow_accept(broker):
     assert got.status_code == 404 and got.text.lstrip().startswith("<?xml") and "<field>uuid</field>" in got.text
 
 
-async def test_no_planner_is_503_and_nothing_left_collecting(broker):
-    await broker.planner.stop()
+async def test_no_stream_for_offer_requests_is_503_and_nothing_left_collecting(broker):
+    js = broker.planner.broker.connection.jetstream()
+    await js.delete_stream(c.PLANS_STREAM)  # JetStream cannot store the request: nobody would plan it
     got = await broker.http.post("/offersets", content=json.dumps(GOOD),
                                  headers={"Content-Type": "application/json", "Accept": "application/json"})
     assert got.status_code == 503
-    assert "No planner is available" in got.json()["messages"][0]["message"]
+    assert "could not be queued for the planners" in got.json()["messages"][0]["message"]
+    assert await broker.store.collecting() == []
+
+
+async def test_with_no_planner_running_a_request_waits_in_the_stream_for_one(broker):
+    await broker.planner.stop()
+    got = await broker.http.post("/offersets", content=json.dumps(GOOD),
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    assert got.status_code == 303 and got.json()["status"] == "COLLECTING"
+    await broker.start_planner()  # a planner that comes later takes it from the stream
+    done = await broker.http.get(got.headers["Location"], headers={"Accept": "application/json", "Prefer": "wait=10"})
+    assert done.json()["status"] == "COMPLETE"
     assert await broker.store.collecting() == []
 
 

@@ -40,7 +40,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
 
         await broker.start()
         js = broker.connection.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, settings.jetstream_replicas)
         app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js))
         try:
             yield

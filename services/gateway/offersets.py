@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid as uuidlib
 from typing import Annotated
 from uuid import UUID
@@ -11,9 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from shared import contracts as c
-from shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus, error
+from shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus
 
+from . import plans
 from .body import parse_request, response_media
 from .openapi import answer, body
 from .prefer import wait_seconds
@@ -21,7 +20,6 @@ from .problems import ErrorResponse, Problem
 from .respond import reply
 from .state import Gateway, gateway
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["offersets"])
 
 _ERRORS = {
@@ -48,15 +46,8 @@ async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway
     response_media(request)  # refuse an unacceptable Accept before doing any work
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
-    try:
-        answer = await gw.broker.request(c.PlanRequest(offerset=offerset_id, request=execution), c.PLAN,
-                                         timeout=gw.settings.plan_ack_timeout)
-        ack = c.PlanAck.model_validate_json(answer.body)
-    except Exception as exc:  # no responders, timeout, connection lost: all mean no planner took it
-        log.warning("no planner acknowledged %s: %r", offerset_id, exc)
-        reason = error("No planner is available to handle the request: {reason}", reason=type(exc).__name__)
-        raise Problem(503, "No planner available", [reason]) from exc
-    offerset = OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=ack.created, modified=ack.created))
+    created = await plans.submit(gw, offerset_id, execution)
+    offerset = OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=created, modified=created))
     location = gw.offerset_url(request, offerset_id)
     return reply(request, gw.with_urls(request, offerset.wire()), "offers-response", 303, {"Location": location})
 

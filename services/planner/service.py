@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from faststream.nats import NatsBroker
 
 from shared import contracts as c
-from shared.model import ExecutionRequest, Result, error, warn
+from shared.model import ExecutionRequest, OfferSetStatus, Result, error, warn
 from shared.settings import PlannerSettings
 from shared.jetstream import ensure_streams
 from shared.store import Store
 
 from .gather import Gatherer
+from .intake import PlanIntake
 from .data import SiteData, judge
 from .merge import Outcome, merge
 from .registry import AgentRegistry
@@ -32,9 +33,8 @@ class Planner:
         self._store = store
         self._owns_store = store is None
         self._gatherer: Gatherer | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._stopped = False
-        self._recovery: asyncio.Task | None = None
+        self._intake: PlanIntake | None = None
         self.tracker: Tracker | None = None
         self._subscribe()
 
@@ -46,13 +46,9 @@ class Planner:
     def _subscribe(self) -> None:
         broker = self.broker
 
-        @broker.subscriber(c.PLAN, queue=c.PLANNER_QUEUE, title="planner-plan", description="Plan an OfferSet")
-        async def plan(msg: c.PlanRequest) -> c.PlanAck:
-            # Saved before the ack: once the gateway answers 303, the OfferSet exists. The planner is
-            # the only writer of OfferSets, so SQLite never has two writer processes here.
-            offerset = await self.store.add_offerset(msg.offerset, msg.request, created=msg.received)
-            self._spawn(self.plan(msg.offerset, msg.request))
-            return c.PlanAck(offerset=msg.offerset, planner=self.name, created=offerset.meta.created)
+        # Offer requests arrive through PlanIntake (a JetStream durable consumer); declared for AsyncAPI.
+        broker.subscriber(c.PLAN, queue=c.PLANNERS, title="planner-plan", description="Plan an OfferSet "
+                          "(JetStream stream EB_PLANS, durable consumer planners; acknowledged once COMPLETE)")
 
         @broker.subscriber(c.HEARTBEATS, title="planner-heartbeats", description="Agents announce themselves")
         async def heartbeat(beat: c.Heartbeat) -> None:
@@ -60,7 +56,7 @@ class Planner:
 
         @broker.subscriber(c.AGENTS, queue=c.PLANNER_QUEUE, title="planner-agents", description="List live agents")
         async def agents() -> c.AgentList:
-            return c.AgentList(agents=self.registry.live())
+            return self.registry.listing()
 
         # Documented for AsyncAPI; the hot paths publish through the raw connection.
         broker.publisher(c.offers_subject("SITE"), title="planner-offers", schema=c.OfferRequest,
@@ -70,13 +66,7 @@ class Planner:
         broker.publisher(c.COMPLETED, title="planner-completed", schema=c.OfferSetCompleted,
                          description="An OfferSet is saved COMPLETE")
         broker.publisher(c.PING, title="planner-ping", description="Ask every agent to heartbeat now")
-        broker.publisher(c.REPLY_INBOX, title="planner-plan-ack", schema=c.PlanAck, description="Reply to plan")
         broker.publisher(c.REPLY_INBOX, title="planner-agent-list", schema=c.AgentList, description="Reply to agents")
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         if self._store is None:
@@ -85,21 +75,21 @@ class Planner:
         self._gatherer = Gatherer(self.broker.connection, self.name)
         await self._gatherer.start()
         js = self.broker.connection.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, self.settings.jetstream_replicas)
         self.tracker = Tracker(js, self.store, self.settings.sweep_interval)
         await self.tracker.start()
         await self.broker.publish(b"", c.PING)
-        self._recovery = asyncio.create_task(self._recover())
+        await asyncio.sleep(min(0.2, self.settings.collect_timeout / 4))  # the pinged agents' heartbeats
+        self._intake = PlanIntake(js, self._take, self.settings.redelivery)
+        await self._intake.start()
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        if self._recovery is not None:
-            self._recovery.cancel()
-        # Let in-flight collections finish (bounded by the collect timeout) so none stays COLLECTING.
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.settings.collect_timeout + 2)
+        # Let in-flight collections finish (bounded by the collect timeout) so none waits for redelivery.
+        if self._intake is not None:
+            await self._intake.stop(self.settings.collect_timeout + 2)
         if self.tracker is not None:
             await self.tracker.stop()
         if self._gatherer is not None:
@@ -108,24 +98,28 @@ class Planner:
         if self._owns_store and self._store is not None:
             await self._store.close()
 
-    async def _recover(self) -> None:
-        """Finish OfferSets a dead planner left COLLECTING (older than any live collection)."""
-        await asyncio.sleep(min(1.0, self.settings.collect_timeout))  # let heartbeats arrive
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.collect_timeout * 2 + 5)
-        for offerset, request, created in await self.store.collecting():
-            if created < cutoff:
-                log.info("recovering OfferSet %s", offerset)
-                await self.plan(offerset, request)
+    async def _take(self, msg: c.PlanRequest, delivered: int) -> None:
+        if delivered > 1:  # another planner died collecting it, or only its acknowledgement was lost
+            known = await self.store.offerset_document(msg.offerset)
+            if known is not None and known["status"] != OfferSetStatus.COLLECTING:
+                return
+            log.info("planning %s again (delivery %d)", msg.offerset, delivered)
+        await self.plan(msg.offerset, msg.request, owner=msg.owner, received=msg.received)
 
-    async def plan(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
+    async def plan(self, offerset: uuid.UUID, request: ExecutionRequest, *, owner: str | None = None,
+                   received: datetime | None = None) -> Outcome:
         try:
             outcome = await self._outcome(offerset, request)
         except Exception as exc:  # a bug must not leave the OfferSet COLLECTING forever
             log.exception("planning %s failed", offerset)
             outcome = Outcome(Result.NO, [error("The planner failed: {reason}", reason=type(exc).__name__)])
-        if await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers):
-            done = c.OfferSetCompleted(offerset=offerset, result=outcome.result)
-            await self.broker.publish(done, c.COMPLETED)
+        done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
+        if not done and await self.store.offerset_document(offerset) is None:
+            # Its gateway queued it and died before recording it: record it here, then complete it.
+            await self.store.add_offerset(offerset, request, created=received, owner=owner)
+            done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
+        if done:
+            await self.broker.publish(c.OfferSetCompleted(offerset=offerset, result=outcome.result), c.COMPLETED)
         return outcome
 
     async def _outcome(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
@@ -135,8 +129,11 @@ class Planner:
                 error("Unknown kind {kind} at {field}", kind=kind, field=field) for field, kind in unknown
             ])
         sites = sorted(self.registry.live_sites())
+        silent = [warn("Site {site} ({platform}) is silent: no heartbeat since {time}", site=s.site,
+                       platform=s.platform, time=s.last_seen.isoformat(timespec="seconds"))
+                  for s in self.registry.silent()]
         if not sites:
-            return Outcome(Result.NO, [warn("No execution site is available")])
+            return Outcome(Result.NO, [warn("No execution site is available"), *silent])
         assert self._gatherer is not None
         timeout = self.settings.collect_timeout
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
@@ -160,6 +157,7 @@ class Planner:
         got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining)
         outcome = merge(got, timeout)
         outcome.messages[:0] = [m for site in sites for m in judged[site].reasons]
+        outcome.messages.extend(silent)
         return outcome
 
     async def _judge_data(self, offerset: uuid.UUID, request: ExecutionRequest, sites: list[str],

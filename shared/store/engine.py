@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -29,3 +33,27 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+_SCHEMA_LOCK = 0x65625F73  # any constant shared by every process of the broker
+
+
+@asynccontextmanager
+async def schema_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction no other process is inside at the same time, for creating and migrating the schema:
+    gateways and planners starting together on a fresh database must not each create (or migrate) it.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a lock file beside the database (its DDL
+    commits statement by statement, so its own locking cannot cover the whole step)."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            yield conn
+        return
+    with open(f"{engine.url.database}.lock", "a") as lock:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

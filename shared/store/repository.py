@@ -29,7 +29,7 @@ from ..model import (
 from . import tables
 from ..model.values import parse_instant
 from .lifecycle import SessionLifecycle
-from .engine import create_engine
+from .engine import create_engine, schema_transaction
 
 
 def _now() -> datetime:
@@ -63,7 +63,7 @@ class Store(SessionLifecycle):
 
     async def create_schema(self) -> None:
         """Create what is missing, then step an older schema up to SCHEMA_VERSION."""
-        async with self.engine.begin() as conn:
+        async with schema_transaction(self.engine) as conn:
             existed = await conn.run_sync(lambda sync: sync.dialect.has_table(sync, tables.offersets.name))
             await conn.run_sync(tables.metadata.create_all)
             known = (await conn.execute(select(tables.schema_info.c.version))).scalars().all()
@@ -81,13 +81,18 @@ class Store(SessionLifecycle):
     async def close(self) -> None:
         await self.engine.dispose()
 
-    async def add_offerset(self, uuid: UUID, request: ExecutionRequest, *, created: datetime | None = None) -> OfferSet:
-        """Record a new OfferSet, COLLECTING, before anyone is asked: nothing accepted is lost."""
+    async def add_offerset(self, uuid: UUID, request: ExecutionRequest, *, created: datetime | None = None,
+                           owner: str | None = None) -> OfferSet:
+        """Record a new OfferSet, COLLECTING. Idempotent: the gateway records it and a planner that finds
+        it missing (its gateway died after queueing it) records it too; the first row stays."""
         when = created or _now()
-        async with self.engine.begin() as conn:
-            await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
-                                      "status": OfferSetStatus.COLLECTING, "request": request.wire(),
-                                      "messages": [], "created": when, "modified": when})
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
+                                          "status": OfferSetStatus.COLLECTING, "request": request.wire(),
+                                          "messages": [], "created": when, "modified": when})
+        except IntegrityError:
+            pass
         return OfferSet(meta=Meta(uuid=uuid, name=request.meta.name, created=when, modified=when))
 
     async def complete_offerset(

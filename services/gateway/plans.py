@@ -1,0 +1,57 @@
+"""Handing an ExecutionRequest to the planners: the one place the gateway starts an OfferSet."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from uuid import UUID
+
+from shared import contracts as c
+from shared.jetstream import publish
+from shared.model import ExecutionRequest, error
+
+from .problems import Problem
+from .state import Gateway
+
+log = logging.getLogger(__name__)
+
+
+async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: str | None = None) -> datetime:
+    """Queue the request durably (JetStream, replicated), then record the OfferSet COLLECTING.
+
+    In that order: once this returns (and the client gets its 303) the request is in the stream, so a
+    planner will complete it even if this gateway dies now; and a GET finds the OfferSet at once.
+    """
+    created = datetime.now(UTC)
+    plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner)
+    try:
+        await _queue(gw, plan)
+    except Exception as exc:  # no stream, no quorum, connection lost: nobody will plan it
+        log.warning("offer request %s not queued: %r", offerset, exc)
+        reason = error("The request could not be queued for the planners: {reason}", reason=type(exc).__name__)
+        raise Problem(503, "No planner available", [reason]) from exc
+    try:
+        await gw.store.add_offerset(offerset, request, created=created, owner=owner)
+    except Exception as exc:  # queued all the same: the planner records it once the database is back
+        log.warning("OfferSet %s queued but not yet recorded: %r", offerset, exc)
+    return created
+
+
+async def _queue(gw: Gateway, plan: c.PlanRequest) -> None:
+    """Publish until the stream stores it or the budget is spent: a cluster electing a new stream
+    leader (a node just died) refuses for a moment. The uuid is the Nats-Msg-Id, so a publish
+    that was stored but whose acknowledgement was lost is stored once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + gw.settings.plan_ack_timeout
+    delay = 0.05
+    while True:
+        left = deadline - loop.time()
+        try:
+            await publish(gw.commands.js, c.PLAN, plan, str(plan.offerset), timeout=max(left, 0.05))
+            return
+        except Exception:
+            if loop.time() + delay >= deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)

@@ -1,0 +1,21 @@
+"""Gateways and planners started together on a fresh database create and migrate its schema once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from shared.model import DockerContainer, DockerImage, ExecutionRequest, Meta
+from shared.store import Store
+
+
+async def test_processes_opening_a_fresh_database_together_all_succeed(database_url):
+    stores = await asyncio.gather(*(Store.open(database_url) for _ in range(6)))
+    try:
+        oid = uuid.uuid4()
+        request = ExecutionRequest(meta=Meta(name="race"), executable=DockerContainer(image=DockerImage(locations=["i:1"])))
+        await stores[0].add_offerset(oid, request)
+        await stores[1].add_offerset(oid, request)  # idempotent: the second record keeps the first
+        assert (await stores[5].offerset(oid)).meta.name == "race"
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
