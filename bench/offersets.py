@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -21,10 +22,14 @@ import nats
 
 from services.launcher.nats import EmbeddedNats
 from services.launcher.ports import free_port, wait_listening
+from shared.settings import DEV_IDENTITY, DEV_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = (ROOT / "examples" / "astroml.yaml").read_bytes()
 YAML = {"Content-Type": "application/yaml", "Accept": "application/json"}
+# The gateway's identity as in the embedded default: a static development token, sent by every client.
+AUTH_ENV = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
+HEADERS = {"Authorization": f"Bearer {DEV_TOKEN}"}
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -65,12 +70,12 @@ async def scenario(sites: int, nats_url: str, db_url: str, count: int, concurren
     env = {"EB_NATS_URL": nats_url, "EB_DATABASE_URL": db_url, "EB_COLLECT_TIMEOUT": "5"}
     procs = [spawn("services.planner", env),
              spawn("bench.sites", env, "--count", str(sites), "--nats-url", nats_url, *site_args),
-             spawn("services.gateway", {**env, "EB_PORT": str(gw_port)})]
+             spawn("services.gateway", {**env, **AUTH_ENV, "EB_PORT": str(gw_port)})]
     expected = sites * (2 if site_args else 1)
     try:
         wait_listening("127.0.0.1", gw_port, 30)
         base = f"http://127.0.0.1:{gw_port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=HEADERS) as http:
             for _ in range(200):
                 live = (await http.get("/agents", headers={"Accept": "application/json"})).json().get("agents", [])
                 if len(live) >= expected:

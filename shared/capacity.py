@@ -1,13 +1,15 @@
-"""An agent's capacity ledger: offers reserve cores/memory/GPUs over time so no two promise the same.
+"""The capacity computation: offers reserve cores/memory/GPUs over time so no two promise the same.
 
 A reservation holds its block [start, end) until `hold_until` (the offer's expiry); after that
-it lapses by itself unless it was made firm (accepted).
+it lapses by itself unless it was made firm (accepted). `CapacityLedger` is pure and synchronous:
+it computes over one snapshot of a site's reservations. `shared.ledger.SharedLedger` keeps the
+site's one copy (shared by its agent replicas) and makes each change to it atomic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -28,13 +30,14 @@ class Demand:
         return self.cores <= other.cores and self.memory_gb <= other.memory_gb and self.gpus <= other.gpus
 
 
-@dataclass
+@dataclass(frozen=True)  # immutable: ledger snapshots share them instead of copying
 class Reservation:
     id: UUID
     start: datetime
     end: datetime
     demand: Demand
     hold_until: datetime | None  # None: firm
+    offerset: UUID | None = None  # the OfferSet it was offered in, so a repeated request replaces it
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and start < self.end
@@ -45,10 +48,12 @@ def _utcnow() -> datetime:
 
 
 class CapacityLedger:
-    def __init__(self, total: Demand, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, total: Demand, clock: Callable[[], datetime] = _utcnow,
+                 held: Iterable[Reservation] = ()) -> None:
         self.total = total
         self._clock = clock
-        self._held: dict[UUID, Reservation] = {}
+        self._held: dict[UUID, Reservation] = {r.id: r for r in held}
+        self.offerset: UUID | None = None  # what `reserve` records, when not told (the OfferSet being booked)
 
     def _prune(self) -> None:
         now = self._clock()
@@ -86,17 +91,30 @@ class CapacityLedger:
                 return start
         return None
 
-    def reserve(self, rid: UUID, start: datetime, end: datetime, demand: Demand, hold_until: datetime | None) -> None:
-        self._held[rid] = Reservation(rid, start, end, demand, hold_until)
+    def reserve(self, rid: UUID, start: datetime, end: datetime, demand: Demand, hold_until: datetime | None,
+                offerset: UUID | None = None) -> None:
+        self._held[rid] = Reservation(rid, start, end, demand, hold_until, offerset or self.offerset)
 
     def confirm(self, rid: UUID) -> bool:
         found = self._held.get(rid)
-        if found is not None:
-            found.hold_until = None
+        if found is not None and found.hold_until is not None:
+            self._held[rid] = replace(found, hold_until=None)
         return found is not None
 
-    def release(self, rid: UUID) -> None:
-        self._held.pop(rid, None)
+    def release(self, rid: UUID) -> bool:
+        return self._held.pop(rid, None) is not None
+
+    def release_offerset(self, offerset: UUID) -> int:
+        """Drop the holds (not the firm ones) made for one OfferSet; how many there were."""
+        mine = [r.id for r in self._held.values() if r.offerset == offerset and r.hold_until is not None]
+        for rid in mine:
+            del self._held[rid]
+        return len(mine)
+
+    def reservations(self) -> list[Reservation]:
+        """The live reservations (lapsed holds and past blocks dropped), in start order."""
+        self._prune()
+        return sorted(self._held.values(), key=lambda r: (r.start, r.id))
 
     def __len__(self) -> int:
         self._prune()

@@ -5,17 +5,21 @@ from __future__ import annotations
 from nats.js import JetStreamContext
 
 from . import contracts as c
-from .jetstream import publish
+from .jetstream import ensure_commands_consumer, publish
 from .store.lifecycle import Target
 
 
 class Commands:
     def __init__(self, js: JetStreamContext) -> None:
         self.js = js
+        self._consumers: set[str] = set()  # sites whose commands consumer is known to exist
 
     async def send(self, target: Target, action: c.Action, reason: str | None = None) -> None:
         command = c.SessionCommand(session=target.uuid, action=action, reason=reason,
                                    offer=target.offer if action is c.Action.LAUNCH else None)
+        if target.site not in self._consumers:  # the site's agents never create it: the central side does
+            await ensure_commands_consumer(self.js, target.site)
+            self._consumers.add(target.site)
         await publish(self.js, c.command_subject(target.site), command, command.msg_id)
 
     async def launch(self, target: Target) -> None:

@@ -24,11 +24,12 @@ Per-site subjects let a deployment grant each site's credentials only its own ``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from .model import ExecutionRequest, ExecutionSession, Message, Phase, Result
 from .model.data import Data
@@ -59,6 +60,12 @@ def check_site(site: str) -> str:
 def site_subject(site: str, suffix: str) -> str:
     """Everything about a site lives under `eb.v1.site.<site>.`: one permission grants it all."""
     return f"{PREFIX}.site.{check_site(site)}.{suffix}"
+
+
+def subject_site(subject: str) -> str | None:
+    """The site a per-site subject belongs to: what its sender's credentials allow, unlike a body."""
+    parts = subject.split(".")
+    return parts[3] if len(parts) > 4 and parts[:3] == [*PREFIX.split("."), "site"] else None
 
 
 def offers_subject(site: str) -> str:
@@ -233,10 +240,30 @@ class SessionEvent(BaseModel):
     messages: list[Message] = Field(default_factory=list)
     access: list[str] = Field(default_factory=list, description="URLs to reach the session, when it has them")
     platform_id: str | None = None
+    staged_bytes: int | None = Field(None, description="on the event saying the session's data is here: the bytes "
+                                                        "brought to the site (also a `staged_bytes` message value)")
+
+    @model_validator(mode="after")
+    def _staged_from_messages(self) -> SessionEvent:
+        if self.staged_bytes is None:
+            self.staged_bytes = staged_bytes(self.messages)
+        return self
 
     @property
     def msg_id(self) -> str:
         return f"{self.session}-{self.phase}"
+
+
+STAGED_BYTES = "staged_bytes"  # the message value that carries the bytes staged for a session
+
+
+def staged_bytes(messages: Iterable[Message]) -> int | None:
+    """The bytes staged for a session, as a message of its event reports them (`values.staged_bytes`)."""
+    for message in messages:
+        value = message.values.get(STAGED_BYTES, "")
+        if value.isdigit():
+            return int(value)
+    return None
 
 
 class Locality(StrEnum):
@@ -296,4 +323,5 @@ class StageProgress(BaseModel):
     state: str = Field(description="OK, REPLICATING, STUCK, SUSPENDED or UNKNOWN")
     ok: int = 0
     total: int = 0
+    bytes: int | None = Field(None, description="once OK: the bytes of the rules' files now at the site")
     messages: list[Message] = Field(default_factory=list)

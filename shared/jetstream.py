@@ -1,12 +1,22 @@
-"""The JetStream streams that carry session commands and events durably, and publishing to them."""
+"""The JetStream streams that carry session commands and events durably, and publishing to them.
+
+The central processes (gateway, planner) create the streams, and a site's commands consumer before
+they first send it a command. A site's agents only receive: on a plain subscription to the subject
+the consumer delivers to, which in a federation reaches them from the central account (see
+docs/federation.md); they create nothing here.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel
 
 from . import contracts as c
@@ -14,15 +24,50 @@ from . import contracts as c
 log = logging.getLogger(__name__)
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the streams if missing; every process may call this (idempotent)."""
-    for name, subject in c.STREAMS.items():
-        config = StreamConfig(name=name, subjects=[subject], retention=RetentionPolicy.WORK_QUEUE,
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, names: Iterable[str] | None = None) -> None:
+    """Create the streams if missing (idempotent); an existing stream keeps its settings."""
+    for name in names or c.STREAMS:
+        try:
+            await js.stream_info(name)
+            continue
+        except NotFoundError:
+            pass
+        config = StreamConfig(name=name, subjects=[c.STREAMS[name]], retention=RetentionPolicy.WORK_QUEUE,
                               storage=StorageType.FILE, num_replicas=replicas, duplicate_window=600.0)
         try:
             await js.add_stream(config)
-        except BadRequestError as exc:  # exists with other settings (another version): keep it
+        except BadRequestError as exc:  # made meanwhile with other settings (another version): keep it
             log.info("stream %s kept as it is: %s", name, exc)
+
+
+def commands_deliver(site: str) -> str:
+    """Where a site's commands consumer delivers: a subject of the site's own, not an inbox, so that a
+    federation can hand it to the site's account."""
+    return c.site_subject(site, "sessions.deliver")
+
+
+def commands_consumer(site: str) -> ConsumerConfig:
+    """The site's durable consumer of its session commands, shared by its replicas (deliver group)."""
+    name = c.agent_consumer(site)
+    return ConsumerConfig(durable_name=name, deliver_group=name, deliver_subject=commands_deliver(site),
+                          filter_subject=c.command_subject(site), ack_policy=AckPolicy.EXPLICIT)
+
+
+async def ensure_commands_consumer(js: JetStreamContext, site: str) -> None:
+    """Create the site's commands consumer if missing (central side; idempotent)."""
+    config = commands_consumer(site)
+    try:
+        await js.consumer_info(c.COMMANDS_STREAM, config.durable_name)
+    except NotFoundError:
+        try:
+            await js.add_consumer(c.COMMANDS_STREAM, config)
+        except BadRequestError as exc:  # made meanwhile by another process
+            log.info("consumer %s kept as it is: %s", config.durable_name, exc)
+
+
+async def subscribe_commands(nc: Client, site: str, cb: Callable[[Msg], Awaitable[None]]) -> Subscription:
+    """An agent's subscription to its site's commands; each is acknowledged (`msg.ack()`) when handled."""
+    return await nc.subscribe(commands_deliver(site), queue=c.agent_consumer(site), cb=cb)
 
 
 async def publish(js: JetStreamContext, subject: str, message: BaseModel, msg_id: str, timeout: float = 5.0) -> None:

@@ -52,7 +52,8 @@ async def successive_offers(window: Window, ledger: CapacityLedger, demand: Dema
                             find: Callable[[datetime], Awaitable[datetime | None]],
                             build: Callable[[uuid.UUID, datetime], m.ExecutionSession]) -> list[m.ExecutionSession]:
     """Up to `max_offers` alternatives, one after another, each holding its block in the ledger until the
-    offers expire; `find(earliest)` is the platform's "when could it start"."""
+    offers expire; `find(earliest)` is the platform's "when could it start". `ledger` is the view a
+    `SharedLedger.book` plan is given, so the holds become the site's atomically."""
     offers: list[m.ExecutionSession] = []
     earliest = window.earliest
     while len(offers) < max_offers and earliest <= window.latest:

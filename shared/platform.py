@@ -1,6 +1,6 @@
 """The port a platform plug-in implements. The agent runtime does everything else: NATS, heartbeats,
-queue groups, the capacity ledger (handed to the platform to reserve its offers in; the runtime
-confirms and releases them), retries and the session state machine."""
+queue groups, the site's shared capacity ledger (handed to the platform to book its offers in with
+`ledger.book`; the runtime confirms and releases them), retries and the session state machine."""
 
 from __future__ import annotations
 

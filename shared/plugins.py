@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from .capacity import CapacityLedger, Demand
+from .capacity import Demand
+from .ledger import SharedLedger
 from .platform import Platform
 from .settings import AgentSettings
 
@@ -21,7 +22,7 @@ class PlatformPlugin:
 
     name: str
     settings: type[AgentSettings]  # read from EB_* variables (and a YAML file, if given)
-    create: Callable[[AgentSettings, CapacityLedger], Platform]
+    create: Callable[[AgentSettings, SharedLedger], Platform]  # books its offers in the site's shared ledger
     capacity: Callable[[AgentSettings], Demand]  # the site's configured cores/memory/GPUs
 
 

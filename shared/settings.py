@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
@@ -14,10 +17,26 @@ class Common(BaseSettings):
 
     nats_url: str = Field(DEFAULT_NATS, description="one URL, or a comma-separated list of a cluster's nodes")
     jetstream_replicas: int = Field(1, ge=1, le=5, description="replicas of each stream and bucket (3 on a cluster)")
+    nats_nkey_seed: Path | None = Field(None, description="file with this process's NATS nkey seed (preferred)")
+    nats_creds: Path | None = Field(None, description="NATS .creds file (user JWT and seed), for an operator-mode NATS")
+    nats_user: str | None = Field(None, description="NATS user, with nats_password, when neither file is given")
+    nats_password: SecretStr | None = None
 
 
 class StoreSettings(Common):
     database_url: str = Field(DEFAULT_DATABASE, description="SQLAlchemy async URL (sqlite+aiosqlite or postgresql+asyncpg)")
+
+
+class StaticIdentity(BaseModel):
+    """Who a static (development) token stands for."""
+
+    sub: str
+    roles: list[str] = Field(default_factory=list)
+
+
+# The embedded default's (`ebroker up`) one development token; the CLI sends it unless told otherwise.
+DEV_TOKEN = "eb-dev-token"
+DEV_IDENTITY = StaticIdentity(sub="dev", roles=["operator"])
 
 
 class GatewaySettings(StoreSettings):
@@ -26,7 +45,32 @@ class GatewaySettings(StoreSettings):
     public_url: str | None = Field(None, description="base URL put in Location and meta.url; default: from the request")
     max_body_bytes: int = 1_048_576
     max_wait: float = Field(60.0, description="longest Prefer: wait honoured, seconds")
-    plan_ack_timeout: float = Field(5.0, description="seconds to keep trying to store an offer request in JetStream")
+    plan_ack_timeout: float = Field(10.0, description="seconds to keep trying to store an offer request in JetStream "
+                                              "(a cluster that lost a node elects new stream leaders meanwhile)")
+    # Identity (docs/identity.md). `static`: tokens listed in auth_tokens, for development and tests;
+    # `oidc`: bearer JWTs of one issuer (SKA IAM), checked against its published keys.
+    auth_mode: Literal["static", "oidc"] = Field("static", description="how callers are identified")
+    auth_tokens: dict[str, StaticIdentity] = Field(
+        default_factory=dict, description='static mode: token -> identity, JSON: {"TOKEN": {"sub": "alice", '
+                                          '"roles": ["operator"]}}; none by default, so nobody is let in')
+    operator_role: str = Field("operator", description="the role (OIDC: group) that may read every OfferSet "
+                                                       "and session and GET /accounting")
+    oidc_issuer: str | None = Field(None, description="exactly as in the tokens' `iss`, e.g. https://ska-iam.stfc.ac.uk/")
+    oidc_audience: str | None = Field(None, description="the `aud` tokens must carry for this broker")
+    oidc_roles_claims: list[str] = Field(["groups", "wlcg.groups"], description="claims listing the caller's "
+                                                                                "groups; a leading / is ignored")
+    oidc_algorithms: list[str] = Field(["RS256"], description="signature algorithms accepted")
+    oidc_leeway: float = Field(30.0, ge=0, description="seconds of clock skew allowed on exp, nbf and iat")
+    oidc_jwks_ttl: float = Field(300.0, gt=0, description="seconds the issuer's keys are used before fetched again")
+    oidc_jwks_refetch: float = Field(10.0, ge=0, description="fewest seconds between fetches of the keys (a token "
+                                                             "naming an unknown key, or the issuer failing)")
+    oidc_timeout: float = Field(5.0, gt=0, description="seconds to wait for the issuer's discovery and keys")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> GatewaySettings:
+        if self.auth_mode == "oidc" and not (self.oidc_issuer and self.oidc_audience):
+            raise ValueError("auth_mode oidc needs oidc_issuer and oidc_audience (EB_OIDC_ISSUER, EB_OIDC_AUDIENCE)")
+        return self
 
 
 class PlannerSettings(StoreSettings):
@@ -50,3 +94,11 @@ class AgentSettings(Common):
     poll_interval: float = Field(5.0, description="seconds between looks at a running session")
     grace: float = Field(300.0, description="seconds past the offered start before a session still "
                                             "waiting for the platform or its data is FAILED")
+    agent_name: str | None = Field(None, description="this replica's name in heartbeats and session leases "
+                                                     "(e.g. the pod's); default: <site>-<platform>-<random>")
+    session_lease: float = Field(10.0, gt=0, description="seconds a replica's claim on a session lasts unrenewed; "
+                                                         "then another replica of the site takes the session over")
+    lease_renewal: float = Field(3.0, gt=0, description="seconds between renewals of the leases a replica holds "
+                                                        "(and its looks for lapsed ones); well under session_lease")
+    session_retention: float = Field(600.0, description="seconds a finished session's record stays in the bucket, "
+                                                        "so a LAUNCH delivered again late is known, not run again")

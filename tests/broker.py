@@ -7,6 +7,7 @@ every hop between them goes over real NATS and real sockets.
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -22,10 +23,25 @@ from services.planner.service import Planner
 from services.rucio_agent.service import RucioAgent
 from services.rucio_agent.settings import RucioSettings
 from shared.agent import AgentRuntime
-from shared.settings import GatewaySettings, PlannerSettings
+from shared.settings import GatewaySettings, PlannerSettings, StaticIdentity
 from shared.store import Store
 from standins.skaha.config import SkahaStandInConfig
 from standins.skaha.server import StandInURL, running_standin
+
+
+# Static tokens of the harness's gateway: two users and an operator. `Broker.http` is alice's.
+TOKENS = {"alice-token": StaticIdentity(sub="alice"), "bob-token": StaticIdentity(sub="bob"),
+          "operator-token": StaticIdentity(sub="olivia", roles=["operator"])}
+ALICE, BOB, OPERATOR = "alice-token", "bob-token", "operator-token"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# The same for gateways run as processes (EB_* variables), and alice's header for their clients.
+AUTH_ENV = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({t: who.model_dump() for t, who in TOKENS.items()})}
+HEADERS = bearer(ALICE)
 
 
 @dataclass
@@ -59,9 +75,11 @@ class Broker:
         self.stack.push_async_callback(self.planner.stop)
         return self.planner
 
-    async def start_gateway(self) -> str:
+    async def start_gateway(self, **auth) -> str:
+        """`auth`: GatewaySettings for identity (e.g. auth_mode="oidc", oidc_issuer=...); default the TOKENS."""
         port = free_port()
-        settings = GatewaySettings(nats_url=self.nats_url, database_url="unused://", port=port, max_wait=30)
+        settings = GatewaySettings(nats_url=self.nats_url, database_url="unused://", port=port, max_wait=30,
+                                   **({"auth_tokens": TOKENS} | auth))
         config = uvicorn.Config(create_app(settings, store=self.store), host="127.0.0.1", port=port,
                                 log_level="warning", lifespan="on", access_log=False)
         self.server = uvicorn.Server(config)
@@ -77,9 +95,15 @@ class Broker:
 
         self.stack.push_async_callback(stop)
         self.base_url = f"http://127.0.0.1:{port}"
-        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=30, follow_redirects=False)
-        self.stack.push_async_callback(self.http.aclose)
+        self.http = self.client(ALICE)
         return self.base_url
+
+    def client(self, token: str | None) -> httpx.AsyncClient:
+        """An HTTP client of the gateway sending this bearer token (None: none), closed with the broker."""
+        http = httpx.AsyncClient(base_url=self.base_url, timeout=30, follow_redirects=False,
+                                 headers=bearer(token) if token else None)
+        self.stack.push_async_callback(http.aclose)
+        return http
 
     async def add_site(self, name: str, standin: SkahaStandInConfig, **settings) -> Site:
         url = await self.stack.enter_async_context(running_standin(standin))

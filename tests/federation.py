@@ -17,6 +17,8 @@ import yaml
 from services.launcher.children import Children
 from services.launcher.ports import free_port, wait_listening
 
+from .broker import AUTH_ENV, HEADERS
+
 SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"
 REQUEST = """kind: https://www.purl.org/ivoa.net/EB/schema/v1.0/types/offerset/execution-request-1.0
 meta:
@@ -41,8 +43,8 @@ class Federation:
     root: Path
     database_url: str
     nats_env: Callable[[str | None], dict[str, str]]
-    auth_env: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    auth_env: dict[str, str] = field(default_factory=lambda: dict(AUTH_ENV))  # static tokens of tests/broker.py
+    headers: dict[str, str] = field(default_factory=lambda: dict(HEADERS))  # alice's
     children: Children = field(init=False)
     gateways: dict[str, str] = field(default_factory=dict)  # name -> base URL
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from services.canfar_agent.sessions import LaunchError, session_name, session_ty
 from services.canfar_agent.settings import CanfarSettings
 from services.canfar_agent.skaha import SkahaClient, SkahaUnavailable
 from shared import model as m
-from shared.capacity import CapacityLedger
+from shared.ledger import SharedLedger
 from shared.platform import Preparation, RunState, RunStatus
 from standins.skaha.app import create_app
 from standins.skaha.config import SkahaStandInConfig, StandInImage
@@ -245,22 +245,21 @@ async def test_skaha_outage_raises_unavailable() -> None:
 async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
     async with site(total_cores=4, total_memory_gb=8) as (_, platform):
         now = [datetime.now(UTC)]
-        platform.ledger = CapacityLedger(platform.ledger.total, clock=lambda: now[0])
+        platform.ledger = SharedLedger(platform.ledger.total, clock=lambda: now[0])
         req = request(NOTEBOOK, cores=4, memory=8)  # the whole site
 
         first = await platform.offers(uuid4(), req, Preparation())
         taken, *others = first.offers
         assert others and len(platform.ledger) == len(first.offers)
-        platform.ledger.confirm(taken.meta.uuid)
+        assert await platform.ledger.confirm(taken.meta.uuid)
         now[0] += timedelta(seconds=platform.settings.offer_expiry + 1)  # the offers expire ...
         assert len(platform.ledger) == 1  # ... but the accepted one holds on
 
-        now[0] = datetime.now(UTC)
-        later = await platform.offers(uuid4(), req, Preparation())
+        later = await platform.offers(uuid4(), req, Preparation())  # (the clock stays on: time never goes back)
         assert later.offers[0].schedule.preparing.start > taken.schedule.preparing.start  # after the taken block
         for o in later.offers:
-            platform.ledger.release(o.meta.uuid)
-        platform.ledger.release(taken.meta.uuid)  # the session ended: its capacity is free again
+            await platform.ledger.release(o.meta.uuid)
+        await platform.ledger.release(taken.meta.uuid)  # the session ended: its capacity is free again
         assert len(platform.ledger) == 0
         again = await platform.offers(uuid4(), req, Preparation())
         assert again.offers[0].schedule.preparing.start <= taken.schedule.preparing.start + timedelta(seconds=2)

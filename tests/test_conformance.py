@@ -7,7 +7,7 @@ import pytest
 from examples.plugins.localexec import LocalSettings
 from examples.plugins.localexec import plugin as local
 from services.canfar_agent import plugin as canfar
-from shared.capacity import CapacityLedger
+from shared.ledger import SharedLedger
 from shared.model import ExecutionRequest, kinds
 from shared.plugins import PluginNotFound, available, load
 from shared.testing.conformance import PlatformConformance
@@ -29,7 +29,7 @@ def _request(image: str, entrypoint: str | None, cores: int) -> ExecutionRequest
 class TestLocalExample(PlatformConformance):
     async def make(self):
         settings = LocalSettings(site="laptop", cores=4, memory_gb=8)
-        ledger = CapacityLedger(local.capacity(settings))
+        ledger = SharedLedger(local.capacity(settings))
         return local.create(settings, ledger), ledger
 
     def yes_request(self):
@@ -51,7 +51,7 @@ class TestCanfar(PlatformConformance):
     async def make(self):
         settings = canfar.settings(site="site-a", skaha_url=self.url, total_cores=16, total_memory_gb=64,
                                    skaha_cache_ttl=0)
-        ledger = CapacityLedger(canfar.capacity(settings))
+        ledger = SharedLedger(canfar.capacity(settings))
         return canfar.create(settings, ledger), ledger
 
     def yes_request(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,16 +51,29 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
                 break
         banner = "".join(lines)
         assert "(2 live agents)" in banner and f"http://127.0.0.1:{port}" in banner and "(embedded)" in banner, banner
+        token = re.search(r"token\s+(\S+)", banner).group(1)  # the development token it prints
         base = f"http://127.0.0.1:{port}"
+        anonymous = httpx.post(f"{base}/offersets", content=EXAMPLE.read_bytes())
+        assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+        auth = {"Authorization": f"Bearer {token}"}
         posted = httpx.post(f"{base}/offersets", content=EXAMPLE.read_bytes(),
-                            headers={"Content-Type": "application/yaml"})
+                            headers={"Content-Type": "application/yaml"} | auth)
         assert posted.status_code == 303
-        got = httpx.get(posted.headers["location"], headers={"Prefer": "wait=10", "Accept": "application/json"},
+        got = httpx.get(posted.headers["location"], headers={"Prefer": "wait=10", "Accept": "application/json"} | auth,
                         timeout=15)
         body = got.json()
         assert body["status"] == "COMPLETE" and body["result"] == "YES"
         assert {o["site"]["name"] for o in body["offers"]} == {"site-a", "site-b"}
         assert len(_processes_mentioning(str(state))) >= 5  # planner, gateway, 2 agents, ...
+        # The bundled client sends the development token by itself.
+        env_cli = {k: v for k, v in env.items() if k != "EB_TOKEN"}
+        asked = subprocess.run([sys.executable, "-m", "services.launcher", "ask", str(EXAMPLE), "--url", base],
+                               capture_output=True, text=True, timeout=30, env=env_cli)
+        assert asked.returncode == 0 and ": YES" in asked.stdout, asked.stdout + asked.stderr
+        offer = re.search(r"(http://\S+/sessions/\S+)", asked.stdout).group(1)
+        refused = subprocess.run([sys.executable, "-m", "services.launcher", "reject", offer, "--token", "wrong"],
+                                 capture_output=True, text=True, timeout=30, env=env_cli)
+        assert refused.returncode == 1 and "401: Authorization: unknown token" in refused.stderr
     finally:
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)

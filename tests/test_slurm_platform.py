@@ -12,7 +12,7 @@ import pytest
 
 from services.slurm_agent import plugin as slurm_plugin
 from shared.agent import AgentRuntime
-from shared.capacity import CapacityLedger
+from shared.ledger import SharedLedger
 from shared.model import ExecutionRequest, kinds
 from shared.platform import Preparation, RunState
 from shared.testing.conformance import PlatformConformance
@@ -43,7 +43,7 @@ def settings(slurm, **changes):
 
 def platform_for(slurm, **changes):
     s = settings(slurm, **changes)
-    ledger = CapacityLedger(slurm_plugin.capacity(s))
+    ledger = SharedLedger(slurm_plugin.capacity(s))
     return slurm_plugin.create(s, ledger), ledger
 
 

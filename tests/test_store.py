@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from shared.model import (
     DockerContainer,
     DockerImage,
@@ -20,7 +22,7 @@ from shared.model import (
     error,
     kinds,
 )
-from shared.store import Store
+from shared.store import Store, tables
 
 
 def _request() -> ExecutionRequest:
@@ -113,7 +115,7 @@ async def test_a_version_1_database_is_migrated(tmp_path):
         assert changed.session.phase is Phase.ACCEPTED
     finally:
         await store.close()
-    assert sqlite3.connect(path).execute("SELECT version FROM eb_schema").fetchone() == (2,)
+    assert sqlite3.connect(path).execute("SELECT version FROM eb_schema").fetchone() == (tables.SCHEMA_VERSION,)
 
 
 async def test_concurrent_accepts_of_one_offerset_have_one_winner(store: Store):
@@ -132,3 +134,62 @@ async def test_concurrent_accepts_of_one_offerset_have_one_winner(store: Store):
     read = await store.offerset(oid)
     assert sorted(o.phase for o in read.offers) == [Phase.ACCEPTED] + [Phase.REJECTED] * 3
     assert [h["phase"] for h in await store.history(winners[0].session.uuid)] == ["ACCEPTED"]
+
+
+async def test_a_version_2_database_is_migrated_and_its_offersets_are_the_operators(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path)  # the schema as version 2 made it, with one OfferSet and its offer
+    db.executescript("""
+        CREATE TABLE eb_schema (version INTEGER PRIMARY KEY);
+        INSERT INTO eb_schema VALUES (2);
+        CREATE TABLE eb_offerset (uuid VARCHAR(36) PRIMARY KEY, name VARCHAR(256), status VARCHAR(16) NOT NULL,
+            result VARCHAR(8), request JSON NOT NULL, messages JSON NOT NULL, created DATETIME NOT NULL,
+            modified DATETIME NOT NULL, accepted VARCHAR(36));
+        CREATE TABLE eb_session (uuid VARCHAR(36) PRIMARY KEY, offerset VARCHAR(36) NOT NULL, position INTEGER NOT NULL,
+            site VARCHAR(64) NOT NULL, platform VARCHAR(64) NOT NULL, agent VARCHAR(128) NOT NULL,
+            phase VARCHAR(16) NOT NULL, expires DATETIME, start DATETIME, document JSON NOT NULL,
+            created DATETIME NOT NULL, modified DATETIME NOT NULL, platform_id VARCHAR(128), handed_over DATETIME,
+            access JSON);
+        CREATE TABLE eb_session_event (id INTEGER PRIMARY KEY AUTOINCREMENT, session VARCHAR(36) NOT NULL,
+            phase VARCHAR(16) NOT NULL, time DATETIME NOT NULL, source VARCHAR(128) NOT NULL, messages JSON);
+    """)
+    db.close()
+    old = uuid.uuid4()
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        await store.engine.dispose()
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT version FROM eb_schema").fetchone() == (tables.SCHEMA_VERSION,)
+        db.execute("INSERT INTO eb_offerset (uuid, name, status, request, messages, created, modified) "
+                   "VALUES (?, 'old', 'COMPLETE', '{}', '[]', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                   (str(old),))
+        db.commit()
+        db.close()
+        assert await store.offerset_document(old, owned_by="alice") is None  # nobody's: operators only
+        assert (await store.offerset_document(old))["meta"]["name"] == "old"
+        mine = uuid.uuid4()
+        await store.add_offerset(mine, _request(), owner="alice")  # the columns version 3 added
+        offer = _offer(datetime.now(UTC) + timedelta(minutes=1))
+        assert await store.complete_offerset(mine, Result.YES, [], [(offer, "a")])
+        assert await store.offerset_document(mine, owned_by="bob") is None
+        assert await store.session_document(offer.meta.uuid, owned_by="alice") is not None
+        await store.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")
+        assert await store.record(offer.meta.uuid, Phase.PREPARING, datetime.now(UTC), "agent")
+    finally:
+        await store.close()
+
+
+async def test_owned_by_hides_other_owners_and_updates_say_it_does_not_exist(store: Store):
+    oid = uuid.uuid4()
+    await store.add_offerset(oid, _request(), owner="alice")
+    offer = _offer(datetime.now(UTC) + timedelta(minutes=1))
+    await store.complete_offerset(oid, Result.YES, [], [(offer, "a")])
+    assert await store.offerset_document(oid, owned_by="bob") is None
+    assert await store.session_document(offer.meta.uuid, owned_by="bob") is None
+    for change in (store.accept, store.reject, store.cancel):
+        with pytest.raises(LookupError):
+            await change(offer.meta.uuid, "test", actor="bob", owned_by="bob")
+    assert (await store.session(offer.meta.uuid)).phase is Phase.OFFERED
+    assert (await store.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")).session.phase is Phase.ACCEPTED

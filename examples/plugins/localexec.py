@@ -1,7 +1,7 @@
 """The smallest working platform plug-in: runs a container's entrypoint as a local process.
 
 No image is pulled (it is a toy platform for learning and tests), but it is a whole plug-in:
-settings, offers that reserve capacity in the runtime's ledger, launch, status, cancel."""
+settings, offers booked in the site's shared capacity ledger, launch, status, cancel."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
+from shared.ledger import SharedLedger
 from shared.model import (DockerContainer, ExecutionRequest, ExecutionSession, InstantBlock, IntervalBlock, Meta,
                           MinMax, Result, SessionSchedule, SimpleComputeResource, SiteRef, error, format_duration,
                           format_interval, kinds)
@@ -27,7 +28,7 @@ class LocalSettings(AgentSettings):
 class LocalPlatform:
     kind = "local"
 
-    def __init__(self, settings: LocalSettings, ledger: CapacityLedger) -> None:
+    def __init__(self, settings: LocalSettings, ledger: SharedLedger) -> None:
         self.settings, self.ledger = settings, ledger
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
@@ -49,13 +50,21 @@ class LocalPlatform:
         demand = Demand((compute.cores and compute.cores.min) or 1, (compute.memory and compute.memory.min) or 1)
         length = request.requested.duration_or(timedelta(minutes=10))
         now = datetime.now(UTC)
-        start = self.ledger.next_fit(demand, preparation.not_before or now, length, now + timedelta(days=1))
-        if start is None:
-            return Answer.no(error("{site}: not enough cores or memory", site=self.settings.site))
-        session = uuid.uuid4()
         expires = now + timedelta(seconds=self.settings.offer_expiry)
-        self.ledger.reserve(session, start, start + length, demand, hold_until=expires)
-        offer = ExecutionSession(
+
+        def plan(view: CapacityLedger) -> Answer:  # may run again if another replica booked meanwhile
+            start = view.next_fit(demand, preparation.not_before or now, length, now + timedelta(days=1))
+            if start is None:
+                return Answer.no(error("{site}: not enough cores or memory", site=self.settings.site))
+            session = uuid.uuid4()
+            view.reserve(session, start, start + length, demand, hold_until=expires)
+            return Answer(Result.YES, [self._offer(session, request, demand, start, length, expires)])
+
+        return await self.ledger.book(offerset, plan)
+
+    def _offer(self, session: uuid.UUID, request: ExecutionRequest, demand: Demand, start: datetime,
+               length: timedelta, expires: datetime) -> ExecutionSession:
+        return ExecutionSession(
             meta=Meta(uuid=session, name=request.meta.name), expires=expires,
             schedule=SessionSchedule(
                 preparing=InstantBlock(start=start, duration="PT0S"),
@@ -65,7 +74,6 @@ class LocalPlatform:
             compute=SimpleComputeResource(cores=MinMax.exactly(demand.cores), memory=MinMax.exactly(demand.memory_gb)),
             site=SiteRef(name=self.settings.site, platform=self.kind),
         )
-        return Answer(Result.YES, [offer])
 
     async def launch(self, session: ExecutionSession) -> str:
         key = str(session.meta.uuid)

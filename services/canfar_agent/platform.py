@@ -8,6 +8,7 @@ from datetime import datetime
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
+from shared.ledger import SharedLedger
 from shared.offers import Window, make_offer, successive_offers
 from shared.platform import Answer, Preparation, RunStatus
 
@@ -28,13 +29,13 @@ def capacity(settings: CanfarSettings) -> Demand:
 class CanfarPlatform:
     kind = KIND
 
-    def __init__(self, settings: CanfarSettings, ledger: CapacityLedger | None = None,
+    def __init__(self, settings: CanfarSettings, ledger: SharedLedger | None = None,
                  client: SkahaClient | None = None) -> None:
         self.settings = settings
         self.site = settings.site
         self.client = client or SkahaClient(settings.skaha_url, settings.skaha_token,
                                             timeout=settings.skaha_timeout, cache_ttl=settings.skaha_cache_ttl)
-        self.ledger = ledger if ledger is not None else CapacityLedger(capacity(settings))  # empty is falsy
+        self.ledger = ledger if ledger is not None else SharedLedger(capacity(settings))  # empty is falsy
         self.sessions = SkahaSessions(self.client)
 
     async def start(self) -> None:
@@ -74,7 +75,7 @@ class CanfarPlatform:
         sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
         if sized.demand is None:
             return Answer(m.Result.NO, [], sized.reasons)
-        return await self._schedule(request, sized.demand, image.id, preparation)
+        return await self._schedule(offerset, request, sized.demand, image.id, preparation)
 
     # --- the lifecycle of accepted offers (see sessions.py) ---------------------
     async def launch(self, session: m.ExecutionSession) -> str:
@@ -89,7 +90,7 @@ class CanfarPlatform:
     async def extend(self, platform_id: str, until: datetime) -> None:
         await self.sessions.extend(platform_id, until)
 
-    async def _schedule(self, request: m.ExecutionRequest, demand: Demand, image: str,
+    async def _schedule(self, offerset: uuid.UUID, request: m.ExecutionRequest, demand: Demand, image: str,
                         preparation: Preparation) -> Answer:
         s, site = self.settings, self.site
         window = Window.of(request, preparation, s)
@@ -100,13 +101,17 @@ class CanfarPlatform:
             return Answer.no(m.error("{site}: {cores} cores, {memory} GiB, {gpus} GPUs exceed the site's capacity",
                                      site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
 
-        async def find(earliest: datetime) -> datetime | None:
-            return self.ledger.next_fit(demand, earliest, window.block, window.latest)
+        def build(session: uuid.UUID, start: datetime) -> m.ExecutionSession:
+            return make_offer(session, request, demand, start, window, preparation=preparation,
+                              site=site, platform=KIND, description=f"{image} at {site} (CANFAR)")
 
-        offers = await successive_offers(
-            window, self.ledger, demand, s.max_offers, find,
-            lambda session, start: make_offer(session, request, demand, start, window, preparation=preparation,
-                                              site=site, platform=KIND, description=f"{image} at {site} (CANFAR)"))
+        async def plan(view: CapacityLedger) -> list[m.ExecutionSession]:
+            async def find(earliest: datetime) -> datetime | None:
+                return view.next_fit(demand, earliest, window.block, window.latest)
+
+            return await successive_offers(window, view, demand, s.max_offers, find, build)
+
+        offers = await self.ledger.book(offerset, plan)  # atomic across the site's replicas
         if not offers:
             return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB in the requested window",
                                      site=site, cores=demand.cores, memory=demand.memory_gb))

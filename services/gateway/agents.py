@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from shared import contracts as c
 
+from .auth import Caller
 from .openapi import answer
 from .problems import ErrorResponse, Problem
 from .respond import reply
@@ -20,10 +21,11 @@ router = APIRouter(tags=["agents"])
 @router.get(
     "/agents",
     summary="List live agents (site, platform, capabilities, last heartbeat)",
-    responses={200: answer(c.AgentList, "Live agents"), 503: answer(ErrorResponse, "No planner available")},
+    responses={200: answer(c.AgentList, "Live agents"), 401: answer(ErrorResponse, "No valid bearer token"),
+               503: answer(ErrorResponse, "No planner available")},
     response_class=Response,
 )
-async def get_agents(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
+async def get_agents(request: Request, gw: Annotated[Gateway, Depends(gateway)], _who: Caller) -> Response:
     try:
         answer_msg = await gw.broker.request(None, c.AGENTS, timeout=gw.settings.plan_ack_timeout)
         agents = c.AgentList.model_validate_json(answer_msg.body)

@@ -12,10 +12,13 @@ from shared.contracts import AgentList
 from shared.model import EnumValueUpdate, ExecutionRequest, ExecutionSession, OfferSet
 from shared.commands import Commands
 from shared.jetstream import ensure_streams
+from shared.natsconn import broker_options
 from shared.settings import GatewaySettings
 from shared.store import Store
+from shared.store.accounting import Accounting
 
-from . import agents, offersets, openapi, problems, sessions
+from . import accounting, agents, offersets, openapi, problems, sessions
+from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
 from .waiters import CompletionWaiters
@@ -32,7 +35,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
         own_store = store is None
         db = store or await Store.open(settings.database_url)
         waiters = CompletionWaiters()
-        broker = NatsBroker(settings.nats_url, logger=None)
+        broker = NatsBroker(**broker_options(settings, name="gateway"), logger=None)
 
         @broker.subscriber(c.COMPLETED, title="gateway-completed", description="Wake Prefer: wait readers")
         async def completed(msg: c.OfferSetCompleted) -> None:
@@ -41,10 +44,11 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
         await broker.start()
         js = broker.connection.jetstream()
         await ensure_streams(js, settings.jetstream_replicas)
-        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js))
+        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js), authenticator(settings))
         try:
             yield
         finally:
+            await app.state.gateway.auth.close()
             await broker.stop()
             if own_store:
                 await db.close()
@@ -54,5 +58,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     app.include_router(offersets.router)
     app.include_router(sessions.router)
     app.include_router(agents.router)
-    openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList])
+    app.include_router(accounting.router)
+    openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList,
+                          Accounting])
     return app

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus
 
 from . import plans
+from .auth import Caller
 from .body import parse_request, response_media
 from .openapi import answer, body
 from .prefer import wait_seconds
@@ -24,7 +25,8 @@ router = APIRouter(tags=["offersets"])
 
 _ERRORS = {
     400: answer(ErrorResponse, "Malformed body"),
-    404: answer(ErrorResponse, "No such OfferSet"),
+    401: answer(ErrorResponse, "No valid bearer token (WWW-Authenticate says why)"),
+    404: answer(ErrorResponse, "No such OfferSet, or not the caller's (the same answer: uuids cannot be probed)"),
     406: answer(ErrorResponse, "No acceptable media type"),
     413: answer(ErrorResponse, "Body too large"),
     415: answer(ErrorResponse, "Unsupported Content-Type"),
@@ -42,11 +44,11 @@ _ERRORS = {
     openapi_extra=body(ExecutionRequest, "The ExecutionRequest, in the newest (`kind` + `meta`) or the older form"),
     responses={303: answer(OfferSet, "See Other: the new OfferSet, Location header points to it"), **_ERRORS},
 )
-async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
+async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
     response_media(request)  # refuse an unacceptable Accept before doing any work
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
-    created = await plans.submit(gw, offerset_id, execution)
+    created = await plans.submit(gw, offerset_id, execution, owner=who.sub)
     offerset = OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=created, modified=created))
     location = gw.offerset_url(request, offerset_id)
     return reply(request, gw.with_urls(request, offerset.wire()), "offers-response", 303, {"Location": location})
@@ -63,18 +65,19 @@ async def get_offerset(
     uuid: UUID,
     request: Request,
     gw: Annotated[Gateway, Depends(gateway)],
+    who: Caller,
     prefer: Annotated[str | None, Header(description="RFC 7240, e.g. `wait=10`")] = None,
 ) -> Response:
     response_media(request)
     wait = wait_seconds(prefer, gw.settings.max_wait)
     with gw.waiters.watch(uuid) as completed:
-        offerset = await gw.store.offerset_document(uuid)
+        offerset = await gw.store.offerset_document(uuid, owned_by=who.owned_by)
         if offerset is not None and offerset["status"] == OfferSetStatus.COLLECTING and wait > 0:
             try:
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-            offerset = await gw.store.offerset_document(uuid)
+            offerset = await gw.store.offerset_document(uuid, owned_by=who.owned_by)
     if offerset is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
     headers = {"Preference-Applied": f"wait={wait:g}"} if wait > 0 else None

@@ -48,7 +48,8 @@ async def _queue(gw: Gateway, plan: c.PlanRequest) -> None:
     while True:
         left = deadline - loop.time()
         try:
-            await publish(gw.commands.js, c.PLAN, plan, str(plan.offerset), timeout=max(left, 0.05))
+            # Short tries: a try sent to a node that just died waits in vain, the next goes elsewhere.
+            await publish(gw.commands.js, c.PLAN, plan, str(plan.offerset), timeout=min(max(left, 0.05), 1.0))
             return
         except Exception:
             if loop.time() + delay >= deadline:

@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.model import Message, error
@@ -25,11 +27,13 @@ class ErrorResponse(BaseModel):
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, messages: Sequence[Message]) -> None:
+    def __init__(self, status: int, title: str, messages: Sequence[Message],
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(title)
         self.status = status
         self.title = title
         self.messages = list(messages)
+        self.headers = headers  # e.g. WWW-Authenticate on a 401
 
     @classmethod
     def field(cls, status: int, title: str, field: str, reason: str) -> Problem:
@@ -63,7 +67,8 @@ def render(problem: Problem, request: Request) -> Response:
     accept = media.negotiate(request.headers.get("accept")) or media.JSON
     body = ErrorResponse(status=problem.status, title=problem.title, messages=problem.messages)
     doc = body.model_dump(mode="json", exclude_none=True)
-    return Response(media.encode(doc, accept, "error"), status_code=problem.status, media_type=accept)
+    return Response(media.encode(doc, accept, "error"), status_code=problem.status, media_type=accept,
+                    headers=problem.headers)
 
 
 async def on_problem(request: Request, exc: Problem) -> Response:
@@ -79,6 +84,16 @@ async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
     return render(Problem.field(exc.status_code, str(exc.detail), field, str(exc.detail)), request)
 
 
+async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+    # The database restarting or unreachable is a passing condition of the service, not a bug: 503.
+    if isinstance(exc, (IntegrityError, ProgrammingError, DataError)):  # those are ours
+        return await on_unexpected(request, exc)
+    reason = error("The database is unavailable, try again shortly: {kind}", kind=type(exc).__name__)
+    response = render(Problem(503, "Store unavailable", [reason]), request)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     # Last resort: still structured, and it says the fault is ours.
     return render(Problem(500, "Internal error", [error("internal error: {kind}", kind=type(exc).__name__)]), request)
@@ -88,4 +103,6 @@ def install(app) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unavailable in (DBAPIError, DisconnectionError, SQLTimeoutError, ConnectionError):
+        app.add_exception_handler(unavailable, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
 from shared.store.lifecycle import Changed, Conflict
 
+from .auth import Caller, Principal
 from .body import parse_request, response_media
 from .openapi import answer, body
 from .problems import ErrorResponse, Problem
@@ -28,12 +29,13 @@ CLIENT_PHASES = (Phase.ACCEPTED, Phase.REJECTED, Phase.CANCELLED)
     summary="Read an ExecutionSession (an offer, or an accepted session)",
     description="Extensions: `history` (every phase change with its time) and `observed` (the schedule the "
                 "session kept); `executable.access` lists the URLs the platform gave.",
-    responses={200: answer(ExecutionSession, "The session"), 404: answer(ErrorResponse, "No such session"),
+    responses={200: answer(ExecutionSession, "The session"), 401: answer(ErrorResponse, "No valid bearer token"),
+               404: answer(ErrorResponse, "No such session, or not the caller's (the same answer)"),
                406: answer(ErrorResponse, "No acceptable media type"), 422: answer(ErrorResponse, "Not a UUID")},
     response_class=Response,
 )
-async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
-    session = await gw.store.session_document(uuid)
+async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
+    session = await gw.store.session_document(uuid, owned_by=who.owned_by)
     if session is None:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}")
     return reply(request, gw.session_with_url(request, session), "execution")
@@ -47,12 +49,13 @@ async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depen
                 "of two clients racing to accept offers of one OfferSet exactly one wins.",
     openapi_extra=body(EnumValueUpdate, "The update"),
     responses={200: answer(ExecutionSession, "The session after the update"),
-               404: answer(ErrorResponse, "No such session"),
+               401: answer(ErrorResponse, "No valid bearer token"),
+               404: answer(ErrorResponse, "No such session, or not the caller's (the same answer)"),
                409: answer(ErrorResponse, "Not allowed in the session's phase"),
                422: answer(ErrorResponse, "Not an update this session offers")},
     response_class=Response,
 )
-async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)]) -> Response:
+async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
     response_media(request)
     update = await parse_request(request, EnumValueUpdate, gw.settings.max_body_bytes, normalize_update)
     if update.path != "phase":
@@ -61,24 +64,22 @@ async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depe
     if update.value not in CLIENT_PHASES:
         raise Problem.field(422, "Not an update this session offers", "value",
                             f"'{update.value}' is not one of {', '.join(CLIENT_PHASES)}")
-    source = f"client via {request.client.host if request.client else 'gateway'}"
+    source = f"{who.sub} via {request.client.host if request.client else 'gateway'}"[:128]  # the column's size
     try:
-        changed = await _apply(gw, uuid, Phase(update.value), source)
+        changed = await _apply(gw, uuid, Phase(update.value), source, who)
     except LookupError as exc:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}") from exc
     except Conflict as exc:
         raise Problem.field(409, "Not allowed in this phase", "value", exc.reason) from exc
     await _tell_sites(gw, changed, Phase(update.value))
-    session = await gw.store.session_document(uuid)
+    session = await gw.store.session_document(uuid)  # the caller's: the update above found it so
     return reply(request, gw.session_with_url(request, session), "execution")
 
 
-async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str) -> Changed:
-    if phase is Phase.ACCEPTED:
-        return await gw.store.accept(uuid, source)
-    if phase is Phase.REJECTED:
-        return await gw.store.reject(uuid, source)
-    return await gw.store.cancel(uuid, source)
+async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str, who: Principal) -> Changed:
+    """The change, if the caller may make it: a session of another owner is, to it, no session (404)."""
+    change = {Phase.ACCEPTED: gw.store.accept, Phase.REJECTED: gw.store.reject}.get(phase, gw.store.cancel)
+    return await change(uuid, source, actor=who.sub, owned_by=who.owned_by)
 
 
 async def _tell_sites(gw: Gateway, changed: Changed, phase: Phase) -> None:

@@ -1,4 +1,4 @@
-"""What the gateway's routes share: settings, store, NATS broker, completion waiters."""
+"""What the gateway's routes share: settings, store, NATS broker, completion waiters, authenticator."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from shared.commands import Commands
 from shared.settings import GatewaySettings
 from shared.store import Store
 
+from .auth import Authenticator
 from .waiters import CompletionWaiters
 
 
@@ -23,6 +24,7 @@ class Gateway:
     broker: NatsBroker
     waiters: CompletionWaiters
     commands: Commands
+    auth: Authenticator
 
     def base_url(self, request: Request) -> str:
         return (self.settings.public_url or str(request.base_url)).rstrip("/")

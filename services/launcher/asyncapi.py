@@ -6,8 +6,9 @@ from faststream.specification import AsyncAPI
 
 from shared import contracts as c
 from shared.agent import AgentRuntime
-from shared.capacity import CapacityLedger, Demand
+from shared.capacity import Demand
 from shared.contracts import Capabilities
+from shared.ledger import SharedLedger
 from shared.platform import Answer
 from shared.settings import AgentSettings, PlannerSettings
 
@@ -35,7 +36,7 @@ def document() -> str:
     from services.rucio_agent.service import RucioAgent
     from services.rucio_agent.settings import RucioSettings
 
-    agent = AgentRuntime(AgentSettings(site="SITE"), _DocPlatform(), CapacityLedger(Demand()), name="AGENT")
+    agent = AgentRuntime(AgentSettings(site="SITE"), _DocPlatform(), SharedLedger(Demand()), name="AGENT")
     data_agent = RucioAgent(RucioSettings(site="SITE", rucio_host="http://rucio.invalid"), name="DATA-AGENT")
     gateway = NatsBroker()
     gateway.subscriber(c.COMPLETED, title="gateway-completed", description="Wakes Prefer: wait readers")(

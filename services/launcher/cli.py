@@ -3,6 +3,7 @@ two CANFAR site agents against local Skaha stand-ins. Ctrl-C stops every child c
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -12,6 +13,8 @@ from typing import Annotated
 import httpx
 import typer
 import yaml
+
+from shared.settings import DEV_IDENTITY, DEV_TOKEN
 
 from . import client
 from .children import Children
@@ -61,7 +64,9 @@ def up(
         slurm_site = detect_slurm() if slurm else None
         if slurm_site:
             children.spawn("agent-slurm", "services.slurm_agent", {**common, **slurm_site})
-        children.spawn("gateway", "services.gateway", {**common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
+        # Identity: the embedded default is for development: static mode, one token (an operator).
+        auth = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
+        children.spawn("gateway", "services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
         wait_listening("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
         live = _wait_for_agents(base, len(DEMO_SITES) + bool(slurm_site))
@@ -69,6 +74,8 @@ def up(
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
                    f"  offersets POST {base}/offersets\n"
                    f"  agents    {base}/agents\n"
+                   f"  token     {DEV_TOKEN}   (development; send 'Authorization: Bearer {DEV_TOKEN}', "
+                   f"the ebroker client does)\n"
                    f"  NATS      {url}{'  (embedded)' if nats else ''}\n"
                    f"  database  {common['EB_DATABASE_URL']}\n"
                    f"  logs      {children.log_dir}\n"
@@ -92,7 +99,8 @@ def _wait_for_agents(base: str, expected: int, timeout: float = 20.0) -> int:
     live = 0
     for _ in range(int(timeout / 0.25)):
         try:
-            found = httpx.get(f"{base}/agents", headers={"Accept": "application/json"}, timeout=2).json()
+            found = httpx.get(f"{base}/agents", headers={"Accept": "application/json",
+                                                         "Authorization": f"Bearer {DEV_TOKEN}"}, timeout=2).json()
             live = len(found.get("agents", []))
         except (httpx.HTTPError, ValueError):
             live = 0
@@ -125,6 +133,27 @@ def agent(
     from shared.agent.main import run_agent
 
     run_agent(platform, config)
+
+
+@app.command("nats-config")
+def nats_config(
+    out: Annotated[Path, typer.Argument(help="folder for the server configurations (secrets go to its secrets/)")]
+    = Path("deploy/nats"),
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="NAME (its nkey is made here) or NAME=UPUBLICKEY (the site made its own and keeps the seed)")] = None,
+    leaf: Annotated[list[str] | None, typer.Option("--leaf", help="also write this site's leaf node configuration")] = None,
+    node: Annotated[list[str] | None, typer.Option("--node", help="host name of a cluster node; default nats-1..3")] = None,
+) -> None:
+    """Write the NATS cluster's configurations (an account per site), the central and per-site nkeys and leaf
+    node configurations. Running it again keeps the keys already written; reload the servers after."""
+    from .natsconfig import Node, write_deployment
+
+    sites = dict((s.split("=", 1)[0], s.split("=", 1)[1]) if "=" in s else (s, None) for s in site or [])
+    nodes = [Node(name=host, host=host) for host in node or ["nats-1", "nats-2", "nats-3"]]
+    topology, written = write_deployment(out, nodes, sites, tuple(leaf or ()))
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"EB_NATS_URL={topology.servers}")
 
 
 @app.command()

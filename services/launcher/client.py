@@ -9,9 +9,18 @@ from typing import Annotated
 import httpx
 import typer
 
+from shared.settings import DEV_TOKEN
+
 FINAL = {"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"}
 JSON = "application/json"
 Url = Annotated[str, typer.Option("--url", help="the broker's base URL")]
+Token = Annotated[str, typer.Option("--token", envvar="EB_TOKEN", show_default=False,
+                                    help="bearer token (an OIDC access token); default: the embedded default's "
+                                         "development token")]
+
+
+def _headers(token: str, **more: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Accept": JSON, **more}
 
 
 def _fail(answer: httpx.Response) -> None:
@@ -24,13 +33,16 @@ def _fail(answer: httpx.Response) -> None:
 
 
 def ask(request: Path, url: Url = "http://127.0.0.1:8080",
-        wait: Annotated[float, typer.Option(help="seconds to wait for the OfferSet")] = 10.0) -> None:
+        wait: Annotated[float, typer.Option(help="seconds to wait for the OfferSet")] = 10.0,
+        token: Token = DEV_TOKEN) -> None:
     """POST an ExecutionRequest (YAML/JSON/XML file) and list the offers."""
     kind = {".json": JSON, ".xml": "application/xml"}.get(request.suffix, "application/yaml")
-    posted = httpx.post(f"{url}/offersets", content=request.read_bytes(), headers={"Content-Type": kind, "Accept": JSON})
+    posted = httpx.post(f"{url}/offersets", content=request.read_bytes(), headers=_headers(token, **{"Content-Type": kind}))
     if posted.status_code != 303:
         _fail(posted)
-    got = httpx.get(posted.headers["location"], headers={"Accept": JSON, "Prefer": f"wait={wait:g}"}, timeout=wait + 5)
+    got = httpx.get(posted.headers["location"], headers=_headers(token, Prefer=f"wait={wait:g}"), timeout=wait + 5)
+    if got.status_code != 200:
+        _fail(got)
     offerset = got.json()
     typer.echo(f"OfferSet {offerset['meta']['url']}: {offerset.get('result', offerset['status'])}")
     for message in offerset["meta"].get("messages", []):
@@ -42,34 +54,38 @@ def ask(request: Path, url: Url = "http://127.0.0.1:8080",
                    f"expires {offer['expires']}\n      {offer['meta']['url']}")
 
 
-def _update(session: str, value: str) -> None:
+def _update(session: str, value: str, token: str) -> None:
     body = {"kind": "uri:enum-value-update", "path": "phase", "value": value}
-    answer = httpx.post(session, json=body, headers={"Accept": JSON})
+    answer = httpx.post(session, json=body, headers=_headers(token))
     if answer.status_code != 200:
         _fail(answer)
     typer.echo(f"{session}: {answer.json()['phase']}")
 
 
-def accept(session: str) -> None:
+def accept(session: str, token: Token = DEV_TOKEN) -> None:
     """Accept an offer (its siblings are rejected)."""
-    _update(session, "ACCEPTED")
+    _update(session, "ACCEPTED", token)
 
 
-def reject(session: str) -> None:
+def reject(session: str, token: Token = DEV_TOKEN) -> None:
     """Reject an offer."""
-    _update(session, "REJECTED")
+    _update(session, "REJECTED", token)
 
 
-def cancel(session: str) -> None:
+def cancel(session: str, token: Token = DEV_TOKEN) -> None:
     """Cancel a session (the platform's work is stopped)."""
-    _update(session, "CANCELLED")
+    _update(session, "CANCELLED", token)
 
 
-def watch(session: str, every: Annotated[float, typer.Option(help="seconds between looks")] = 1.0) -> None:
+def watch(session: str, every: Annotated[float, typer.Option(help="seconds between looks")] = 1.0,
+          token: Token = DEV_TOKEN) -> None:
     """Print each phase change of a session until it ends."""
     seen = 0
     while True:
-        found = httpx.get(session, headers={"Accept": JSON}).json()
+        answer = httpx.get(session, headers=_headers(token))
+        if answer.status_code != 200:
+            _fail(answer)
+        found = answer.json()
         for change in found.get("history", [])[seen:]:
             words = "; ".join(m["message"] for m in change.get("messages", []))
             typer.echo(f"{change['time']}  {change['phase']:10} {words}")

@@ -109,8 +109,11 @@ class Gatherer:
                 log.warning("unreadable answer from site %s: %s", site, exc)
                 pending.result.invalid[site] = str(exc.errors()[0]["msg"]) if exc.errors() else "invalid"
             else:
-                if answer.site != site or answer.offerset != pending.offerset:
-                    pending.result.invalid[site] = f"answer names site {answer.site!r}, offerset {answer.offerset}"
+                # The inbox names the site that answered (only its account can reach it): the body must agree.
+                foreign = {o.site.name for o in getattr(answer, "offers", ()) if o.site} - {site}
+                if answer.site != site or answer.offerset != pending.offerset or foreign:
+                    pending.result.invalid[site] = (f"answer names site {answer.site!r}, offerset {answer.offerset}"
+                                                    + (f", offers for {sorted(foreign)}" if foreign else ""))
                 else:
                     pending.result.answers[site] = answer
         pending.settle()

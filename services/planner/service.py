@@ -7,11 +7,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 
 from shared import contracts as c
 from shared.model import ExecutionRequest, OfferSetStatus, Result, error, warn
 from shared.settings import PlannerSettings
 from shared.jetstream import ensure_streams
+from shared.natsconn import broker_options
 from shared.store import Store
 
 from .gather import Gatherer
@@ -28,7 +30,7 @@ class Planner:
     def __init__(self, settings: PlannerSettings, store: Store | None = None, name: str | None = None) -> None:
         self.settings = settings
         self.name = name or f"planner-{uuid.uuid4().hex[:8]}"
-        self.broker = NatsBroker(settings.nats_url, logger=None)
+        self.broker = NatsBroker(**broker_options(settings, name=self.name), logger=None)
         self.registry = AgentRegistry(settings.agent_ttl_beats)
         self._store = store
         self._owns_store = store is None
@@ -51,7 +53,10 @@ class Planner:
                           "(JetStream stream EB_PLANS, durable consumer planners; acknowledged once COMPLETE)")
 
         @broker.subscriber(c.HEARTBEATS, title="planner-heartbeats", description="Agents announce themselves")
-        async def heartbeat(beat: c.Heartbeat) -> None:
+        async def heartbeat(beat: c.Heartbeat, msg: NatsMessage) -> None:
+            if c.subject_site(msg.raw_message.subject) != beat.site:  # a site speaks only for itself
+                log.warning("heartbeat on %s names site %s: ignored", msg.raw_message.subject, beat.site)
+                return
             self.registry.observe(beat)
 
         @broker.subscriber(c.AGENTS, queue=c.PLANNER_QUEUE, title="planner-agents", description="List live agents")
@@ -114,8 +119,9 @@ class Planner:
             log.exception("planning %s failed", offerset)
             outcome = Outcome(Result.NO, [error("The planner failed: {reason}", reason=type(exc).__name__)])
         done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
-        if not done and await self.store.offerset_document(offerset) is None:
-            # Its gateway queued it and died before recording it: record it here, then complete it.
+        if not done:
+            # Its gateway has not recorded it yet (it queues first; or it died in between), or did so just
+            # now: record it (idempotent), then complete it. (A repeat of a COMPLETE one changes nothing.)
             await self.store.add_offerset(offerset, request, created=received, owner=owner)
             done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
         if done:

@@ -45,9 +45,15 @@ class Tracker:
             log.error("unreadable session event dropped: %r", msg.data[:200])
             await msg.term()
             return
+        site = c.subject_site(msg.subject)  # who sent it is the subject (its credentials), not the body
+        if event.site != site:
+            log.error("event from site %s names site %s: dropped", site, event.site)
+            await msg.term()
+            return
         try:  # in the database before it is acknowledged: a planner that dies here loses nothing
-            await self.store.record(event.session, event.phase, event.time, event.agent, event.messages,
-                                    event.access, event.platform_id)
+            if not await self.store.record(event.session, event.phase, event.time, event.agent, event.messages,
+                                           event.access, event.platform_id, site=site):
+                log.debug("event %s for %s from %s not applied", event.phase, event.session, site)
         except Exception:
             log.exception("event for %s not saved; it will come again", event.session)
             await msg.nak(delay=1)

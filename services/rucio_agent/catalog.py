@@ -154,5 +154,10 @@ class RucioCatalog:
     async def rule(self, rule_id: str) -> dict[str, Any]:
         return await self._call(lambda c: c.get_replication_rule(rule_id))
 
+    async def did_bytes(self, scope: str, name: str) -> int | None:
+        """The DID's size, its files summed (datasets and containers computed by Rucio, not its cached figure)."""
+        found = await self._call(lambda c: c.get_did(scope, name, dynamic_depth="FILE"))
+        return int(found["bytes"]) if found.get("bytes") is not None else None
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -10,8 +10,9 @@ from faststream.nats import NatsBroker
 from shared import contracts as c
 from shared.agent.presence import Presence
 from shared.model import error, info
+from shared.natsconn import broker_options
 
-from .catalog import CatalogUnavailable, RucioCatalog
+from .catalog import CatalogUnavailable, DidNotFound, RucioCatalog
 from .locality import Locator
 from .settings import RucioSettings
 
@@ -27,7 +28,7 @@ class RucioAgent:
         self.catalog = RucioCatalog(settings)
         self.http = httpx.AsyncClient(timeout=3.0)
         self.locator = Locator(settings, self.catalog, self.http)
-        self.broker = NatsBroker(settings.nats_url, logger=None)
+        self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None)
         self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,
                                  settings.heartbeat_interval, self.capabilities)
         self._subscribe()
@@ -88,7 +89,17 @@ class RucioAgent:
         states = {str(r.get("state")) for r in found}
         # The worst rule speaks for all: one stuck rule means the session's data is stuck.
         state = next((s for s in ("STUCK", "SUSPENDED", "REPLICATING", "OK") if s in states), "UNKNOWN")
-        return c.StageProgress(rules=rules, state=state, ok=ok, total=total)
+        staged = await self._bytes(found) if state == "OK" else None
+        return c.StageProgress(rules=rules, state=state, ok=ok, total=total, bytes=staged)
+
+    async def _bytes(self, rules: list[dict]) -> int | None:
+        """What the rules brought to the site, for accounting; unknown (None) rather than a wrong figure."""
+        try:
+            sizes = await asyncio.gather(*(self.catalog.did_bytes(r["scope"], r["name"]) for r in rules))
+        except (CatalogUnavailable, DidNotFound, KeyError) as exc:
+            log.warning("size of staged rules %s unknown: %r", [r.get("id") for r in rules], exc)
+            return None
+        return None if any(size is None for size in sizes) else sum(sizes)
 
     async def start(self) -> None:
         await self.broker.start()

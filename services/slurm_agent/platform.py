@@ -1,8 +1,9 @@
 """Slurm as a broker platform, through its command-line tools.
 
-Offers come from `sbatch --test-only`, which answers when a job could start. The agent's own open
-offers are unknown to Slurm, so each window is tested as a job as big as the request *plus* the
-offers already held over that window: Slurm then only says "now" if both fit.
+Offers come from `sbatch --test-only`, which answers when a job could start. The site's open offers
+are unknown to Slurm, so each window is tested as a job as big as the request *plus* the offers
+already held over that window in the site's shared ledger (every replica's): Slurm then only says
+"now" if both fit. The whole search is one booking, computed again if another replica booked meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
+from shared.ledger import SharedLedger
 from shared.offers import Window, make_offer, successive_offers
 from shared.platform import Answer, Preparation, RunState, RunStatus
 
@@ -38,10 +40,10 @@ def job_name(session: uuid.UUID) -> str:
 class SlurmPlatform:
     kind = KIND
 
-    def __init__(self, settings: SlurmSettings, ledger: CapacityLedger | None = None, cli: SlurmCLI | None = None) -> None:
+    def __init__(self, settings: SlurmSettings, ledger: SharedLedger | None = None, cli: SlurmCLI | None = None) -> None:
         self.settings = settings
         self.site = settings.site
-        self.ledger = ledger if ledger is not None else CapacityLedger(capacity(settings))
+        self.ledger = ledger if ledger is not None else SharedLedger(capacity(settings))
         self.cli = cli or SlurmCLI(settings.slurm_conf, settings.slurm_timeout, settings.slurm_bin)
         self.runtime = settings.container_runtime or next(
             (tool for tool in ("apptainer", "singularity") if shutil.which(tool)), None)
@@ -75,33 +77,40 @@ class SlurmPlatform:
         demand = self._demand(request)
         failed: list[m.Message] = []
 
-        async def find(earliest: datetime) -> datetime | None:
-            try:
-                return await self._slot(demand, window.block, earliest, window.latest)
-            except SlurmUnavailable as exc:  # (a SlurmError too: caught first)
-                failed.append(m.error("{site}: Slurm is unavailable: {reason}", site=site, reason=exc.reason))
-            except SlurmError as exc:
-                failed.append(m.error("{site}: Slurm says: {reason}", site=site, reason=exc.reason))
-            return None  # the offers found so far stand
+        def build(session: uuid.UUID, start: datetime) -> m.ExecutionSession:
+            return make_offer(session, request, demand, start, window, preparation=preparation,
+                              site=site, platform=KIND, description=f"Slurm job at {site}")
 
-        offers = await successive_offers(
-            window, self.ledger, demand, s.max_offers, find,
-            lambda session, start: make_offer(session, request, demand, start, window, preparation=preparation,
-                                              site=site, platform=KIND, description=f"Slurm job at {site}"))
+        async def plan(view: CapacityLedger) -> list[m.ExecutionSession]:
+            failed.clear()  # a repeat (another replica booked meanwhile) starts afresh
+
+            async def find(earliest: datetime) -> datetime | None:
+                try:
+                    return await self._slot(view, demand, window.block, earliest, window.latest)
+                except SlurmUnavailable as exc:  # (a SlurmError too: caught first)
+                    failed.append(m.error("{site}: Slurm is unavailable: {reason}", site=site, reason=exc.reason))
+                except SlurmError as exc:
+                    failed.append(m.error("{site}: Slurm says: {reason}", site=site, reason=exc.reason))
+                return None  # the offers found so far stand
+
+            return await successive_offers(window, view, demand, s.max_offers, find, build)
+
+        offers = await self.ledger.book(offerset, plan)
         if not offers:
             return Answer.no(*(failed or [m.error(
                 "{site}: no start for {cores} cores, {memory} GiB, {gpus} GPUs in the requested window",
                 site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus)]))
         return Answer(m.Result.YES, offers)
 
-    async def _slot(self, demand: Demand, block: timedelta, earliest: datetime, latest: datetime) -> datetime | None:
-        """The first start >= earliest where Slurm fits the demand plus our held offers."""
+    async def _slot(self, view: CapacityLedger, demand: Demand, block: timedelta, earliest: datetime,
+                    latest: datetime) -> datetime | None:
+        """The first start >= earliest where Slurm fits the demand plus the site's held offers."""
         candidate = earliest
         for _ in range(8):  # Slurm's answer moves the candidate; a few rounds settle it
-            held = self.ledger.used(candidate, candidate + block)
+            held = view.used(candidate, candidate + block)
             probe = demand + held
-            if not probe.within(self.ledger.total):
-                nxt = self.ledger.next_fit(demand, candidate, block, latest)
+            if not probe.within(view.total):
+                nxt = view.next_fit(demand, candidate, block, latest)
                 if nxt is None:
                     return None
                 candidate = nxt

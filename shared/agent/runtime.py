@@ -14,10 +14,10 @@ from faststream.nats import NatsBroker
 from .. import contracts as c
 from ..model import Result, error
 from ..platform import Answer, Platform, Preparation
-from ..capacity import CapacityLedger
+from ..ledger import LedgerBusy, SharedLedger
 from ..plugins import PlatformPlugin
 from ..settings import AgentSettings
-from ..jetstream import ensure_streams
+from ..natsconn import broker_options
 from .presence import Presence
 from .sessions import SessionDriver
 
@@ -25,14 +25,14 @@ log = logging.getLogger(__name__)
 
 
 class AgentRuntime:
-    def __init__(self, settings: AgentSettings, platform: Platform, ledger: CapacityLedger,
+    def __init__(self, settings: AgentSettings, platform: Platform, ledger: SharedLedger,
                  name: str | None = None) -> None:
         self.settings = settings
         self.platform = platform
-        self.ledger = ledger  # the platform reserves offers in it; the runtime confirms and releases
+        self.ledger = ledger  # the site's, shared by its replicas: the platform books offers, the runtime confirms/releases
         self.site = c.check_site(settings.site)
-        self.name = name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
-        self.broker = NatsBroker(settings.nats_url, logger=None)
+        self.name = name or settings.agent_name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
+        self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None)
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
                                  settings.heartbeat_interval, platform.capabilities)
         self.sessions: SessionDriver | None = None
@@ -56,7 +56,7 @@ class AgentRuntime:
 
     @classmethod
     def from_plugin(cls, plugin: PlatformPlugin, settings: AgentSettings, name: str | None = None) -> "AgentRuntime":
-        ledger = CapacityLedger(plugin.capacity(settings))
+        ledger = SharedLedger(plugin.capacity(settings))
         return cls(settings, plugin.create(settings, ledger), ledger, name)
 
     async def answer(self, msg: c.OfferRequest) -> Answer:
@@ -66,6 +66,8 @@ class AgentRuntime:
             return await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
         except TimeoutError:
             return Answer.no(error("Site {site} could not answer in time", site=self.site))
+        except LedgerBusy:  # other replicas of the site kept booking: a NO now, a YES when asked again
+            return Answer.no(error("Site {site} is busy booking other requests; ask again", site=self.site))
         except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
@@ -75,12 +77,15 @@ class AgentRuntime:
 
     async def start(self) -> None:
         await self.platform.start()
-        await self.broker.start()
-        nc = self.broker.connection
-        await ensure_streams(nc.jetstream())
-        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.ledger,
-                                      self.settings.poll_interval, self.settings.grace)
+        nc = await self.broker.connect()
+        js, s = nc.jetstream(), self.settings
+        # The shared ledger first: no offer request may be answered from a ledger of this process alone.
+        await self.ledger.attach(js, c.capacity_bucket(self.site), s.jetstream_replicas)
+        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.ledger, s.poll_interval, s.grace,
+                                      lease=s.session_lease, renew=s.lease_renewal, retention=s.session_retention,
+                                      replicas=s.jetstream_replicas)
         await self.sessions.start()
+        await self.broker.start()  # now the offer requests
         self.presence.start()
 
     async def stop(self) -> None:
@@ -90,5 +95,6 @@ class AgentRuntime:
         await self.presence.stop()
         if self.sessions is not None:
             await self.sessions.stop()
+        await self.ledger.detach()
         await self.broker.stop()
         await self.platform.stop()

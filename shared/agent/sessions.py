@@ -4,6 +4,9 @@ driven WAITING -> PREPARING -> AVAILABLE -> RUNNING -> RELEASING -> COMPLETED (o
 Commands arrive on the site's durable JetStream consumer and are acknowledged only once recorded
 in the site's key-value bucket, and each phase change is published to the events stream before
 it counts, so neither a restart of this agent nor of anything else loses a session.
+
+A site may run several replicas: each session is driven by exactly one, the holder of its lease in
+the bucket (see leases.py); a replica that dies has its sessions taken over by another.
 """
 
 from __future__ import annotations
@@ -16,25 +19,29 @@ from uuid import UUID
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, Field, ValidationError
 
 from .. import contracts as c
-from ..jetstream import publish
+from ..jetstream import publish, subscribe_commands
 from ..model import (
+    FINAL_PHASES,
     ExecutionSession,
     Message,
     Phase,
     RucioDataResource,
+    SimpleComputeResource,
     SkaoDataResource,
     error,
     info,
     is_before,
     parse_duration,
 )
-from ..capacity import CapacityLedger
+from ..buckets import open_bucket
+from ..capacity import Demand, Reservation
+from ..ledger import SharedLedger
 from ..platform import Platform, RunState
+from .leases import Leases, Lost
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +65,16 @@ class SessionRecord(BaseModel):
     def ends_at(self) -> datetime:
         return self.available_at + parse_duration(self.offer.schedule.available.duration)
 
+    def reservation(self) -> Reservation:
+        """The capacity it takes, firm: from the start of preparation to the end of release."""
+        schedule, compute = self.offer.schedule, self.offer.compute
+        end = schedule.releasing.start + parse_duration(schedule.releasing.duration or "PT0S")
+        demand = Demand()
+        if isinstance(compute, SimpleComputeResource):
+            demand = Demand((compute.cores and compute.cores.min) or 0, (compute.memory and compute.memory.min) or 0,
+                            compute.gpus().min or 0)
+        return Reservation(self.session, schedule.preparing.start, end, demand, None)
+
     def dids(self) -> list[str]:
         out = []
         for item in self.offer.data:
@@ -72,46 +89,62 @@ class _Stop(Exception):
     """The session ended (any final phase): leave the loop."""
 
 
+def _ask_cancel(record: SessionRecord) -> bool:
+    if record.cancel:
+        return False
+    record.cancel = True
+    return True
+
+
 class SessionDriver:
-    def __init__(self, nc: Client, site: str, agent: str, platform: Platform, ledger: CapacityLedger,
-                 poll: float, grace: float) -> None:
+    def __init__(self, nc: Client, site: str, agent: str, platform: Platform, ledger: SharedLedger,
+                 poll: float, grace: float, *, lease: float = 10.0, renew: float = 3.0, retention: float = 600.0,
+                 replicas: int = 1) -> None:
         self.nc, self.site, self.agent, self.platform, self.ledger = nc, site, agent, platform, ledger
         self.poll, self.grace = poll, grace
+        self.lease, self.renew, self.retention, self.replicas = lease, renew, retention, replicas
         self.js: JetStreamContext = nc.jetstream()
         self.kv: KeyValue | None = None
+        self.leases: Leases[SessionRecord] | None = None
         self._tasks: dict[UUID, asyncio.Task] = {}
+        self._records: dict[UUID, SessionRecord] = {}  # the sessions this replica drives
         self._cancel: dict[UUID, asyncio.Event] = {}
         self._sub = None
 
     async def start(self) -> None:
-        bucket = c.sessions_bucket(self.site)
-        try:
-            self.kv = await self.js.key_value(bucket)
-        except BucketNotFoundError:
-            self.kv = await self.js.create_key_value(bucket=bucket, history=1)
-        for key in await self._keys():
-            entry = await self.kv.get(key)
-            record = SessionRecord.model_validate_json(entry.value)
-            log.info("resuming session %s in %s", record.session, record.phase)
-            self.ledger.confirm(record.session)
-            self._drive(record)
-        consumer = c.agent_consumer(self.site)
-        self._sub = await self.js.subscribe(c.command_subject(self.site), durable=consumer, queue=consumer,
-                                            cb=self._on_command, manual_ack=True)
-
-    async def _keys(self) -> list[str]:
-        try:
-            return await self.kv.keys()
-        except Exception:  # nats-py raises NoKeysError on an empty bucket
-            return []
+        """Take up the sessions nobody drives (a restart: ours, once their leases lapse), then commands."""
+        self.kv = await open_bucket(self.js, c.sessions_bucket(self.site), self.replicas)
+        self.leases = Leases(self.kv, SessionRecord, self.agent, lease=self.lease, renew=self.renew,
+                             retention=self.retention)
+        await self.leases.start(claimed=self._claimed, lost=self._lost, merge=self._merge)
+        self._sub = await subscribe_commands(self.nc, self.site, self._on_command)
 
     async def stop(self) -> None:
-        """Stop driving (the records stay in the bucket: a restart resumes them)."""
+        """Stop driving; the records stay in the bucket, their leases handed back for another replica (or
+        this one restarted) to take up."""
         if self._sub is not None:
             await self._sub.unsubscribe()
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self.leases is not None:
+            await self.leases.stop()
+
+    def _claimed(self, key: str, record: SessionRecord) -> None:
+        log.info("driving session %s from %s", record.session, record.phase)
+        self._drive(record)
+
+    def _lost(self, key: str) -> None:
+        task = self._tasks.get(UUID(key))
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()  # another replica drives it now: no further action here
+
+    def _merge(self, mine: SessionRecord, theirs: SessionRecord) -> None:
+        """Another replica recorded a CANCEL it received for a session this one drives."""
+        if theirs.cancel and not mine.cancel:
+            mine.cancel = True
+        if mine.cancel:
+            self._cancel.setdefault(mine.session, asyncio.Event()).set()
 
     async def _on_command(self, msg: Msg) -> None:
         try:
@@ -131,45 +164,83 @@ class SessionDriver:
     async def handle(self, command: c.SessionCommand) -> None:
         uuid = command.session
         if command.action is c.Action.RELEASE:
-            self.ledger.release(uuid)
+            await self.ledger.release(uuid)
         elif command.action is c.Action.LAUNCH:
-            if uuid in self._tasks or await self._load(uuid) is not None:
-                return  # a repeat: already ours
+            if uuid in self._tasks:
+                return  # a repeat: driven here
             record = SessionRecord(session=uuid, offer=command.offer)
-            await self._save(record)
-            self.ledger.confirm(uuid)
+            # Creating the entry is the claim: of a LAUNCH delivered twice (to two replicas) one wins.
+            if not await self.leases.create(str(uuid), record):
+                return  # a repeat: some replica drives (or drove) it
             self._drive(record)
         elif command.action is c.Action.CANCEL:
-            record = await self._load(uuid)
-            if record is None:  # never launched here (or already over): nothing runs, free the hold
-                self.ledger.release(uuid)
-                return
+            await self._ask_to_cancel(uuid)
+
+    async def _ask_to_cancel(self, uuid: UUID) -> None:
+        record = self._records.get(uuid)
+        if record is not None:  # driven here
             record.cancel = True
-            await self._save(record)
-            self._cancel.setdefault(uuid, asyncio.Event()).set()
+            try:
+                await self._save(record)
+                self._cancel.setdefault(uuid, asyncio.Event()).set()
+                return
+            except Lost:
+                pass  # taken over meanwhile: record it for the new holder
+        if await self.leases.request(str(uuid), _ask_cancel) is None:
+            await self.ledger.release(uuid)  # never launched (or long over): nothing runs, free the hold
 
     def _drive(self, record: SessionRecord) -> None:
         self._cancel.setdefault(record.session, asyncio.Event())
+        self._records[record.session] = record
         task = asyncio.create_task(self._run(record))
         self._tasks[record.session] = task
-        task.add_done_callback(lambda _: self._tasks.pop(record.session, None))
+        task.add_done_callback(lambda done: self._done(record.session, done))
+
+    def _done(self, uuid: UUID, task: asyncio.Task) -> None:
+        self._tasks.pop(uuid, None)
+        self._records.pop(uuid, None)
+        self._cancel.pop(uuid, None)
+        if not task.cancelled() and task.exception() is not None:  # not even FAILED could be recorded
+            log.error("driving session %s broke: %r; it is taken up again once its lease lapses",
+                      uuid, task.exception())
+            self.leases.forget(str(uuid))
 
     async def _run(self, rec: SessionRecord) -> None:
         try:
-            await self._lifecycle(rec)
+            try:
+                # Firm in the shared ledger: accepted (or taken over); put back if its hold had lapsed.
+                await self._retry(rec, lambda: self.ledger.confirm(rec.session, rec.reservation()))
+                await self._lifecycle(rec)
+            except (_Stop, Lost):
+                raise
+            except Exception as exc:  # a bug must not leave the session hanging in a live phase
+                log.exception("session %s failed in the agent", rec.session)
+                await self._end(rec, Phase.FAILED, error("The agent failed: {reason}", reason=repr(exc)))
         except _Stop:
             pass
-        except asyncio.CancelledError:
-            raise  # the agent is stopping: the record stays for the next start
-        except Exception as exc:  # a bug must not leave the session hanging in a live phase
-            log.exception("session %s failed in the agent", rec.session)
-            await self._end(rec, Phase.FAILED, error("The agent failed: {reason}", reason=repr(exc)))
-            return
-        self.ledger.release(rec.session)
-        await self.kv.delete(str(rec.session))
-        self._cancel.pop(rec.session, None)
+        except Lost:
+            return  # another replica drives it now; nothing more here
+        # (CancelledError goes up: the agent is stopping, the record stays for a replica to take up.)
+        await self._settle(rec)
+
+    async def _settle(self, rec: SessionRecord) -> None:
+        """The session is over: free its capacity, keep its record a while, ended (no lease)."""
+        delay = 0.2
+        while True:
+            try:
+                await self.ledger.release(rec.session)
+                await self.leases.finish(str(rec.session), rec)
+                return
+            except Lost:
+                return
+            except Exception as exc:  # NATS away: the end waits rather than being forgotten
+                log.warning("session %s: end not recorded: %r; retrying", rec.session, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _lifecycle(self, rec: SessionRecord) -> None:
+        if rec.phase in FINAL_PHASES:  # its end was published, not yet settled (the replica died): settle it
+            raise _Stop
         if rec.cancel:
             await self._cancelled(rec)
         if rec.phase is Phase.ACCEPTED:
@@ -181,6 +252,7 @@ class SessionDriver:
             if rec.dids():
                 await self._stage(rec)
             if rec.platform_id is None:
+                await self._save(rec)  # renews the lease: still ours right before the platform acts
                 rec.platform_id = await self._retry(rec, lambda: self.platform.launch(rec.offer))
                 await self._save(rec)
                 await self._emit(rec, Phase.PREPARING, info("Platform session {id} created", id=rec.platform_id))
@@ -195,6 +267,7 @@ class SessionDriver:
             now = datetime.now(UTC)
             if status.state is RunState.PENDING:
                 if now > rec.available_at + timedelta(seconds=self.grace):
+                    await self._save(rec)  # still ours
                     await self.platform.cancel(rec.platform_id)
                     await self._end(rec, Phase.FAILED, error(
                         "The platform session stayed pending past its offered start {start}",
@@ -238,8 +311,11 @@ class SessionDriver:
             progress = await self._retry(rec, lambda: self._ask(
                 c.progress_subject(self.site), c.ProgressRequest(rules=rec.rules), c.StageProgress), deadline)
             if progress.state == "OK":
-                await self._emit(rec, Phase.PREPARING, info("The data is here ({ok}/{total} locks OK)",
-                                                            ok=progress.ok, total=progress.total))
+                # The bytes ride on the event as a message value (c.staged_bytes reads it): accounting's figure.
+                here = (info("The data is here ({ok}/{total} locks OK), {staged_bytes} bytes", ok=progress.ok,
+                             total=progress.total, staged_bytes=progress.bytes) if progress.bytes is not None else
+                        info("The data is here ({ok}/{total} locks OK)", ok=progress.ok, total=progress.total))
+                await self._emit(rec, Phase.PREPARING, here)
                 return
             if progress.state in ("STUCK", "SUSPENDED"):
                 await self._end(rec, Phase.FAILED, error("Data staging is {state} ({ok}/{total} locks OK), rules {rules}",
@@ -261,7 +337,7 @@ class SessionDriver:
         while True:
             try:
                 return await call()
-            except _Stop:
+            except (_Stop, Lost):
                 raise
             except Exception as exc:
                 log.warning("session %s: %r; retrying", rec.session, exc)
@@ -285,6 +361,7 @@ class SessionDriver:
 
     async def _cancelled(self, rec: SessionRecord) -> None:
         if rec.platform_id:
+            await self._save(rec)  # still ours
             await self._retry(rec, lambda: self.platform.cancel(rec.platform_id))
         await self._end(rec, Phase.CANCELLED, info("Cancelled; the platform's work is stopped"))
 
@@ -312,12 +389,9 @@ class SessionDriver:
             await self._save(rec)
 
     async def _load(self, uuid: UUID) -> SessionRecord | None:
-        try:
-            entry = await self.kv.get(str(uuid))
-        except KeyNotFoundError:
-            return None
-        return SessionRecord.model_validate_json(entry.value) if entry.value else None
+        return await self.leases.get(str(uuid))
 
     async def _save(self, rec: SessionRecord) -> None:
-        await self.kv.put(str(rec.session), rec.model_dump_json().encode())
+        """As the holder of its lease (renewing it); Lost if another replica took the session over."""
+        await self.leases.save(str(rec.session), rec)
 

@@ -12,8 +12,10 @@ from uuid import UUID
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..contracts import staged_bytes
 from ..model import FINAL_PHASES, LIVE_ORDER, ExecutionSession, Message, Phase, format_instant, info, is_before
-from . import tables
+from . import audit, tables
+from .audit import SESSION_CONTEXT, Action
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
 
@@ -61,30 +63,39 @@ def _target(row: Any, with_offer: bool = False) -> Target:
 class SessionLifecycle:
     engine: AsyncEngine
 
-    async def _row(self, conn: AsyncConnection, uuid: UUID) -> Any:
-        row = (await conn.execute(select(_s).where(_s.c.uuid == str(uuid)))).first()
+    async def _row(self, conn: AsyncConnection, uuid: UUID, owned_by: str | None = None) -> Any:
+        """The session with its OfferSet's owner; only if `owned_by` owns it, when given (else LookupError,
+        exactly as for a session that does not exist)."""
+        query = SESSION_CONTEXT.where(_s.c.uuid == str(uuid))
+        if owned_by is not None:
+            query = query.where(_o.c.owner == owned_by)
+        row = (await conn.execute(query)).first()
         if row is None:
             raise LookupError(uuid)
         return row
 
     async def _log(self, conn: AsyncConnection, uuid: UUID, phase: Phase, when: datetime, source: str,
-                   messages: list[Message] | tuple[Message, ...] = ()) -> None:
+                   messages: list[Message] | tuple[Message, ...] = (), staged: int | None = None) -> None:
         dumped = [m.model_dump(mode="json", exclude_none=True) for m in messages] or None
-        await conn.execute(insert(_e).values(session=str(uuid), phase=phase, time=when, source=source, messages=dumped))
+        await conn.execute(insert(_e).values(session=str(uuid), phase=phase, time=when, source=source, messages=dumped,
+                                             staged_bytes=staged))
 
     async def _move(self, conn: AsyncConnection, uuid: UUID, frm: set[Phase], to: Phase, when: datetime,
-                    source: str, *messages: Message, **values: Any) -> bool:
+                    source: str, *messages: Message, staged: int | None = None, **values: Any) -> bool:
         done = await conn.execute(update(_s).where(_s.c.uuid == str(uuid), _s.c.phase.in_(list(frm)))
                                   .values(phase=to, modified=when, **values))
         if done.rowcount == 1:
-            await self._log(conn, uuid, to, when, source, messages)
+            await self._log(conn, uuid, to, when, source, messages, staged)
         return done.rowcount == 1
 
-    async def accept(self, uuid: UUID, source: str) -> Changed:
-        """OFFERED -> ACCEPTED, every sibling still OFFERED -> REJECTED; one winner per OfferSet."""
+    async def accept(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
+        """OFFERED -> ACCEPTED, every sibling still OFFERED -> REJECTED; one winner per OfferSet.
+
+        `actor`: who asks (the audit trail's); `owned_by`: only a session of this owner's OfferSets."""
         now = _now()
+        actor = actor or source
         async with self.engine.begin() as conn:
-            row = await self._row(conn, uuid)
+            row = await self._row(conn, uuid, owned_by)
             phase = Phase(row.phase)
             if phase is not Phase.OFFERED:
                 raise Conflict(f"only an OFFERED session can be accepted; this one is {phase}", phase)
@@ -96,32 +107,38 @@ class SessionLifecycle:
                 raise Conflict("another offer of this OfferSet was accepted first", phase)
             if not await self._move(conn, uuid, {Phase.OFFERED}, Phase.ACCEPTED, now, source):
                 raise Conflict("the offer changed meanwhile", phase)
-            siblings = (await conn.execute(select(_s).where(_s.c.offerset == row.offerset, _s.c.uuid != str(uuid),
-                                                            _s.c.phase == Phase.OFFERED))).all()
+            siblings = (await conn.execute(SESSION_CONTEXT.where(_s.c.offerset == row.offerset, _s.c.uuid != str(uuid),
+                                                                 _s.c.phase == Phase.OFFERED))).all()
             released = []
+            trail = [audit.about(row, Action.ACCEPT, actor, now, source=source)]
             for sibling in siblings:
                 if await self._move(conn, UUID(sibling.uuid), {Phase.OFFERED}, Phase.REJECTED, now, source,
                                     info("Offer {uuid} of the same OfferSet was accepted", uuid=uuid)):
                     released.append(_target(sibling))
+                    trail.append(audit.about(sibling, Action.REJECT, actor, now, because=f"{uuid} accepted"))
+            await audit.write(conn, trail)
             accepted = _target(row, with_offer=True)
             accepted.phase = Phase.ACCEPTED
         return Changed(accepted, released)
 
-    async def reject(self, uuid: UUID, source: str) -> Changed:
+    async def reject(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
         now = _now()
         async with self.engine.begin() as conn:
-            row = await self._row(conn, uuid)
+            row = await self._row(conn, uuid, owned_by)
             if not await self._move(conn, uuid, {Phase.OFFERED}, Phase.REJECTED, now, source):
                 raise Conflict(f"only an OFFERED session can be rejected; this one is {row.phase}", Phase(row.phase))
+            await audit.write(conn, [audit.about(row, Action.REJECT, actor or source, now, source=source)])
         return Changed(_target(row))
 
-    async def cancel(self, uuid: UUID, source: str) -> Changed:
+    async def cancel(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
         """Any phase before the end -> CANCELLED; the agent then stops the platform's work."""
         now = _now()
         async with self.engine.begin() as conn:
-            row = await self._row(conn, uuid)
+            row = await self._row(conn, uuid, owned_by)
             if not await self._move(conn, uuid, LIVE | {Phase.OFFERED}, Phase.CANCELLED, now, source):
                 raise Conflict(f"a session that is {row.phase} can no longer be cancelled", Phase(row.phase))
+            await audit.write(conn, [audit.about(row, Action.CANCEL, actor or source, now, source=source,
+                                                 was=row.phase)])
         return Changed(_target(row))
 
     async def expire_due(self, source: str = "expiry", batch: int = EXPIRY_BATCH) -> int:
@@ -141,39 +158,55 @@ class SessionLifecycle:
             if moved:
                 await conn.execute(insert(_e), [{"session": u, "phase": Phase.EXPIRED, "time": now, "source": source,
                                                  "messages": None} for u in moved])
+                rows = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid.in_(moved)))).all()
+                await audit.write(conn, [audit.about(r, Action.EXPIRE, source, now) for r in rows])
         return len(moved)
 
     async def record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message] = (),
-                     access: list[str] | None = None, platform_id: str | None = None) -> bool:
-        """An agent's report. Applied only forward (events may arrive late or twice); never after the end."""
+                     access: list[str] | None = None, platform_id: str | None = None,
+                     site: str | None = None) -> bool:
+        """An agent's report. Applied only forward (events may arrive late or twice); never after the end.
+        Each report that is kept goes into the audit trail too, with the platform's id and the bytes staged."""
         values: dict[str, Any] = {}
         if access:
             values["access"] = access
         if platform_id:
             values["platform_id"] = platform_id
+        staged = staged_bytes(messages)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(_s.c.phase).where(_s.c.uuid == str(uuid)))).first()
-            if row is None:
+            row = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid == str(uuid)))).first()
+            if row is None or (site is not None and row.site != site):  # a site reports its own sessions only
                 return False
             current = Phase(row.phase)
             if current is Phase.OFFERED:
                 return False
+            kept = moved = False
             if current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
                 if phase is current and messages:
-                    await self._log(conn, uuid, phase, when, source, messages)
-                return False
-            forward = is_before(current, phase)
-            if not forward:
+                    await self._log(conn, uuid, phase, when, source, messages, staged)
+                    kept = True
+            elif not is_before(current, phase):
                 if values:
                     await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(**values))
                 if phase is current and messages:  # more words about the phase it is in
-                    await self._log(conn, uuid, phase, when, source, messages)
-                return False
-            return await self._move(conn, uuid, {current}, phase, when, source, *messages, **values)
+                    await self._log(conn, uuid, phase, when, source, messages, staged)
+                    kept = True
+            else:
+                kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
+                                                staged=staged, **values)
+            if kept:
+                await audit.write(conn, [audit.about(row, Action.PHASE, source, when, phase=phase,
+                                                     messages=[m.message for m in messages] or None,
+                                                     platform_id=platform_id, staged_bytes=staged)])
+            return moved
 
     async def handed_over(self, uuid: UUID) -> None:
+        now = _now()
         async with self.engine.begin() as conn:
-            await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(handed_over=_now()))
+            await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(handed_over=now))
+            row = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid == str(uuid)))).first()
+            if row is not None:
+                await audit.write(conn, [audit.about(row, Action.LAUNCH, "broker", now, agent=row.agent)])
 
     async def awaiting_handover(self, older_than: datetime) -> list[Target]:
         """Accepted sessions whose LAUNCH never reached the stream (the gateway died in between)."""

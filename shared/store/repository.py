@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,8 +26,10 @@ from ..model import (
     kinds,
     options_for,
 )
-from . import tables
+from . import audit, tables
 from ..model.values import parse_instant
+from .accounting import Accounts
+from .audit import Action
 from .lifecycle import SessionLifecycle
 from .engine import create_engine, schema_transaction
 
@@ -47,11 +49,14 @@ _COMPLETE = (
 )
 _ADD_OFFER = insert(_s)
 _OFFERSET = select(_o).where(_o.c.uuid == bindparam("key"))
+_OFFERSET_OWNED = _OFFERSET.where(_o.c.owner == bindparam("owner"))
 _OFFERS = select(_s).where(_s.c.offerset == bindparam("key")).order_by(_s.c.position)
 _SESSION = select(_s).where(_s.c.uuid == bindparam("key"))
+_SESSION_OWNED = _SESSION.join(_o, _o.c.uuid == _s.c.offerset).where(_o.c.owner == bindparam("owner"))
+_OWNER = select(_o.c.owner).where(_o.c.uuid == bindparam("key"))
 
 
-class Store(SessionLifecycle):
+class Store(SessionLifecycle, Accounts):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
@@ -74,8 +79,10 @@ class Store(SessionLifecycle):
                     pass
                 known = (await conn.execute(select(tables.schema_info.c.version))).scalars().all()
             for version in range(max(known) + 1, tables.SCHEMA_VERSION + 1):
-                for statement in tables.MIGRATIONS.get(version, []):
-                    await conn.exec_driver_sql(statement)
+                for table, column, kind in tables.MIGRATIONS.get(version, []):
+                    present = await conn.run_sync(lambda sync, t=table: {c["name"] for c in inspect(sync).get_columns(t)})
+                    if column not in present:
+                        await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 await conn.execute(update(tables.schema_info).values(version=version))
 
     async def close(self) -> None:
@@ -84,13 +91,17 @@ class Store(SessionLifecycle):
     async def add_offerset(self, uuid: UUID, request: ExecutionRequest, *, created: datetime | None = None,
                            owner: str | None = None) -> OfferSet:
         """Record a new OfferSet, COLLECTING. Idempotent: the gateway records it and a planner that finds
-        it missing (its gateway died after queueing it) records it too; the first row stays."""
+        it missing (its gateway died after queueing it) records it too; the first row stays.
+        `owner`: the caller's identity; only it (and operators) may see the OfferSet and its sessions."""
         when = created or _now()
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
                                           "status": OfferSetStatus.COLLECTING, "request": request.wire(),
-                                          "messages": [], "created": when, "modified": when})
+                                          "messages": [], "created": when, "modified": when, "owner": owner})
+                await audit.write(conn, [{"time": when, "action": Action.REQUEST, "actor": owner or "unknown",
+                                          "owner": owner, "offerset": str(uuid),
+                                          "detail": {"name": request.meta.name} if request.meta.name else None}])
         except IntegrityError:
             pass
         return OfferSet(meta=Meta(uuid=uuid, name=request.meta.name, created=when, modified=when))
@@ -116,16 +127,25 @@ class Store(SessionLifecycle):
             })
             if done.rowcount != 1:
                 return False
+            owner = (await conn.execute(_OWNER, {"key": str(uuid)})).scalar()
+            trail = [{"time": now, "action": Action.COMPLETE, "actor": "planner", "owner": owner,
+                      "offerset": str(uuid), "detail": {"result": result, "offers": len(offers)}}]
             if offers:
                 rows = [_session_row(uuid, i, s, a, now) for i, (s, a) in enumerate(offers)]
                 await conn.execute(_ADD_OFFER, rows)
+                trail += [_offer_audit(row, owner) for row in rows]
+            await audit.write(conn, trail)
         return True
 
-    async def offerset_document(self, uuid: UUID) -> dict[str, Any] | None:
+    async def offerset_document(self, uuid: UUID, *, owned_by: str | None = None) -> dict[str, Any] | None:
         """The OfferSet in wire form, assembled from the stored documents without re-validating them
-        (they were validated on the way in); the hot path of polling clients."""
+        (they were validated on the way in); the hot path of polling clients. With `owned_by`, None
+        unless that owner's: to anyone else an OfferSet of another owner does not exist."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(_OFFERSET, {"key": str(uuid)})).first()
+            if owned_by is None:
+                row = (await conn.execute(_OFFERSET, {"key": str(uuid)})).first()
+            else:
+                row = (await conn.execute(_OFFERSET_OWNED, {"key": str(uuid), "owner": owned_by})).first()
             if row is None:
                 return None
             rows = (await conn.execute(_OFFERS, {"key": str(uuid)})).all()
@@ -142,10 +162,14 @@ class Store(SessionLifecycle):
         doc = await self.offerset_document(uuid)
         return OfferSet.model_validate(doc) if doc is not None else None
 
-    async def session_document(self, uuid: UUID) -> dict[str, Any] | None:
-        """One session with what was observed of it: its phase history and the schedule it kept."""
+    async def session_document(self, uuid: UUID, *, owned_by: str | None = None) -> dict[str, Any] | None:
+        """One session with what was observed of it: its phase history and the schedule it kept.
+        With `owned_by`, None unless it belongs to an OfferSet of that owner."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
+            if owned_by is None:
+                row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
+            else:
+                row = (await conn.execute(_SESSION_OWNED, {"key": str(uuid), "owner": owned_by})).first()
         if row is None:
             return None
         doc = _session_document(row)
@@ -199,6 +223,16 @@ def _session_row(offerset: UUID, position: int, session: ExecutionSession, agent
         "created": now,
         "modified": now,
     }
+
+
+def _offer_audit(row: dict[str, Any], owner: str | None) -> dict[str, Any]:
+    compute = row["document"].get("compute") or {}
+    detail = {"expires": format_instant(row["expires"]) if row["expires"] else None,
+              "start": format_instant(row["start"]) if row["start"] else None,
+              "cores": (compute.get("cores") or {}).get("min"), "memory": (compute.get("memory") or {}).get("min")}
+    return {"time": row["created"], "action": Action.OFFER, "actor": row["agent"], "owner": owner,
+            "site": row["site"], "platform": row["platform"], "offerset": row["offerset"], "session": row["uuid"],
+            "detail": {k: v for k, v in detail.items() if v is not None}}
 
 
 def _session_document(row: Any) -> dict[str, Any]:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData(
     naming_convention={
@@ -54,6 +66,7 @@ offersets = Table(
     Column("created", UTCDateTime, nullable=False),
     Column("modified", UTCDateTime, nullable=False),
     Column("accepted", String(36)),  # v2: the one offer accepted; set once, which settles races
+    Column("owner", String(256)),  # v3: the caller's identity (OIDC `sub`); NULL before v3: operators only
 )
 
 sessions = Table(
@@ -89,14 +102,38 @@ session_events = Table(
     Column("time", UTCDateTime, nullable=False),
     Column("source", String(128), nullable=False),
     Column("messages", JSON),
+    Column("staged_bytes", BigInteger),  # v3: on the event saying the data is here, the bytes brought
 )
 
-# Steps from one schema version to the next (tables that are new are made by create_all).
-MIGRATIONS: dict[int, list[str]] = {
+# v3: who did what, where: every request, offer, client decision, phase change and platform action,
+# with the caller's identity and the site. Written in the same transaction as the change it records.
+audit = Table(
+    "eb_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", UTCDateTime, nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),  # the caller (`sub`), or the agent / sweep that acted
+    Column("owner", String(256)),
+    Column("site", String(64)),
+    Column("platform", String(64)),
+    Column("offerset", String(36), index=True),
+    Column("session", String(36), index=True),
+    Column("detail", JSON),
+)
+
+# Steps from one schema version to the next: columns added to tables that already existed, as
+# (table, column, SQL type). Tables that are new are made by create_all, with every column of today:
+# a column is added only where it is missing (eb_session_event is new in v2 and grew in v3).
+MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
     2: [
-        "ALTER TABLE eb_offerset ADD COLUMN accepted VARCHAR(36)",
-        "ALTER TABLE eb_session ADD COLUMN platform_id VARCHAR(128)",
-        "ALTER TABLE eb_session ADD COLUMN handed_over TIMESTAMP",
-        "ALTER TABLE eb_session ADD COLUMN access JSON",
+        ("eb_offerset", "accepted", "VARCHAR(36)"),
+        ("eb_session", "platform_id", "VARCHAR(128)"),
+        ("eb_session", "handed_over", "TIMESTAMP"),
+        ("eb_session", "access", "JSON"),
+    ],
+    3: [
+        ("eb_offerset", "owner", "VARCHAR(256)"),
+        ("eb_session_event", "staged_bytes", "BIGINT"),
     ],
 }

@@ -3,8 +3,8 @@
     from shared.testing.conformance import PlatformConformance
 
     class TestMyPlatform(PlatformConformance):
-        async def make(self):               # a fresh platform and the ledger it reserves in
-            ledger = CapacityLedger(Demand(8, 32, 0))
+        async def make(self):               # a fresh platform and the ledger it books its offers in
+            ledger = SharedLedger(Demand(8, 32, 0))
             return MyPlatform(settings, ledger), ledger
         def yes_request(self): ...          # an ExecutionRequest this platform can run (and that ends by itself)
         def no_request(self): ...           # one it must refuse
@@ -19,8 +19,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from ..capacity import CapacityLedger, Demand
+from ..capacity import Demand
 from ..contracts import Capabilities
+from ..ledger import SharedLedger
 from ..model import ExecutionRequest, Level, Phase, Result, SimpleComputeResource
 from ..platform import Platform, Preparation, RunState
 
@@ -29,7 +30,7 @@ class PlatformConformance:
     timeout: float = 30.0  # seconds a launched session may take to run and end
     max_offers: int = 4
 
-    async def make(self) -> tuple[Platform, CapacityLedger]:
+    async def make(self) -> tuple[Platform, SharedLedger]:
         raise NotImplementedError
 
     def yes_request(self) -> ExecutionRequest:
@@ -38,7 +39,7 @@ class PlatformConformance:
     def no_request(self) -> ExecutionRequest:
         raise NotImplementedError
 
-    async def _started(self) -> tuple[Platform, CapacityLedger]:
+    async def _started(self) -> tuple[Platform, SharedLedger]:
         platform, ledger = await self.make()
         await platform.start()
         return platform, ledger
@@ -94,12 +95,24 @@ class PlatformConformance:
 
     async def test_open_offers_never_double_book(self):
         platform, ledger = await self._started()
-        try:
-            for _ in range(3):
-                await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())
-            for held in list(ledger._held.values()):
-                assert (ledger.used(held.start, held.end)).within(ledger.total)
+        try:  # at the same time: offers must be booked through `ledger.book`, not reserved beside it
+            await asyncio.gather(*(platform.offers(uuid.uuid4(), self.yes_request(), Preparation()) for _ in range(3)))
+            view = ledger.view()
+            for held in view.reservations():
+                assert view.used(held.start, held.end).within(view.total)
             assert ledger.total != Demand()
+        finally:
+            await platform.stop()
+
+    async def test_the_same_offerset_asked_again_holds_only_its_new_offers(self):
+        platform, ledger = await self._started()
+        try:  # a planner replaced mid-collection asks again: the first answer's holds must go
+            offerset = uuid.uuid4()
+            first = await platform.offers(offerset, self.yes_request(), Preparation())
+            second = await platform.offers(offerset, self.yes_request(), Preparation())
+            held = {r.id for r in ledger.view().reservations()}
+            assert {o.meta.uuid for o in second.offers} <= held
+            assert not {o.meta.uuid for o in first.offers} & held
         finally:
             await platform.stop()
 
@@ -107,7 +120,7 @@ class PlatformConformance:
         platform, ledger = await self._started()
         try:
             offer = (await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
-            ledger.confirm(offer.meta.uuid)
+            assert await ledger.confirm(offer.meta.uuid)
             first = await platform.launch(offer)
             assert await platform.launch(offer) == first, "a second launch finds the first"
             end = await self._until(platform, first, {RunState.SUCCEEDED, RunState.FAILED})

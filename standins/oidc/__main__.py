@@ -1,0 +1,31 @@
+"""``python -m standins.oidc --port 8702``: an OIDC issuer stand-in on loopback, printing its issuer URL
+and a token (for a gateway run with EB_AUTH_MODE=oidc EB_OIDC_ISSUER=... EB_OIDC_AUDIENCE=...)."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from .app import create_app
+from .issuer import OidcIssuer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m standins.oidc",
+                                     description="Local stand-in for an OIDC issuer (test/dev only)")
+    parser.add_argument("--host", default="127.0.0.1")  # loopback: the stand-in mints tokens for anyone
+    parser.add_argument("--port", type=int, default=8702)
+    parser.add_argument("--audience", default="ebroker")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    issuer = OidcIssuer(url=f"http://{args.host}:{args.port}/")
+    print(f"issuer {issuer.url}\n"
+          f"token  {issuer.mint('dev', args.audience, groups=['/operator'])}\n"
+          f"more:  curl -X POST {issuer.url}standin/token -d '{{\"sub\": \"alice\", \"aud\": \"{args.audience}\"}}'",
+          flush=True)
+    uvicorn.run(create_app(issuer), host=args.host, port=args.port, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()
