@@ -138,13 +138,13 @@ def _postgres_cluster() -> str:
 
 
 @pytest.mark.postgres
-async def test_postgres_restart_during_a_stream_of_requests(tmp_path, postgres_database):
+async def test_postgres_restart_during_a_stream_of_requests(tmp_path, fresh_postgres):
     """PostgreSQL restarts under a steady stream: every request is accepted (the stream holds it while the
     database is away), polls meanwhile get 503 (never 500), and each ends as one COMPLETE OfferSet."""
     cluster = _postgres_cluster()
     count = 30
     with EmbeddedNats() as nats:
-        fed = Federation(tmp_path, postgres_database, _single(nats.url))
+        fed = Federation(tmp_path, fresh_postgres, _single(nats.url))
         try:
             fed.planner("planner-1", collect_timeout=3)
             fed.planner("planner-2", collect_timeout=3)

@@ -9,8 +9,8 @@ from shared.model import DockerContainer, DockerImage, ExecutionRequest, Meta
 from shared.store import Store
 
 
-async def test_processes_opening_a_fresh_database_together_all_succeed(database_url):
-    stores = await asyncio.gather(*(Store.open(database_url) for _ in range(6)))
+async def test_processes_opening_a_fresh_database_together_all_succeed(fresh_database_url):
+    stores = await asyncio.gather(*(Store.open(fresh_database_url) for _ in range(6)))
     try:
         oid = uuid.uuid4()
         request = ExecutionRequest(meta=Meta(name="race"), executable=DockerContainer(image=DockerImage(locations=["i:1"])))
