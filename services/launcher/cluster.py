@@ -35,7 +35,9 @@ from pathlib import Path
 
 import httpx
 import nats
+from nats.js.errors import NotFoundError
 
+from shared import contracts as c
 from shared.jetstream import ensure_streams
 from shared.natsconn import connect_options
 from shared.settings import Common
@@ -165,7 +167,20 @@ class NatsCluster:
         """The streams, with 3 replicas (the gateways and planners would make them too)."""
         nc = await self.connect()
         try:
-            await ensure_streams(nc.jetstream(timeout=10.0), self.replicas)
+            js = nc.jetstream(timeout=10.0)
+            await ensure_streams(js, self.replicas)
+            # A new replicated stream answers "not found" until its own group has elected a leader.
+            deadline = time.monotonic() + 20
+            for name in c.STREAMS:
+                while True:
+                    try:
+                        if (await js.stream_info(name)).cluster.leader:
+                            break
+                    except NotFoundError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"stream {name} has no leader")
+                    await asyncio.sleep(0.05)
         finally:
             await nc.close()
 
