@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +31,19 @@ class Children:
         return [name for name, proc in self.processes if proc.poll() is not None]
 
     def stop(self, timeout: float = 10.0) -> None:
-        for _, proc in reversed(self.processes):
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in reversed(self.processes):
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([proc for _, proc in reversed(self.processes)], timeout)
         self.processes.clear()
+
+
+def stop_processes(processes: Iterable[subprocess.Popen | None], timeout: float = 10.0, group: bool = False) -> None:
+    """TERM every one (its whole process group with `group`), then wait; KILL any that outstays `timeout`."""
+    running = [proc for proc in processes if proc is not None]
+    for proc in running:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM) if group else proc.terminate()
+    for proc in running:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

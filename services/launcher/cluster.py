@@ -24,7 +24,6 @@ leader and the streams.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -44,10 +43,25 @@ from shared.settings import Common
 
 from .nats import nats_server_binary
 from .natsconfig import ROUTE_POOL, SECRETS, NKey, Node, Topology, leaf_config, render
+from .children import stop_processes
 from .ports import free_port
 
 
-class NatsCluster:
+class _Running:
+    """`async with`: started on entry (stopped again if starting fails), stopped on exit."""
+
+    async def __aenter__(self):
+        try:
+            return await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+class NatsCluster(_Running):
     def __init__(self, nodes: int = 3, sites: Iterable[str] = (), leaf_host: str = "127.0.0.1",
                  workdir: Path | None = None) -> None:
         """`leaf_host`: where the leaf node listeners bind (loopback; a veth address for a netns site)."""
@@ -201,31 +215,11 @@ class NatsCluster:
             self.kill(i)
 
     async def stop(self) -> None:
-        for proc in self.processes:
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-        for proc in self.processes:
-            if proc is not None:
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_processes(self.processes)
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    async def __aenter__(self) -> NatsCluster:
-        try:
-            return await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def __aexit__(self, *exc) -> None:
-        await self.stop()
-
-
-class LeafNode:
+class LeafNode(_Running):
     """A site's leaf nats-server: serves the site's agents on its own loopback and connects out to
     the hub's leaf ports as the site. `netns`: run it inside that network namespace (`ip netns exec`)."""
 
@@ -289,20 +283,5 @@ class LeafNode:
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_processes([self.process], group=True)
 
-    async def __aenter__(self) -> LeafNode:
-        try:
-            return await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def __aexit__(self, *exc) -> None:
-        await self.stop()

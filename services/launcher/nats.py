@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .children import stop_processes
 from .ports import free_port, wait_listening
 
 
@@ -41,13 +42,7 @@ class EmbeddedNats:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_processes([self.process], timeout=5)
         self._store.cleanup()
 
     def __enter__(self) -> EmbeddedNats:
