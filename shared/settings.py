@@ -100,5 +100,21 @@ class AgentSettings(Common):
                                                          "then another replica of the site takes the session over")
     lease_renewal: float = Field(3.0, gt=0, description="seconds between renewals of the leases a replica holds "
                                                         "(and its looks for lapsed ones); well under session_lease")
+    # Costs and energy (README): the figures behind every offer's estimates. Defaults: world averages
+    # (Green Algorithms, Lannelongue et al. 2021); a site sets its own.
+    watts_per_core: float = Field(10.0, ge=0, description="power drawn by one busy core, W")
+    watts_per_gpu: float = Field(300.0, ge=0, description="power drawn by one busy GPU, W")
+    watts_per_gb: float = Field(0.3725, ge=0, description="power drawn by one GiB of memory, W")
+    pue: float = Field(1.5, ge=1.0, description="power usage effectiveness of the data centre")
+    grid_intensity: float = Field(475.0, ge=0, description="carbon intensity of the site's electricity, gCO2e/kWh")
+    price_per_core_hour: float | None = Field(None, ge=0, description="price of a core-hour, in price_currency")
+    price_per_gpu_hour: float | None = Field(None, ge=0, description="price of a GPU-hour, in price_currency")
+    price_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code of the prices")
     session_retention: float = Field(600.0, description="seconds a finished session's record stays in the bucket, "
                                                         "so a LAUNCH delivered again late is known, not run again")
+
+    @model_validator(mode="after")
+    def _priced_in(self) -> AgentSettings:
+        if (self.price_per_core_hour is not None or self.price_per_gpu_hour is not None) and not self.price_currency:
+            raise ValueError("a price (price_per_core_hour, price_per_gpu_hour) needs price_currency (EB_PRICE_CURRENCY)")
+        return self

@@ -24,6 +24,11 @@ from .slurm import detect as detect_slurm
 
 SITES = Path(__file__).resolve().parents[2] / "standins" / "skaha" / "sites"
 DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64}, "site-b": {"total_cores": 32, "total_memory_gb": 128, "total_gpus": 1}}
+# What the demo sites' offers cost (README "Costs and energy"): site-a on a hydro grid, unpriced; site-b
+# on a mixed grid, efficient CPUs, a GPU, priced in EUR.
+DEMO_FIGURES = {"site-a": {"watts_per_core": 12, "pue": 1.2, "grid_intensity": 30},
+                "site-b": {"watts_per_core": 7.5, "watts_per_gpu": 300, "pue": 1.4, "grid_intensity": 250,
+                           "price_per_core_hour": 0.02, "price_per_gpu_hour": 1.2, "price_currency": "EUR"}}
 
 app = typer.Typer(add_completion=False, help="SRCNet Execution Broker")
 
@@ -59,7 +64,7 @@ def up(
             wait_listening("127.0.0.1", skaha_port)
             env = {**common, "EB_SITE": site, "EB_SKAHA_URL": f"http://127.0.0.1:{skaha_port}/skaha",
                    **({"EB_SKAHA_TOKEN": token} if token else {}),
-                   **{f"EB_{k.upper()}": str(v) for k, v in DEMO_SITES[site].items()}}
+                   **{f"EB_{k.upper()}": str(v) for k, v in {**DEMO_SITES[site], **DEMO_FIGURES[site]}.items()}}
             children.spawn(f"agent-{site}", "services.canfar_agent", env)
         slurm_site = detect_slurm() if slurm else None
         if slurm_site:

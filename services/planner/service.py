@@ -10,6 +10,7 @@ from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
 from shared import contracts as c
+from shared import footprint
 from shared.model import ExecutionRequest, OfferSetStatus, Result, error, warn
 from shared.settings import PlannerSettings
 from shared.jetstream import ensure_streams
@@ -129,11 +130,10 @@ class Planner:
         return outcome
 
     async def _outcome(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
-        unknown = request.unknown_kinds()
+        unknown = [error("Unknown kind {kind} at {field}", kind=kind, field=field)
+                   for field, kind in request.unknown_kinds()] + footprint.unknown(request)
         if unknown:
-            return Outcome(Result.NO, [
-                error("Unknown kind {kind} at {field}", kind=kind, field=field) for field, kind in unknown
-            ])
+            return Outcome(Result.NO, unknown)
         sites = sorted(self.registry.live_sites())
         silent = [warn("Site {site} ({platform}) is silent: no heartbeat since {time}", site=s.site,
                        platform=s.platform, time=s.last_seen.isoformat(timespec="seconds"))

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from faststream.nats import NatsBroker
 
 from .. import contracts as c
-from ..model import Result, error
+from .. import footprint
+from ..model import ExecutionRequest, Result, error
 from ..platform import Answer, Platform, Preparation
 from ..ledger import LedgerBusy, SharedLedger
 from ..plugins import PlatformPlugin
@@ -36,6 +37,7 @@ class AgentRuntime:
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
                                  settings.heartbeat_interval, platform.capabilities)
         self.sessions: SessionDriver | None = None
+        self.figures = footprint.SiteFigures.of(settings)
         self._stopped = False
         self._subscribe()
 
@@ -62,8 +64,12 @@ class AgentRuntime:
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
         try:
+            refused = footprint.metric_breaches(msg.request, self.figures, self.site)
+            if refused:  # the site's own figures: known before anything is booked
+                return Answer.no(*refused)
             preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
-            return await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
+            answer = await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
+            return await self.priced(msg.request, answer)
         except TimeoutError:
             return Answer.no(error("Site {site} could not answer in time", site=self.site))
         except LedgerBusy:  # other replicas of the site kept booking: a NO now, a YES when asked again
@@ -71,6 +77,23 @@ class AgentRuntime:
         except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
+
+    async def priced(self, request: ExecutionRequest, answer: Answer) -> Answer:
+        """Every offer with its estimates (one computation for all platforms); an offer over one of the
+        client's limits is not made: its hold is released and the NO says which limit."""
+        kept, why = [], []
+        for offer in answer.offers:
+            offer.costs = footprint.estimate(offer, self.figures)
+            offer.metrics = footprint.site_metrics(self.figures)
+            over = footprint.cost_breaches(request, offer.costs, self.figures, self.site)
+            if over:
+                why = why or over
+                await self.ledger.release(offer.meta.uuid)
+            else:
+                kept.append(offer)
+        if answer.offers and not kept:
+            return Answer(Result.NO, [], [*why, *answer.messages])
+        return Answer(answer.result, kept, answer.messages)
 
     async def beat(self) -> None:
         await self.presence.beat()

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .costs import Cost, Metric
 from .messages import Message
 
 
@@ -33,6 +34,8 @@ class Meta(Wire):
 class Component(Wire):
     kind: str
     meta: Meta = Field(default_factory=Meta)
+    costs: list[Cost] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the client's cost limits on this component")
+    metrics: list[Metric] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the client's metric limits")
 
 
 class UnknownComponent(Component):

@@ -25,6 +25,13 @@ RUCIO_DATA = kind("data", "rucio-data-resource")
 IVOA_DATA = kind("data", "ivoa-data-resource")
 SKAO_DATA = kind("data", "skao-data-resource")
 
+# 2026-07: costs and metrics, a client's limits and the broker's estimates (shared/model/costs.py).
+SIMPLE_COST = kind("costs", "simple-minmax-float-cost")
+SIMPLE_METRIC = kind("metrics", "simple-minmax-float-metric")
+# Their 2026-07 (Calycopis-openapi) spelling, accepted beside the internal one.
+CALYCOPIS_SIMPLE_COST = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/costs/simple-minmax-float-cost.yaml"
+CALYCOPIS_SIMPLE_METRIC = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds/metrics/simple-minmax-float-metric.yaml"
+
 # Extension (no reference implementation has it yet): accelerators on a compute resource.
 GPU = kind("accelerator", "gpu")
 

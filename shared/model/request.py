@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from .base import Meta, UnknownComponent, Wire
+from .costs import Cost, Metric
 from .data import Data
 from .executable import Executable
 from .resources import Compute, SimpleComputeResource, Storage, Volume
@@ -37,6 +38,8 @@ class ExecutionRequest(Wire):
     data: list[Data] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
     schedule: RequestSchedule | None = None
+    costs: list[Cost] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: limits, e.g. the most energy (kWh)")
+    metrics: list[Metric] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: limits, e.g. the highest PUE")
 
     def unknown_kinds(self) -> list[tuple[str, str]]:
         """(field, kind) for every component whose kind this broker does not know."""

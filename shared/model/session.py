@@ -10,6 +10,7 @@ from pydantic import Field
 
 from . import kinds
 from .base import Meta, Wire
+from .costs import Cost, Metric
 from .messages import Message
 from .data import Data
 from .executable import Executable
@@ -96,6 +97,8 @@ class ExecutionSession(Wire):
     data: list[Data] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
     options: list[EnumValueOption] = Field(default_factory=list)
+    costs: list[Cost] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the broker's estimates for this offer")
+    metrics: list[Metric] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the site's figures behind them")
     site: SiteRef | None = None
     history: list[PhaseChange] = Field(default_factory=list, description="Extension: every phase change, with its time")
     observed: SessionSchedule | None = Field(None, description="Extension: the schedule the session actually kept")
