@@ -145,6 +145,7 @@ class PlanRequest(BaseModel):
     request: ExecutionRequest
     received: datetime = Field(default_factory=_now)
     owner: str | None = Field(None, description="the caller's identity, owner of the OfferSet")
+    direct: bool = Field(False, description="POST /direct: once COMPLETE, the planner accepts the best offer")
 
 
 class OfferRequest(BaseModel):

@@ -45,6 +45,8 @@ class GatewaySettings(StoreSettings):
     public_url: str | None = Field(None, description="base URL put in Location and meta.url; default: from the request")
     max_body_bytes: int = 1_048_576
     max_wait: float = Field(60.0, description="longest Prefer: wait honoured, seconds")
+    direct_wait: float = Field(30.0, gt=0, description="seconds POST /direct waits for the planner to complete "
+                                                       "and accept; later it answers 202 with the OfferSet")
     plan_ack_timeout: float = Field(10.0, description="seconds to keep trying to store an offer request in JetStream "
                                               "(a cluster that lost a node elects new stream leaders meanwhile)")
     # Identity (docs/identity.md). `static`: tokens listed in auth_tokens, for development and tests;

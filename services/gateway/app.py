@@ -17,7 +17,7 @@ from shared.settings import GatewaySettings
 from shared.store import Store
 from shared.store.accounting import Accounting
 
-from . import accounting, agents, offersets, openapi, problems, sessions
+from . import accounting, agents, direct, offersets, openapi, problems, sessions
 from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
@@ -56,6 +56,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     app = FastAPI(title="SRCNet Execution Broker", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
     app.include_router(offersets.router)
+    app.include_router(direct.router)
     app.include_router(sessions.router)
     app.include_router(agents.router)
     app.include_router(accounting.router)

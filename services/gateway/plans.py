@@ -17,14 +17,15 @@ from .state import Gateway
 log = logging.getLogger(__name__)
 
 
-async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: str | None = None) -> datetime:
+async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: str | None = None,
+                 direct: bool = False) -> datetime:
     """Queue the request durably (JetStream, replicated), then record the OfferSet COLLECTING.
 
     In that order: once this returns (and the client gets its 303) the request is in the stream, so a
     planner will complete it even if this gateway dies now; and a GET finds the OfferSet at once.
     """
     created = datetime.now(UTC)
-    plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner)
+    plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner, direct=direct)
     try:
         await _queue(gw, plan)
     except Exception as exc:  # no stream, no quorum, connection lost: nobody will plan it

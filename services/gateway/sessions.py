@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
+from shared.decisions import tell_sites
 from shared.store.lifecycle import Changed, Conflict
 
 from .auth import Caller, Principal
@@ -87,15 +88,7 @@ async def _tell_sites(gw: Gateway, changed: Changed, phase: Phase) -> None:
     that fails, the planner's sweep re-sends LAUNCH and offers' holds lapse at their expiry."""
     target = changed.session
     try:
-        if phase is Phase.ACCEPTED:
-            await gw.commands.launch(target)
-            await gw.store.handed_over(target.uuid)
-        elif phase is Phase.CANCELLED and target.phase is not Phase.OFFERED:
-            await gw.commands.cancel(target, "cancelled by the client")
-        else:
-            await gw.commands.release(target, f"{phase.lower()} by the client")
-        for sibling in changed.released:
-            await gw.commands.release(sibling, "another offer was accepted")
+        await tell_sites(gw.commands, gw.store, changed, phase)
     except Exception:
         log.warning("could not tell site %s about %s now", target.site, target.uuid, exc_info=True)
         if phase is Phase.CANCELLED and target.phase is not Phase.OFFERED:

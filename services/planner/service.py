@@ -20,6 +20,7 @@ from shared.store import Store
 from .gather import Gatherer
 from .intake import PlanIntake
 from .data import SiteData, judge
+from .direct import Direct
 from .merge import Outcome, merge
 from .registry import AgentRegistry
 from .tracker import Tracker
@@ -39,6 +40,7 @@ class Planner:
         self._stopped = False
         self._intake: PlanIntake | None = None
         self.tracker: Tracker | None = None
+        self.direct: Direct | None = None
         self._subscribe()
 
     @property
@@ -84,6 +86,7 @@ class Planner:
         await ensure_streams(js, self.settings.jetstream_replicas)
         self.tracker = Tracker(js, self.store, self.settings.sweep_interval)
         await self.tracker.start()
+        self.direct = Direct(self.store, self.tracker.commands)
         await self.broker.publish(b"", c.PING)
         await asyncio.sleep(min(0.2, self.settings.collect_timeout / 4))  # the pinged agents' heartbeats
         self._intake = PlanIntake(js, self._take, self.settings.redelivery)
@@ -108,12 +111,16 @@ class Planner:
         if delivered > 1:  # another planner died collecting it, or only its acknowledgement was lost
             known = await self.store.offerset_document(msg.offerset)
             if known is not None and known["status"] != OfferSetStatus.COLLECTING:
+                if msg.direct:  # the planner that completed it may have died before it accepted an offer
+                    await self.direct.settle(msg.offerset, msg.owner)
+                    await self.broker.publish(c.OfferSetCompleted(offerset=msg.offerset, result=known["result"]),
+                                              c.COMPLETED)
                 return
             log.info("planning %s again (delivery %d)", msg.offerset, delivered)
-        await self.plan(msg.offerset, msg.request, owner=msg.owner, received=msg.received)
+        await self.plan(msg.offerset, msg.request, owner=msg.owner, received=msg.received, direct=msg.direct)
 
     async def plan(self, offerset: uuid.UUID, request: ExecutionRequest, *, owner: str | None = None,
-                   received: datetime | None = None) -> Outcome:
+                   received: datetime | None = None, direct: bool = False) -> Outcome:
         try:
             outcome = await self._outcome(offerset, request)
         except Exception as exc:  # a bug must not leave the OfferSet COLLECTING forever
@@ -125,6 +132,8 @@ class Planner:
             # now: record it (idempotent), then complete it. (A repeat of a COMPLETE one changes nothing.)
             await self.store.add_offerset(offerset, request, created=received, owner=owner)
             done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
+        if done and direct:  # before COMPLETED: the gateway answering POST /direct reads the accepted session
+            await self.direct.settle(offerset, owner)
         if done:
             await self.broker.publish(c.OfferSetCompleted(offerset=offerset, result=outcome.result), c.COMPLETED)
         return outcome

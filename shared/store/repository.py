@@ -197,6 +197,12 @@ class Store(SessionLifecycle, Accounts):
             ).all()
         return [(UUID(r.uuid), ExecutionRequest.model_validate(r.request), _utc(r.created)) for r in rows]
 
+    async def accepted_in(self, offerset: UUID) -> UUID | None:
+        """The session accepted in an OfferSet (its compare-and-set winner), if any."""
+        async with self.engine.connect() as conn:
+            found = (await conn.execute(select(_o.c.accepted).where(_o.c.uuid == str(offerset)))).scalar()
+        return UUID(found) if found else None
+
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
