@@ -7,11 +7,13 @@ import json
 
 import pytest
 import xmltodict
+import yaml
 
+from services.launcher.cli import DEMO_FIGURES, DEMO_SITES
 from shared.model import kinds
 from shared.model import costs as c
 
-from .test_offersets import JSON, post_and_wait, request, texts
+from .test_offersets import EXAMPLES, JSON, post_and_wait, request, texts
 
 ASTROML = "images.canfar.net/skaha/astroml:24.07"  # at both sites
 # Two sites with different figures, as in `make up` (services/launcher/cli.py DEMO_FIGURES).
@@ -121,3 +123,15 @@ async def test_bad_limits_are_422_naming_the_field_and_xml_carries_costs(sites):
     got = await sites.http.get(body["offers"][0]["meta"]["url"], headers={"Accept": "application/xml"})
     xml = xmltodict.parse(got.text)["execution"]
     assert {item["type"] for item in xml["costs"]} >= {c.ENERGY, c.CARBON, c.CORE_HOURS}
+
+
+async def test_the_costs_example_with_the_demo_sites_figures(broker, site_config):
+    """examples/costs.yaml against the figures `make up` gives its sites: site-b YES, site-a NO naming the limit."""
+    for name in ("site-a", "site-b"):
+        await broker.add_site(name, site_config(name), **DEMO_SITES[name], **DEMO_FIGURES[name])
+    await broker.wait_for_agents(2)
+    doc = yaml.safe_load((EXAMPLES / "costs.yaml").read_text())
+    body = await post_and_wait(broker, doc)
+    assert body["result"] == "YES" and {o["site"]["name"] for o in body["offers"]} == {"site-b"}, texts(body)
+    assert "site-a: the estimated uri:srcnet-eb:cost:energy-kwh is" in texts(body)
+    assert all(c.money("EUR") in of(o) for o in body["offers"])

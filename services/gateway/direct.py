@@ -43,7 +43,8 @@ router = APIRouter(tags=["direct"])
     responses={303: answer(ExecutionSession, "See Other: the accepted session, Location header points to it"),
                202: answer(OfferSet, "Accepted, still planning: Location points to the OfferSet"),
                409: answer(ErrorResponse, "Offers were made but none could be accepted (all expired meanwhile)"),
-               **_ERRORS, 422: answer(ErrorResponse, "Invalid request, or no site can run it now; messages say why")},
+               **{k: v for k, v in _ERRORS.items() if k != 404},
+               422: answer(ErrorResponse, "Invalid request, or no site can run it now; messages say why")},
     response_class=Response,
 )
 async def post_direct(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
