@@ -74,6 +74,11 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
         refused = subprocess.run([sys.executable, "-m", "services.launcher", "reject", offer, "--token", "wrong"],
                                  capture_output=True, text=True, timeout=30, env=env_cli)
         assert refused.returncode == 1 and "401: Authorization: unknown token" in refused.stderr
+        # Run now: with the demo sites' figures only site-b keeps within examples/costs.yaml's 0.5 kWh.
+        ran = subprocess.run([sys.executable, "-m", "services.launcher", "direct", str(EXAMPLE.parent / "costs.yaml"),
+                              "--url", base], capture_output=True, text=True, timeout=60, env=env_cli)
+        assert ran.returncode == 0 and "/sessions/" in ran.stdout and " at site-b " in ran.stdout, ran.stdout + ran.stderr
+        assert re.search(r"\d kWh \S+ gCO2e \S+ EUR", ran.stdout), ran.stdout
     finally:
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)

@@ -51,7 +51,33 @@ def ask(request: Path, url: Url = "http://127.0.0.1:8080",
         compute = offer.get("compute", {})
         typer.echo(f"  [{i}] {offer['site']['name']:8} from {offer['schedule']['preparing']['start']} "
                    f"{compute.get('cores', {}).get('min', '?')} cores {compute.get('memory', {}).get('min', '?')} GiB "
-                   f"expires {offer['expires']}\n      {offer['meta']['url']}")
+                   f"expires {offer['expires']}{_footprint(offer)}\n      {offer['meta']['url']}")
+
+
+def _footprint(offer: dict) -> str:
+    """` 0.46 kWh 115 gCO2e 0.08 EUR` from the offer's estimates (README, "Costs and energy")."""
+    units = {"energy-kwh": "kWh", "carbon-gco2e": "gCO2e"}
+    out = []
+    for item in offer.get("costs", []):
+        name = str(item.get("type", "")).rsplit(":", 1)[-1]
+        unit = units.get(name) or (name.removeprefix("money-") if name.startswith("money-") else None)
+        if unit and item.get("max") is not None:
+            out.append(f"{item['max']:.3g} {unit}")
+    return f" {' '.join(out)}" if out else ""
+
+
+def direct(request: Path, url: Url = "http://127.0.0.1:8080", token: Token = DEV_TOKEN) -> None:
+    """POST an ExecutionRequest to /direct: the best offer is accepted at once; prints the session's URL."""
+    kind = {".json": JSON, ".xml": "application/xml"}.get(request.suffix, "application/yaml")
+    posted = httpx.post(f"{url}/direct", content=request.read_bytes(), headers=_headers(token, **{"Content-Type": kind}),
+                        timeout=60)
+    if posted.status_code == 202:
+        typer.echo(f"still planning; the OfferSet: {posted.headers['location']}")
+        return
+    if posted.status_code != 303:
+        _fail(posted)
+    session = posted.json()
+    typer.echo(f"{posted.headers['location']}: {session['phase']} at {session['site']['name']}{_footprint(session)}")
 
 
 def _update(session: str, value: str, token: str) -> None:
@@ -99,5 +125,5 @@ def watch(session: str, every: Annotated[float, typer.Option(help="seconds betwe
 
 
 def install(app: typer.Typer) -> None:
-    for command in (ask, accept, reject, cancel, watch):
+    for command in (ask, direct, accept, reject, cancel, watch):
         app.command()(command)
