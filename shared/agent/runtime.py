@@ -13,6 +13,7 @@ from faststream.nats import NatsBroker
 
 from .. import contracts as c
 from ..model import Result, error
+from ..mounts import resolve
 from ..platform import Answer, Platform, Preparation
 from ..ledger import LedgerBusy, SharedLedger
 from ..plugins import PlatformPlugin
@@ -62,6 +63,9 @@ class AgentRuntime:
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
         try:
+            refused = self.mount_problems(msg)
+            if refused:
+                return Answer.no(*refused)
             preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
             return await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
         except TimeoutError:
@@ -71,6 +75,14 @@ class AgentRuntime:
         except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
+
+    def mount_problems(self, msg: c.OfferRequest) -> list:
+        """What this site cannot mount: the checks every platform shares, then the platform's own."""
+        resolved = resolve(msg.request, self.site, self.settings.max_storage_gb)
+        if resolved.problems or not resolved.mounts:
+            return resolved.problems
+        check = getattr(self.platform, "check_mounts", None)  # optional part of the port
+        return list(check(resolved.mounts)) if check is not None else []
 
     async def beat(self) -> None:
         await self.presence.beat()
