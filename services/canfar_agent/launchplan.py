@@ -96,5 +96,8 @@ def _singularity(executable: m.SingularityContainer, offered: list[SkahaImage], 
     if image is None or HEADLESS not in image.types:
         return m.error("{site}: the site's Singularity image {image} is not offered for headless sessions",
                        site=site, image=runner)
-    cmd, args = command(f"{settings.singularity_command} {shlex.quote(executable.location)}")
-    return LaunchPlan(image, HEADLESS, executable, cmd, args)
+    if any(c.isspace() for c in executable.location):  # Skaha splits args on spaces, quotes or not
+        return m.error("{site}: Singularity image {location}: Skaha cannot pass a location with spaces",
+                       site=site, location=executable.location)
+    cmd, *words = settings.singularity_command.split()
+    return LaunchPlan(image, HEADLESS, executable, cmd, " ".join([*words, executable.location]))
