@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -177,3 +178,12 @@ async def test_a_session_stays_findable_by_its_notebook(demo):
     body = await offerset(demo, notebook())
     found = await session(demo, body["offers"][0])
     assert found["executable"]["location"] == NOTEBOOK and found["executable"]["image"]["locations"] == [ASTROML]
+
+
+async def test_the_notebook_example_gets_yes_offers_from_both_demo_sites(demo):
+    example = (Path(__file__).resolve().parents[1] / "examples" / "notebook.yaml").read_text()
+    posted = await demo.http.post("/offersets", content=example, headers={"Content-Type": "application/yaml"})
+    assert posted.status_code == 303, posted.text
+    body = (await demo.http.get(posted.headers["location"], headers={"Accept": "application/json",
+                                                                     "Prefer": "wait=10"})).json()
+    assert body["result"] == "YES" and set(by_site(body)) == {"site-a", "site-b"}, body["meta"]["messages"]

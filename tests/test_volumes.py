@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import nats
 import pytest
@@ -141,3 +142,13 @@ def test_mount_paths_must_be_absolute_and_distinct():
     assert said == ["s: compute.volumes[0]: path 'relative/x' is not an absolute path",
                     "s: compute.volumes[2]: mounts at /scratch/a, as compute.volumes[1] does"]
     assert [v.path for v in found.volumes] == ["/scratch/a"]
+
+
+async def test_the_volumes_example_is_offered_where_its_image_is(sites):
+    example = (Path(__file__).resolve().parents[1] / "examples" / "volumes.yaml").read_text()
+    posted = await sites.http.post("/offersets", content=example, headers={"Content-Type": "application/yaml"})
+    body = (await sites.http.get(posted.headers["location"], headers={"Accept": "application/json",
+                                                                      "Prefer": "wait=10"})).json()
+    assert set(by_site(body)) == {"site-a"}, body["meta"]["messages"]  # CASA is at site-a only
+    assert [v["meta"]["description"] for v in body["offers"][0]["compute"]["volumes"]] == [
+        "storage resource 'work' (20 GiB) at /scratch/work, readwrite"]
