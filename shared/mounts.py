@@ -36,7 +36,7 @@ class Mount:
         if isinstance(self.target, m.SimpleStorageResource) and self.target.size and self.target.size.min:
             what += f" ({self.target.size.min} GiB)"
         meta = original.meta.model_copy(update={"description": f"{what} at {self.path}, {self.mode.lower()}"})
-        return original.model_copy(update={"mode": self.mode, "resource": self.resource, "resources": [],
+        return original.model_copy(update={"mode": self.mode, "resource": self.resource, "resources": None,
                                            "path": self.path, "meta": meta})
 
 

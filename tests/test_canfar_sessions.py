@@ -263,3 +263,11 @@ async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
         assert len(platform.ledger) == 0
         again = await platform.offers(uuid4(), req, Preparation())
         assert again.offers[0].schedule.preparing.start <= taken.schedule.preparing.start + timedelta(seconds=2)
+
+
+async def test_an_image_without_a_session_type_for_the_request_is_a_no_not_a_failed_launch() -> None:
+    async with site() as (url, platform):
+        answer = await platform.offers(uuid4(), request(CARTA, entrypoint="run.sh"), Preparation())
+        assert answer.result is m.Result.NO
+        assert f"image {CARTA} is labelled carta: no session type to run it with an entrypoint" in \
+            answer.messages[0].message

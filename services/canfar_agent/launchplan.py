@@ -68,6 +68,10 @@ def plan(executable: m.Component | None, offered: list[SkahaImage], settings: Ca
             return m.error("{site}: image {image} is not offered{digest}", site=site, image=executable.location,
                            digest=f" with digest {executable.image.digest}" if executable.image.digest else "")
         stype = session_type(executable, image.types)
+        if stype not in image.types:  # Skaha refuses a type the image is not labelled with
+            return m.error("{site}: image {image} is labelled {types}: no session type to run it{why}", site=site,
+                           image=image.id, types=", ".join(image.types) or "with no type",
+                           why=" with an entrypoint (that needs headless)" if executable.entrypoint else "")
         cmd, args = command(executable.entrypoint) if stype == HEADLESS else (None, None)
         # cmd, args and env reach headless sessions only (Skaha builds them into the headless job alone).
         return LaunchPlan(image, stype, executable, cmd, args, executable.environment if stype == HEADLESS else {})

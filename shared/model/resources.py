@@ -45,13 +45,14 @@ class SimpleVolumeMount(Component):
     mode: Literal["READONLY", "READWRITE"] | None = None
     cardinality: Literal["INSTANCE", "CONTAINER"] | None = None
     resource: str | None = Field(None, description="name (or uuid) of the storage or data resource to mount")
-    resources: list[str] = Field(default_factory=list, description="older form: a list (of one) instead of `resource`")
+    resources: list[str] | None = Field(None, description="older form: a list (of one) instead of `resource`")
 
     @model_validator(mode="after")
     def _one_resource(self) -> SimpleVolumeMount:
         # The older list of one is the newer single reference; a longer list stays (and is refused by the checks).
-        if self.resource is None and len(self.resources) == 1:
-            self.resource, self.resources = self.resources[0], []
+        if self.resources is not None and len(self.resources) <= 1:
+            self.resource = self.resource or (self.resources[0] if self.resources else None)
+            self.resources = None
         return self
 
 
