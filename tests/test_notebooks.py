@@ -187,3 +187,23 @@ async def test_the_notebook_example_gets_yes_offers_from_both_demo_sites(demo):
     body = (await demo.http.get(posted.headers["location"], headers={"Accept": "application/json",
                                                                      "Prefer": "wait=10"})).json()
     assert body["result"] == "YES" and set(by_site(body)) == {"site-a", "site-b"}, body["meta"]["messages"]
+
+
+async def test_a_full_interactive_quota_is_a_no_and_a_refused_launch_fails_the_session(demo):
+    """Skaha caps an account's interactive sessions (3 here): at the cap, a notebook is a NO at once; an
+    accepted one Skaha refuses to start is FAILED once its start has passed, never left PREPARING."""
+    body = await offerset(demo, notebook())
+    offer = by_site(body)["site-a"][0]
+    skaha = demo.sites["site-a"].skaha
+    async with httpx.AsyncClient() as http:
+        for i in range(3):  # the account's other notebooks, started meanwhile
+            got = await http.post(f"{skaha}/v1/session", data={"name": f"other{i}", "image": ASTROML,
+                                                               "type": "notebook"})
+            assert got.status_code == 200, got.text
+    again = await offerset(demo, notebook())
+    assert set(by_site(again)) == {"site-b"}
+    assert "site-a: the site's Skaha account has its 3 interactive sessions running already" in errors(again)
+    assert (await update(demo, offer, "ACCEPTED")).status_code == 200
+    failed = await wait_phase(demo, offer, "FAILED", "RUNNING", timeout=30)
+    assert failed["phase"] == "FAILED", failed["history"]
+    assert "has reached the maximum of 3 active sessions" in failed["history"][-1]["messages"][0]["message"]

@@ -18,7 +18,7 @@ from .launchplan import LaunchPlan
 from .sessions import SkahaSessions
 from .settings import CanfarSettings
 from .sizing import size
-from .skaha import SkahaClient, SkahaUnavailable
+from .skaha import SessionPhase, SkahaClient, SkahaUnavailable
 
 KIND = "canfar"
 
@@ -68,10 +68,27 @@ class CanfarPlatform:
         plan = launchplan.plan(request.executable, found, self.settings)
         if isinstance(plan, m.Message):
             return Answer.no(plan)
+        if plan.type != launchplan.HEADLESS and ctx.max_interactive_sessions is not None:
+            full = await self._interactive_full(ctx.max_interactive_sessions)
+            if full is not None:
+                return Answer.no(full)
         sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
         if sized.demand is None:
             return Answer(m.Result.NO, [], sized.reasons)
         return await self._schedule(offerset, request, sized.demand, plan, preparation)
+
+    async def _interactive_full(self, most: int) -> m.Message | None:
+        """Skaha caps the interactive sessions of one account (the broker's), headless ones not: a notebook
+        that could not start is a NO now rather than a launch that fails later."""
+        try:
+            active = [s for s in await self.client.sessions() if (s.type or "") != launchplan.HEADLESS
+                      and s.phase in (SessionPhase.PENDING, SessionPhase.RUNNING)]
+        except SkahaUnavailable as exc:
+            return m.error("{site}: the Skaha platform is unavailable: {reason}", site=self.site, reason=exc.reason)
+        if len(active) < most:
+            return None
+        return m.error("{site}: the site's Skaha account has its {most} interactive sessions running already",
+                       site=self.site, most=most)
 
     def check_mounts(self, mounts: list[Mount]) -> list[m.Message]:
         """Skaha gives a session the shared filesystem and the node's scratch space, nothing else to mount."""

@@ -253,7 +253,9 @@ class SessionDriver:
                 await self._stage(rec)
             if rec.platform_id is None:
                 await self._save(rec)  # renews the lease: still ours right before the platform acts
-                rec.platform_id = await self._retry(rec, lambda: self.platform.launch(rec.offer))
+                # A platform that keeps refusing (image withdrawn, a session limit) fails it, as a pending one would.
+                rec.platform_id = await self._retry(rec, lambda: self.platform.launch(rec.offer),
+                                                    rec.available_at + timedelta(seconds=self.grace))
                 await self._save(rec)
                 await self._emit(rec, Phase.PREPARING, info("Platform session {id} created", id=rec.platform_id))
         await self._follow(rec)
