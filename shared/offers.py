@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from . import model as m
 from .capacity import CapacityLedger, Demand
+from .mounts import resolve
 from .platform import Preparation
 from .settings import AgentSettings
 
@@ -68,18 +69,23 @@ async def successive_offers(window: Window, ledger: CapacityLedger, demand: Dema
 
 
 def make_offer(session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime, window: Window, *,
-               preparation: Preparation, site: str, platform: str, description: str) -> m.ExecutionSession:
-    """`start` is when compute starts (the reservation's start); data staging comes before it."""
+               preparation: Preparation, site: str, platform: str, description: str,
+               executable: m.Component | None = None) -> m.ExecutionSession:
+    """`start` is when compute starts (the reservation's start); data staging comes before it. `executable`:
+    what the site will run, when it settles more than the request said (e.g. a notebook's image)."""
     prepare, duration, release, expires = window.prepare, window.duration, window.release, window.expires
     available = start + prepare
+    # Every mount (compute.volumes and the older top-level list) under compute, each saying what it mounts where.
+    volumes = resolve(request, site, None).volumes
     compute = m.SimpleComputeResource(
         cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
         accelerators=[m.Accelerator(count=m.MinMax.exactly(demand.gpus))] if demand.gpus else [],
-        volumes=request.simple_compute.volumes,
+        volumes=volumes,
     )
+    mounted = [m.info("Mounts {what}", what=v.meta.description) for v in volumes]
     return m.ExecutionSession(
         meta=m.Meta(uuid=session, name=request.meta.name, created=datetime.now(UTC), description=description,
-                    messages=list(preparation.notes)),
+                    messages=[*preparation.notes, *mounted]),
         phase=m.Phase.OFFERED,
         expires=expires,
         schedule=m.SessionSchedule(
@@ -90,10 +96,9 @@ def make_offer(session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, 
             available=m.IntervalBlock(start=m.format_interval(start, prepare), duration=m.format_duration(duration)),
             releasing=m.InstantBlock(start=available + duration, duration=m.format_duration(release)),
         ),
-        executable=request.executable,
+        executable=executable or request.executable,
         compute=compute,
         storage=request.storage,
         data=request.data,
-        volumes=request.volumes,
         site=m.SiteRef(name=site, platform=platform),
     )

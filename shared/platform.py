@@ -77,3 +77,9 @@ class Platform(Protocol):
 
     async def extend(self, platform_id: str, until: datetime) -> None:
         """Make sure the platform keeps it running until `until` (within what was offered)."""
+
+    # Optional, looked up by the runtime when a platform has them:
+    #   check_mounts(mounts: list[shared.mounts.Mount]) -> list[Message]
+    #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
+    #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]
+    #       the URLs a client opens, from the platform's own (e.g. a notebook's file in a Skaha session).

@@ -93,6 +93,8 @@ class AgentSettings(Common):
     default_duration: float = Field(3600.0, description="session length when the request gives none")
     max_duration: float = Field(7 * 24 * 3600.0, description="longest session the site runs")
     horizon: float = Field(7 * 24 * 3600.0, description="how far ahead offers may start")
+    max_storage_gb: int | None = Field(100, ge=0, description="most storage (GiB, all of a request's storage "
+                                                              "resources) a session may have here; empty: no limit")
     poll_interval: float = Field(5.0, description="seconds between looks at a running session")
     grace: float = Field(300.0, description="seconds past the offered start before a session still "
                                             "waiting for the platform or its data is FAILED")

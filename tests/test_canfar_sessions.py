@@ -184,7 +184,7 @@ async def test_image_withdrawn_after_the_offer_is_a_clear_error() -> None:
     async with site() as (url, platform):
         session = await offer(platform, NOTEBOOK)
         gone = m.DockerContainer(image={"locations": ["images.canfar.net/skaha/withdrawn:1"]})
-        with pytest.raises(LaunchError, match="withdrawn:1 is no longer offered"):
+        with pytest.raises(LaunchError, match="no longer be launched: .*withdrawn:1 is not offered"):
             await platform.launch(session.model_copy(update={"executable": gone}))
         assert await skaha_sessions(url) == []
 
@@ -263,3 +263,11 @@ async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
         assert len(platform.ledger) == 0
         again = await platform.offers(uuid4(), req, Preparation())
         assert again.offers[0].schedule.preparing.start <= taken.schedule.preparing.start + timedelta(seconds=2)
+
+
+async def test_an_image_without_a_session_type_for_the_request_is_a_no_not_a_failed_launch() -> None:
+    async with site() as (url, platform):
+        answer = await platform.offers(uuid4(), request(CARTA, entrypoint="run.sh"), Preparation())
+        assert answer.result is m.Result.NO
+        assert f"image {CARTA} is labelled carta: no session type to run it with an entrypoint" in \
+            answer.messages[0].message

@@ -90,7 +90,7 @@ async def test_raw_payload_shapes_match_skaha() -> None:
         doc = (await http.get(f"{url}/v1/session/{sid}")).json()
         assert {"id", "userid", "image", "type", "status", "name", "startTime", "expiryTime",
                 "connectURL", "requestedGPUCores"} <= set(doc)
-        assert doc["type"] == "headless" and doc["status"] == "Pending"
+        assert doc["type"] == "notebook" and doc["status"] == "Pending"  # no type: the image's first, as Skaha
 
 
 async def test_token_required() -> None:

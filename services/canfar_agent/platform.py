@@ -9,14 +9,16 @@ from shared import model as m
 from shared.capacity import CapacityLedger, Demand
 from shared.contracts import Capabilities
 from shared.ledger import SharedLedger
+from shared.mounts import Mount
 from shared.offers import Window, make_offer, successive_offers
 from shared.platform import Answer, Preparation, RunStatus
 
-from . import images
+from . import launchplan
+from .launchplan import LaunchPlan
 from .sessions import SkahaSessions
 from .settings import CanfarSettings
 from .sizing import size
-from .skaha import SkahaClient, SkahaUnavailable
+from .skaha import SessionPhase, SkahaClient, SkahaUnavailable
 
 KIND = "canfar"
 
@@ -36,7 +38,7 @@ class CanfarPlatform:
         self.client = client or SkahaClient(settings.skaha_url, settings.skaha_token,
                                             timeout=settings.skaha_timeout, cache_ttl=settings.skaha_cache_ttl)
         self.ledger = ledger if ledger is not None else SharedLedger(capacity(settings))  # empty is falsy
-        self.sessions = SkahaSessions(self.client)
+        self.sessions = SkahaSessions(self.client, settings)
 
     async def start(self) -> None:
         return None
@@ -48,9 +50,9 @@ class CanfarPlatform:
         try:
             found, ctx = await self.client.images(), await self.client.context()
         except SkahaUnavailable as exc:
-            return Capabilities(executables=[m.kinds.DOCKER_CONTAINER], reachable=False, detail=exc.reason)
+            return Capabilities(executables=launchplan.kinds_run(self.settings), reachable=False, detail=exc.reason)
         return Capabilities(
-            executables=[m.kinds.DOCKER_CONTAINER], images=len(found),
+            executables=launchplan.kinds_run(self.settings), images=len(found),
             max_cores=min(max(ctx.cores, default=0), self.settings.total_cores),
             max_memory_gb=min(max(ctx.memory_gb, default=0), self.settings.total_memory_gb),
             max_gpus=min(max(ctx.gpus, default=0), self.settings.total_gpus),
@@ -59,23 +61,45 @@ class CanfarPlatform:
     async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest,
                      preparation: Preparation = Preparation()) -> Answer:
         site = self.site
-        executable = request.executable
-        if not isinstance(executable, m.DockerContainer):
-            return Answer.no(m.error("{site}: CANFAR runs container images, not {kind}",
-                                     site=site, kind=m.kinds.short(executable.kind)))
         try:
             found, ctx = await self.client.images(), await self.client.context()
         except SkahaUnavailable as exc:
             return Answer.no(m.error("{site}: the Skaha platform is unavailable: {reason}", site=site, reason=exc.reason))
-        image = images.find(executable, found)
-        if image is None:
-            return Answer.no(m.error("{site}: image {image} is not offered{digest}", site=site,
-                                     image=executable.location,
-                                     digest=f" with digest {executable.image.digest}" if executable.image.digest else ""))
+        plan = launchplan.plan(request.executable, found, self.settings)
+        if isinstance(plan, m.Message):
+            return Answer.no(plan)
+        if plan.type != launchplan.HEADLESS and ctx.max_interactive_sessions is not None:
+            full = await self._interactive_full(ctx.max_interactive_sessions)
+            if full is not None:
+                return Answer.no(full)
         sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
         if sized.demand is None:
             return Answer(m.Result.NO, [], sized.reasons)
-        return await self._schedule(offerset, request, sized.demand, image.id, preparation)
+        return await self._schedule(offerset, request, sized.demand, plan, preparation)
+
+    async def _interactive_full(self, most: int) -> m.Message | None:
+        """Skaha caps the interactive sessions of one account (the broker's), headless ones not: a notebook
+        that could not start is a NO now rather than a launch that fails later."""
+        try:
+            active = [s for s in await self.client.sessions() if (s.type or "") != launchplan.HEADLESS
+                      and s.phase in (SessionPhase.PENDING, SessionPhase.RUNNING)]
+        except SkahaUnavailable as exc:
+            return m.error("{site}: the Skaha platform is unavailable: {reason}", site=self.site, reason=exc.reason)
+        if len(active) < most:
+            return None
+        return m.error("{site}: the site's Skaha account has its {most} interactive sessions running already",
+                       site=self.site, most=most)
+
+    def check_mounts(self, mounts: list[Mount]) -> list[m.Message]:
+        """Skaha gives a session the shared filesystem and the node's scratch space, nothing else to mount."""
+        roots = [r.rstrip("/") or "/" for r in self.settings.mount_roots]
+        return [m.error("{site}: {field}: cannot mount at {path}; Skaha sessions mount only under {roots}",
+                        site=self.site, field=mount.field, path=mount.path, roots=", ".join(roots))
+                for mount in mounts
+                if not any(mount.path == r or mount.path.startswith(r.rstrip("/") + "/") for r in roots)]
+
+    def access_for(self, session: m.ExecutionSession, urls: list[str]) -> list[str]:
+        return self.sessions.access_for(session, urls)
 
     # --- the lifecycle of accepted offers (see sessions.py) ---------------------
     async def launch(self, session: m.ExecutionSession) -> str:
@@ -90,7 +114,7 @@ class CanfarPlatform:
     async def extend(self, platform_id: str, until: datetime) -> None:
         await self.sessions.extend(platform_id, until)
 
-    async def _schedule(self, offerset: uuid.UUID, request: m.ExecutionRequest, demand: Demand, image: str,
+    async def _schedule(self, offerset: uuid.UUID, request: m.ExecutionRequest, demand: Demand, launch: LaunchPlan,
                         preparation: Preparation) -> Answer:
         s, site = self.settings, self.site
         window = Window.of(request, preparation, s)
@@ -103,7 +127,8 @@ class CanfarPlatform:
 
         def build(session: uuid.UUID, start: datetime) -> m.ExecutionSession:
             return make_offer(session, request, demand, start, window, preparation=preparation,
-                              site=site, platform=KIND, description=f"{image} at {site} (CANFAR)")
+                              site=site, platform=KIND, executable=launch.executable,
+                              description=f"{launch.image.id} ({launch.type} session) at {site} (CANFAR)")
 
         async def plan(view: CapacityLedger) -> list[m.ExecutionSession]:
             async def find(earliest: datetime) -> datetime | None:

@@ -6,11 +6,7 @@ Choices, checked against opencadc/science-platform skaha (session/PostAction):
   ``[A-Za-z0-9-]+`` and stores it lower-cased in a Kubernetes label and as the pod's hostname,
   so a short lower-case DNS label starting with a letter round-trips unchanged.  The name is
   how a restarted agent finds a session it launched but never recorded.
-* Type: ``headless`` when the executable has an entrypoint, or when the image offers no
-  interactive session type (e.g. ``[desktop-app, headless]``); otherwise ``notebook`` if the
-  image has it, else the first interactive type it lists.
-* Command: Skaha puts ``cmd`` into ``command: ["<cmd>"]`` as one executable and splits ``args``
-  on spaces, so the entrypoint is split: its first word is ``cmd``, the rest ``args``.
+* Image, type and command: see launchplan.py (docker containers, notebooks, Singularity images).
   ``cmd``, ``args`` and ``env`` only reach headless sessions (Skaha builds them into the
   headless job only), so they are sent for headless sessions only.
 * Status: Pending -> PENDING; Running -> RUNNING; Completed/Succeeded -> SUCCEEDED;
@@ -21,18 +17,17 @@ Choices, checked against opencadc/science-platform skaha (session/PostAction):
 
 from __future__ import annotations
 
-import shlex
 from datetime import UTC, datetime
 from uuid import UUID
 
 from shared import model as m
 from shared.platform import RunState, RunStatus
 
-from . import images
-from .skaha import SessionPhase, SkahaClient, SkahaImage, SkahaRejected, SkahaSession
+from . import launchplan, notebooks
+from .launchplan import HEADLESS, INTERACTIVE_TYPES, LaunchPlan, command, session_type  # noqa: F401 (their home was here)
+from .settings import CanfarSettings
+from .skaha import SessionPhase, SkahaClient, SkahaRejected, SkahaSession
 
-HEADLESS = "headless"
-INTERACTIVE_TYPES = ("notebook", "desktop", "carta", "firefly", "contributed")  # preference order
 TERMINATING_DETAIL = "Terminating"
 _STATES = {
     SessionPhase.PENDING: RunState.PENDING,
@@ -50,27 +45,6 @@ class LaunchError(SkahaRejected):
 
 def session_name(session: UUID) -> str:
     return "eb-" + session.hex[:12]
-
-
-def session_type(executable: m.DockerContainer, image_types: tuple[str, ...]) -> str:
-    interactive = [t for t in image_types if t in INTERACTIVE_TYPES]
-    if executable.entrypoint or not interactive:
-        return HEADLESS
-    return "notebook" if "notebook" in interactive else interactive[0]
-
-
-def command(entrypoint: str | None) -> tuple[str | None, str | None]:
-    """``"python run.py -v"`` -> ``("python", "run.py -v")``, as Skaha's cmd and args."""
-    if not entrypoint or not entrypoint.strip():
-        return None, None
-    try:
-        words = shlex.split(entrypoint)
-    except ValueError:  # unbalanced quotes: Skaha splits on spaces anyway
-        words = entrypoint.split()
-    words = [w for w in words if w]
-    if not words:
-        return None, None
-    return words[0], (" ".join(words[1:]) or None)
 
 
 def run_status(s: SkahaSession) -> RunStatus:
@@ -92,29 +66,30 @@ def run_status(s: SkahaSession) -> RunStatus:
 class SkahaSessions:
     """Launches and follows the sessions of accepted offers on one Skaha service."""
 
-    def __init__(self, client: SkahaClient) -> None:
+    def __init__(self, client: SkahaClient, settings: CanfarSettings) -> None:
         self.client = client
+        self.settings = settings
 
     async def launch(self, session: m.ExecutionSession) -> str:
-        executable = session.executable
-        if not isinstance(executable, m.DockerContainer):
-            kind = getattr(executable, "kind", None)
-            raise LaunchError(f"CANFAR runs container images, not {m.kinds.short(kind) if kind else 'nothing'}")
         name = session_name(session.meta.uuid)
         existing = await self._find(name)
         if existing is not None:
             return existing.id
-        image = await self._image(executable)
-        stype = session_type(executable, image.types)
+        plan = await self._plan(session.executable)
         compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else None
         cores = compute.cores.min if compute and compute.cores else None
         ram = compute.memory.min if compute and compute.memory else None
         gpus = compute.gpus().min if compute else 0
-        cmd, args = command(executable.entrypoint) if stype == HEADLESS else (None, None)
         return await self.client.create_session(
-            name=name, image=image.id, type=stype, cores=cores, ram=ram, gpus=gpus or None,
-            cmd=cmd, args=args, env=executable.environment if stype == HEADLESS else None,
+            name=name, image=plan.image.id, type=plan.type, cores=cores, ram=ram, gpus=gpus or None,
+            cmd=plan.cmd, args=plan.args, env=plan.env or None,
         )
+
+    def access_for(self, session: m.ExecutionSession, urls: list[str]) -> list[str]:
+        """A notebook's URL opens the notebook itself, not the session's home directory."""
+        if isinstance(session.executable, m.JupyterNotebook):
+            return [notebooks.open_url(url, session.executable.location) for url in urls]
+        return urls
 
     async def _find(self, name: str) -> SkahaSession | None:
         """This session if Skaha has it already: an active one first, else a finished one (so a
@@ -125,14 +100,13 @@ class SkahaSessions:
         mine.sort(key=lambda s: (s.phase.terminal, -(s.start_time.timestamp() if s.start_time else 0.0)))
         return mine[0] if mine else None
 
-    async def _image(self, executable: m.DockerContainer) -> SkahaImage:
-        found = images.find(executable, await self.client.images())
-        if found is None:  # the cached list may be stale: look once more before giving up
+    async def _plan(self, executable: m.Component | None) -> LaunchPlan:
+        found = launchplan.plan(executable, await self.client.images(), self.settings)
+        if isinstance(found, m.Message):  # the cached list may be stale: look once more before giving up
             self.client.invalidate_cache()
-            found = images.find(executable, await self.client.images())
-        if found is None:
-            raise LaunchError(f"image {executable.location} is no longer offered by this Skaha"
-                              + (f" with digest {executable.image.digest}" if executable.image.digest else ""))
+            found = launchplan.plan(executable, await self.client.images(), self.settings)
+        if isinstance(found, m.Message):
+            raise LaunchError(f"the offer can no longer be launched: {found.message}")
         return found
 
     async def status(self, platform_id: str) -> RunStatus:

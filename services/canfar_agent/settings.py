@@ -15,3 +15,12 @@ class CanfarSettings(AgentSettings):
     total_cores: int = Field(32, description="cores this site gives the broker")
     total_memory_gb: int = 128
     total_gpus: int = 0
+    # Notebooks (jupyter-notebook executables) open in a Skaha `notebook` session of this image unless the
+    # request names one the site offers; empty: the first image Skaha lists with the notebook type.
+    notebook_image: str | None = None
+    # Singularity/Apptainer images (singularity-container executables) run in a headless session of this
+    # Skaha image, which must have the command below; empty: the site runs no Singularity images.
+    singularity_image: str | None = None
+    singularity_command: str = "apptainer run"
+    # Skaha sessions see the shared filesystem (/arc) and the node's scratch space only: mounts go there.
+    mount_roots: list[str] = Field(default_factory=lambda: ["/arc", "/scratch"])

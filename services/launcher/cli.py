@@ -23,7 +23,8 @@ from .ports import free_port, wait_listening
 from .slurm import detect as detect_slurm
 
 SITES = Path(__file__).resolve().parents[2] / "standins" / "skaha" / "sites"
-DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64}, "site-b": {"total_cores": 32, "total_memory_gb": 128, "total_gpus": 1}}
+DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64, "singularity_image": "images.canfar.net/skaha/apptainer:1.3"},
+              "site-b": {"total_cores": 32, "total_memory_gb": 128, "total_gpus": 1}}
 # What the demo sites' offers cost (README "Costs and energy"): site-a on a hydro grid, unpriced; site-b
 # on a mixed grid, efficient CPUs, a GPU, priced in EUR.
 DEMO_FIGURES = {"site-a": {"watts_per_core": 12, "pue": 1.2, "grid_intensity": 30},

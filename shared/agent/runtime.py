@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from .. import contracts as c
 from .. import footprint
 from ..model import ExecutionRequest, Result, error
+from ..mounts import resolve
 from ..platform import Answer, Platform, Preparation
 from ..ledger import LedgerBusy, SharedLedger
 from ..plugins import PlatformPlugin
@@ -64,8 +65,9 @@ class AgentRuntime:
     async def answer(self, msg: c.OfferRequest) -> Answer:
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
         try:
-            refused = footprint.metric_breaches(msg.request, self.figures, self.site)
-            if refused:  # the site's own figures: known before anything is booked
+            # What the site cannot mount, and its own figures over a client's limit: known before booking.
+            refused = self.mount_problems(msg) or footprint.metric_breaches(msg.request, self.figures, self.site)
+            if refused:
                 return Answer.no(*refused)
             preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
             answer = await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
@@ -94,6 +96,14 @@ class AgentRuntime:
         if answer.offers and not kept:
             return Answer(Result.NO, [], [*why, *answer.messages])
         return Answer(answer.result, kept, answer.messages)
+
+    def mount_problems(self, msg: c.OfferRequest) -> list:
+        """What this site cannot mount: the checks every platform shares, then the platform's own."""
+        resolved = resolve(msg.request, self.site, self.settings.max_storage_gb)
+        if resolved.problems or not resolved.mounts:
+            return resolved.problems
+        check = getattr(self.platform, "check_mounts", None)  # optional part of the port
+        return list(check(resolved.mounts)) if check is not None else []
 
     async def beat(self) -> None:
         await self.presence.beat()

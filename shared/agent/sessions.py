@@ -253,7 +253,9 @@ class SessionDriver:
                 await self._stage(rec)
             if rec.platform_id is None:
                 await self._save(rec)  # renews the lease: still ours right before the platform acts
-                rec.platform_id = await self._retry(rec, lambda: self.platform.launch(rec.offer))
+                # A platform that keeps refusing (image withdrawn, a session limit) fails it, as a pending one would.
+                rec.platform_id = await self._retry(rec, lambda: self.platform.launch(rec.offer),
+                                                    rec.available_at + timedelta(seconds=self.grace))
                 await self._save(rec)
                 await self._emit(rec, Phase.PREPARING, info("Platform session {id} created", id=rec.platform_id))
         await self._follow(rec)
@@ -276,8 +278,9 @@ class SessionDriver:
                 if status.detail == "Terminating":
                     await self._emit(rec, Phase.RELEASING)
                 elif is_before(rec.phase, Phase.RUNNING):
-                    await self._emit(rec, Phase.AVAILABLE, access=status.access)
-                    await self._emit(rec, Phase.RUNNING, access=status.access)
+                    access = self._access(rec, status.access)
+                    await self._emit(rec, Phase.AVAILABLE, access=access)
+                    await self._emit(rec, Phase.RUNNING, access=access)
                 if not extended and status.ends and status.ends < rec.ends_at:
                     await self.platform.extend(rec.platform_id, rec.ends_at)
                     extended = True
@@ -295,6 +298,11 @@ class SessionDriver:
                     await self._end(rec, Phase.COMPLETED)
                 await self._end(rec, Phase.FAILED, error("The platform session {id} vanished", id=rec.platform_id))
             await self._wait(rec, self.poll)
+
+    def _access(self, rec: SessionRecord, urls: list[str]) -> list[str]:
+        """The URLs a client opens: the platform's own, or what the platform makes of them for this session."""
+        shape = getattr(self.platform, "access_for", None)  # optional part of the port
+        return shape(rec.offer, urls) if shape is not None and urls else urls
 
     async def _stage(self, rec: SessionRecord) -> None:
         """Bring the data to the site (a Rucio rule through the site's data agent) and wait for it."""

@@ -61,7 +61,10 @@ class SingularityContainer(Component):
 
 class JupyterNotebook(Component):
     kind: Literal[kinds.JUPYTER_NOTEBOOK] = kinds.JUPYTER_NOTEBOOK
-    location: str = Field(min_length=1)
+    location: str = Field(min_length=1, description="the notebook: a path on the site (absolute, or relative to "
+                                                    "the user's home) or a URL")
+    image: DockerImage | None = Field(None, description="Extension: the container image to open the notebook in; "
+                                                        "absent: the site's default notebook image (filled in on offers)")
     access: list[AccessMethod] = Field(default_factory=list)
 
 

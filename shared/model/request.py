@@ -10,7 +10,7 @@ from .base import Meta, UnknownComponent, Wire
 from .costs import Cost, Metric
 from .data import Data
 from .executable import Executable
-from .resources import Compute, SimpleComputeResource, Storage, Volume
+from .resources import Compute, SimpleComputeResource, SimpleVolumeMount, Storage, Volume
 from .values import IsoDuration, IsoInterval, parse_duration, parse_interval
 
 
@@ -52,7 +52,31 @@ class ExecutionRequest(Wire):
             for i, item in enumerate(getattr(self, name)):
                 if isinstance(item, UnknownComponent):
                     found.append((f"{name}[{i}]", item.kind))
+        for i, item in enumerate(self.simple_compute.volumes):
+            if isinstance(item, UnknownComponent):
+                found.append((f"compute.volumes[{i}]", item.kind))
         return found
+
+    def mounts(self) -> list[tuple[str, SimpleVolumeMount | str]]:
+        """Every volume mount asked for, with the field it came from: `compute.volumes` (2026-07) and the
+        older top-level `volumes`. A name in `compute.volumes` (older form) stands for the top-level volume
+        of that name, which is then counted once; a name that matches none is returned as the string."""
+        top = [(f"volumes[{i}]", v) for i, v in enumerate(self.volumes) if isinstance(v, SimpleVolumeMount)]
+        named = {v.meta.name: v for _, v in top if v.meta.name}
+        out: list[tuple[str, SimpleVolumeMount | str]] = []
+        used: set[int] = set()
+        for i, item in enumerate(self.simple_compute.volumes):
+            if isinstance(item, str):
+                found = named.get(item)
+                if found is None:
+                    out.append((f"compute.volumes[{i}]", item))
+                elif id(found) not in used:
+                    used.add(id(found))
+                    out.append((f"compute.volumes[{i}]", found))
+            elif isinstance(item, SimpleVolumeMount):
+                out.append((f"compute.volumes[{i}]", item))
+        out += [(field, v) for field, v in top if id(v) not in used]
+        return out
 
     @property
     def requested(self) -> RequestedSchedule:

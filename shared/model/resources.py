@@ -1,15 +1,23 @@
-"""Compute, storage and volume resources."""
+"""Compute, storage and volume resources.
+
+A volume mount names one resource (`resource`, 2026-07) to mount at `path`: a storage resource (writable
+space) or a data resource (read-only input). Older forms are still read: a mount's `resources: [..]`
+list (one item becomes `resource`), a storage's `data: [..]` (now `resources`), and volumes listed at
+the top of the request instead of under `compute.volumes`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, Tag
+from pydantic import AliasChoices, Field, Tag, model_validator
 
 from . import kinds
 from .base import Component, UnknownComponent, Wire
 from .executable import by_kind
 from .values import MinMax
+
+READONLY, READWRITE = "READONLY", "READWRITE"
 
 
 class Accelerator(Wire):
@@ -24,12 +32,43 @@ class Accelerator(Wire):
         return self.kind.lower() == "gpu" or self.kind == kinds.GPU
 
 
+class SimpleStorageResource(Component):
+    kind: Literal[kinds.SIMPLE_STORAGE] = kinds.SIMPLE_STORAGE
+    size: MinMax | None = Field(default=None, description="GiB")
+    resources: list[str] = Field(default_factory=list, validation_alias=AliasChoices("resources", "data"),
+                                 description="names (or uuids) of the data resources placed in it; older form `data`")
+
+
+class SimpleVolumeMount(Component):
+    kind: Literal[kinds.SIMPLE_VOLUME] = kinds.SIMPLE_VOLUME
+    path: str | None = None
+    mode: Literal["READONLY", "READWRITE"] | None = None
+    cardinality: Literal["INSTANCE", "CONTAINER"] | None = None
+    resource: str | None = Field(None, description="name (or uuid) of the storage or data resource to mount")
+    resources: list[str] | None = Field(None, description="older form: a list (of one) instead of `resource`")
+
+    @model_validator(mode="after")
+    def _one_resource(self) -> SimpleVolumeMount:
+        # The older list of one is the newer single reference; a longer list stays (and is refused by the checks).
+        if self.resources is not None and len(self.resources) <= 1:
+            self.resource = self.resource or (self.resources[0] if self.resources else None)
+            self.resources = None
+        return self
+
+
+Volume = Annotated[
+    Annotated[SimpleVolumeMount, Tag(kinds.SIMPLE_VOLUME)] | Annotated[UnknownComponent, Tag("unknown")],
+    by_kind(frozenset({kinds.SIMPLE_VOLUME})),
+]
+
+
 class SimpleComputeResource(Component):
     kind: Literal[kinds.SIMPLE_COMPUTE] = kinds.SIMPLE_COMPUTE
     cores: MinMax | None = None
     memory: MinMax | None = Field(default=None, description="GiB")
     accelerators: list[Accelerator] = Field(default_factory=list)
-    volumes: list[str] = Field(default_factory=list)
+    # Mounts (2026-07), or, in the older form, names of volumes listed at the top of the request.
+    volumes: list[Volume | str] = Field(default_factory=list)
 
     def gpus(self) -> MinMax:
         """Total GPUs asked for across accelerator entries (0 when none)."""
@@ -39,20 +78,6 @@ class SimpleComputeResource(Component):
         return MinMax(min=low, max=max(low, high))
 
 
-class SimpleStorageResource(Component):
-    kind: Literal[kinds.SIMPLE_STORAGE] = kinds.SIMPLE_STORAGE
-    size: MinMax | None = Field(default=None, description="GiB")
-    data: list[str] = Field(default_factory=list)
-
-
-class SimpleVolumeMount(Component):
-    kind: Literal[kinds.SIMPLE_VOLUME] = kinds.SIMPLE_VOLUME
-    path: str | None = None
-    mode: Literal["READONLY", "READWRITE"] | None = None
-    cardinality: Literal["INSTANCE", "CONTAINER"] | None = None
-    resources: list[str] = Field(default_factory=list)
-
-
 Compute = Annotated[
     Annotated[SimpleComputeResource, Tag(kinds.SIMPLE_COMPUTE)] | Annotated[UnknownComponent, Tag("unknown")],
     by_kind(frozenset({kinds.SIMPLE_COMPUTE})),
@@ -60,8 +85,4 @@ Compute = Annotated[
 Storage = Annotated[
     Annotated[SimpleStorageResource, Tag(kinds.SIMPLE_STORAGE)] | Annotated[UnknownComponent, Tag("unknown")],
     by_kind(frozenset({kinds.SIMPLE_STORAGE})),
-]
-Volume = Annotated[
-    Annotated[SimpleVolumeMount, Tag(kinds.SIMPLE_VOLUME)] | Annotated[UnknownComponent, Tag("unknown")],
-    by_kind(frozenset({kinds.SIMPLE_VOLUME})),
 ]

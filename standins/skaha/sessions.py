@@ -134,11 +134,15 @@ class SessionStore:
             raise SessionError(400, "Missing parameter 'name'")
         if not all(c.isascii() and (c.isalnum() or c == "-") for c in name):
             raise SessionError(400, "name can only contain alpha-numeric chars and '-'")
-        if image not in {i.id for i in cfg.images}:
+        found = next((i for i in cfg.images if i.id == image), None)
+        if found is None:
             raise SessionError(400, f"image not found: {image}")
-        stype = (one("type") or "headless").lower()
+        # As Skaha's PostAction.validateImage: no type means the image's first; a type it lacks is refused.
+        stype = (one("type") or found.types[0]).lower()
         if stype not in SESSION_TYPES:
             raise SessionError(400, f"unrecognized session type: {stype}")
+        if stype not in found.types:
+            raise SessionError(400, f"image/type mismatch: {image}/{stype}")
         cores = self._option(one("cores"), "cores", cfg.cores_options)
         ram = self._option(one("ram"), "ram", cfg.memory_options)
         gpus = self._option(one("gpus"), "gpus", cfg.gpu_options) or 0
