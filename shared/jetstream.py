@@ -8,7 +8,9 @@ docs/federation.md); they create nothing here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from nats.aio.client import Client
@@ -38,6 +40,22 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, names: Iterabl
             await js.add_stream(config)
         except BadRequestError as exc:  # made meanwhile with other settings (another version): keep it
             log.info("stream %s kept as it is: %s", name, exc)
+
+
+async def wait_for_leader(js: JetStreamContext, stream: str, timeout: float = 20.0) -> None:
+    """Return once `stream` has a leader. A new replicated stream (a KV bucket's too) answers "not found",
+    and its subjects "no responders", until its own group has elected one: writes before that fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            info = await js.stream_info(stream)
+            if info.cluster is None or info.cluster.leader:  # a single server: no group to wait for
+                return
+        except NotFoundError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stream {stream} has no leader after {timeout:g}s")
+        await asyncio.sleep(0.05)
 
 
 def commands_deliver(site: str) -> str:

@@ -51,6 +51,22 @@ async def test_streams_and_a_sites_buckets_are_replicated_on_three_nodes(cluster
         await site.close()
 
 
+async def test_a_just_created_replicated_bucket_takes_its_first_write(cluster):
+    """open_bucket returns only once the bucket's stream has a leader: a put at once is stored, never
+    "no responders" (seen as a flake when a site's first write raced the election)."""
+    site = await cluster.connect("site-a")
+    js = site.jetstream(timeout=5)
+    try:
+        for n in range(10):  # each a fresh election; one put each, no retry
+            bucket = f"eb-sessions-site-a-fresh{n}"
+            kv = await open_bucket(js, bucket, cluster.replicas)
+            assert await kv.put("first", b"write") >= 1
+            assert (await js.stream_info(f"KV_{bucket}")).cluster.leader
+            await js.delete_key_value(bucket)
+    finally:
+        await site.close()
+
+
 async def test_a_replicated_stream_survives_killing_its_leader():
     async with NatsCluster(nodes=3) as cluster:  # no site: its consumer would own the work queue's subjects
         await _survives_killing_its_leader(cluster)

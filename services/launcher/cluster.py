@@ -34,10 +34,9 @@ from pathlib import Path
 
 import httpx
 import nats
-from nats.js.errors import NotFoundError
 
 from shared import contracts as c
-from shared.jetstream import ensure_streams
+from shared.jetstream import ensure_streams, wait_for_leader
 from shared.natsconn import connect_options
 from shared.settings import Common
 
@@ -183,18 +182,8 @@ class NatsCluster(_Running):
         try:
             js = nc.jetstream(timeout=10.0)
             await ensure_streams(js, self.replicas)
-            # A new replicated stream answers "not found" until its own group has elected a leader.
-            deadline = time.monotonic() + 20
             for name in c.STREAMS:
-                while True:
-                    try:
-                        if (await js.stream_info(name)).cluster.leader:
-                            break
-                    except NotFoundError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"stream {name} has no leader")
-                    await asyncio.sleep(0.05)
+                await wait_for_leader(js, name)
         finally:
             await nc.close()
 
