@@ -213,9 +213,8 @@ async def test_simple_url_data_is_estimated_from_its_size(broker, site_config, r
         assert staging_of(body["offers"][0]) == timedelta(seconds=15)
         gone = await offerset(broker, request({"kind": kinds.SIMPLE_DATA, "location": url + ".gone"}))
         assert gone["result"] == "NO" and "the URL answers 404: no such data" in texts(gone)
-        elsewhere = f"http://127.0.0.1:{free_port()}/cube.fits"  # nothing listens: size unknown
-        unknown = await offerset(broker, request({"kind": kinds.SIMPLE_DATA, "location": elsewhere}))
-        notes = " | ".join(m["message"] for m in unknown["offers"][0]["meta"]["messages"])
-        assert "size unknown, estimate assumed" in notes
+        elsewhere = f"http://127.0.0.1:{free_port()}/cube.fits"  # nothing listens: a NO naming the URL
+        unreachable = await offerset(broker, request({"kind": kinds.SIMPLE_DATA, "location": elsewhere}))
+        assert unreachable["result"] == "NO" and f"{elsewhere}: cannot be reached from this site" in texts(unreachable)
     finally:
         server.shutdown()

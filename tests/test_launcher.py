@@ -50,7 +50,7 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
             if "Ctrl-C stops everything" in line:
                 break
         banner = "".join(lines)
-        assert "(2 live agents)" in banner and f"http://127.0.0.1:{port}" in banner and "(embedded)" in banner, banner
+        assert "(4 live agents" in banner and f"http://127.0.0.1:{port}" in banner and "(embedded, JetStream in" in banner, banner
         token = re.search(r"token\s+(\S+)", banner).group(1)  # the development token it prints
         base = f"http://127.0.0.1:{port}"
         anonymous = httpx.post(f"{base}/offersets", content=EXAMPLE.read_bytes())

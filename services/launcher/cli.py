@@ -1,5 +1,6 @@
-"""`ebroker up`: the whole broker on this machine — embedded NATS, SQLite, gateway, planner,
-two CANFAR site agents against local Skaha stand-ins. Ctrl-C stops every child cleanly."""
+"""`ebroker up`: the whole broker on this machine — embedded NATS (JetStream under --state), SQLite,
+gateway, planner, two CANFAR site agents against local Skaha stand-ins and a data agent per site, each
+child restarted if it exits. Ctrl-C stops every child cleanly."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .children import Children
 from .nats import EmbeddedNats
 from .ports import free_port, wait_listening
 from .slurm import detect as detect_slurm
+from .supervisor import GaveUp, Supervisor
 
 SITES = Path(__file__).resolve().parents[2] / "standins" / "skaha" / "sites"
 DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64, "singularity_image": "images.canfar.net/skaha/apptainer:1.3"},
@@ -39,20 +41,27 @@ def up(
     port: Annotated[int, typer.Option(help="gateway port on 127.0.0.1")] = 8080,
     nats_url: Annotated[str | None, typer.Option(envvar="EB_NATS_URL", help="use this NATS instead of an embedded one")] = None,
     database_url: Annotated[str | None, typer.Option(envvar="EB_DATABASE_URL", help="SQLAlchemy URL; default SQLite in --state")] = None,
+    rucio_url: Annotated[str | None, typer.Option(envvar="EB_RUCIO_HOST", help="the sites' data agents ask this "
+                                                  "Rucio (EB_RUCIO_* settings); default: they judge URLs only")] = None,
     collect_timeout: Annotated[float, typer.Option(help="seconds the planner waits for sites")] = 5.0,
-    state: Annotated[Path, typer.Option(help="folder for the database and logs")] = Path("var"),
+    state: Annotated[Path, typer.Option(help="folder for the database, the JetStream store and logs")] = Path("var"),
     slurm: Annotated[bool, typer.Option(help="add a Slurm site when a Slurm cluster answers here")] = True,
 ) -> None:
-    """Bring the broker up on its embedded default and keep it up until Ctrl-C."""
+    """Bring the broker up on its embedded default and keep it up until Ctrl-C. A child that exits is
+    started again; a restart on the same --state keeps the database and the streams."""
     state = state.resolve()
     children = Children(state / "logs")
-    nats = None if nats_url else EmbeddedNats().start()
-    url = nats_url or nats.url
-    common = {"EB_NATS_URL": url, "EB_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{state}/broker.db"}
+    supervisor = Supervisor(children, lambda line: typer.echo(line, err=True))
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     try:
+        nats = None if nats_url else EmbeddedNats(store=state / "nats")
+        if nats:  # first started, last stopped
+            children.run("nats", nats.command(), {})
+            wait_listening("127.0.0.1", nats.port)
+        url = nats_url or nats.url
+        common = {"EB_NATS_URL": url, "EB_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{state}/broker.db"}
         skaha = {}
         for site in DEMO_SITES:
             config = SITES / f"{site}.yaml"
@@ -60,45 +69,48 @@ def up(
             children.spawn(f"skaha-{site}", "standins.skaha", {}, "--host", "127.0.0.1", "--port", str(skaha_port),
                            "--config", str(config))
             skaha[site] = (skaha_port, (yaml.safe_load(config.read_text()) or {}).get("token"))
-        children.spawn("planner", "services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
         for site, (skaha_port, token) in skaha.items():
             wait_listening("127.0.0.1", skaha_port)
             env = {**common, "EB_SITE": site, "EB_SKAHA_URL": f"http://127.0.0.1:{skaha_port}/skaha",
                    **({"EB_SKAHA_TOKEN": token} if token else {}),
                    **{f"EB_{k.upper()}": str(v) for k, v in {**DEMO_SITES[site], **DEMO_FIGURES[site]}.items()}}
             children.spawn(f"agent-{site}", "services.canfar_agent", env)
+            # Each site's data agent: Rucio when one is configured, else it judges simple-data-resource URLs.
+            children.spawn(f"data-{site}", "services.rucio_agent",
+                           {**common, "EB_SITE": site, **({"EB_RUCIO_HOST": rucio_url} if rucio_url else {})})
         slurm_site = detect_slurm() if slurm else None
         if slurm_site:
             children.spawn("agent-slurm", "services.slurm_agent", {**common, **slurm_site})
+        # After the agents: a planner that starts (or restarts) re-plans what was left COLLECTING, with them.
+        children.spawn("planner", "services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
         # Identity: the embedded default is for development: static mode, one token (an operator).
         auth = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
         children.spawn("gateway", "services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
         wait_listening("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
-        live = _wait_for_agents(base, len(DEMO_SITES) + bool(slurm_site))
-        typer.echo(f"Execution Broker up ({live} live agents)\n"
+        live = _wait_for_agents(base, 2 * len(DEMO_SITES) + bool(slurm_site))
+        typer.echo(f"Execution Broker up ({live} live agents: platform and data agents of each site)\n"
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
                    f"  offersets POST {base}/offersets\n"
                    f"  agents    {base}/agents\n"
                    f"  token     {DEV_TOKEN}   (development; send 'Authorization: Bearer {DEV_TOKEN}', "
                    f"the ebroker client does)\n"
-                   f"  NATS      {url}{'  (embedded)' if nats else ''}\n"
+                   f"  NATS      {url}{f'  (embedded, JetStream in {nats.store})' if nats else ''}\n"
                    f"  database  {common['EB_DATABASE_URL']}\n"
+                   f"  data      {f'Rucio {rucio_url}' if rucio_url else 'simple-data-resource URLs (no Rucio configured)'}\n"
                    f"  logs      {children.log_dir}\n"
                    f"  Skaha stand-ins: " + ", ".join(f"{s} http://127.0.0.1:{p}/skaha" for s, (p, _) in skaha.items()) +
                    (f"\n  Slurm site: {slurm_site['EB_SITE']} ({slurm_site['EB_TOTAL_CORES']} cores, partition "
                     f"{slurm_site['EB_PARTITION']})" if slurm_site else "") +
                    "\nCtrl-C stops everything.")
-        while not stopping.wait(0.5):
-            dead = children.failed()
-            if dead:
-                typer.echo(f"stopped unexpectedly: {', '.join(dead)} (see {children.log_dir})", err=True)
-                raise typer.Exit(1)
+        while not stopping.wait(0.25):
+            supervisor.check()
+    except GaveUp as exc:
+        typer.echo(f"stopping: {exc} (see {children.log_dir})", err=True)
+        raise typer.Exit(1) from None
     finally:
         typer.echo("stopping…")
         children.stop()
-        if nats:
-            nats.stop()
 
 
 def _wait_for_agents(base: str, expected: int, timeout: float = 20.0) -> int:

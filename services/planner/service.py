@@ -11,7 +11,7 @@ from faststream.nats.annotations import NatsMessage
 
 from shared import contracts as c
 from shared import footprint
-from shared.model import ExecutionRequest, OfferSetStatus, Result, error, warn
+from shared.model import ExecutionRequest, Message, OfferSetStatus, Result, error, info, warn
 from shared.settings import PlannerSettings
 from shared.jetstream import ensure_streams
 from shared.natsconn import broker_options
@@ -22,6 +22,7 @@ from .intake import PlanIntake
 from .data import SiteData, judge
 from .direct import Direct
 from .merge import Outcome, merge
+from .recovery import Recovery
 from .registry import AgentRegistry
 from .tracker import Tracker
 
@@ -39,6 +40,8 @@ class Planner:
         self._gatherer: Gatherer | None = None
         self._stopped = False
         self._intake: PlanIntake | None = None
+        self.recovery: Recovery | None = None
+        self._planning: dict[uuid.UUID, asyncio.Task] = {}  # in hand here: a second delivery waits for it
         self.tracker: Tracker | None = None
         self.direct: Direct | None = None
         self._subscribe()
@@ -91,11 +94,15 @@ class Planner:
         await asyncio.sleep(min(0.2, self.settings.collect_timeout / 4))  # the pinged agents' heartbeats
         self._intake = PlanIntake(js, self._take, self.settings.redelivery)
         await self._intake.start()
+        self.recovery = Recovery(js, self.store, self.settings.collect_timeout)
+        self.recovery.start()
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self.recovery is not None:
+            await self.recovery.stop()
         # Let in-flight collections finish (bounded by the collect timeout) so none waits for redelivery.
         if self._intake is not None:
             await self._intake.stop(self.settings.collect_timeout + 2)
@@ -108,7 +115,12 @@ class Planner:
             await self._store.close()
 
     async def _take(self, msg: c.PlanRequest, delivered: int) -> None:
-        if delivered > 1:  # another planner died collecting it, or only its acknowledgement was lost
+        running = self._planning.get(msg.offerset)
+        if running is not None:  # a duplicate delivery while it is being planned here
+            await asyncio.shield(running)
+            return
+        late = datetime.now(UTC) - msg.received > timedelta(seconds=self.settings.collect_timeout)
+        if delivered > 1 or late:  # another planner died collecting it, the stream lost it, or only an ack was lost
             known = await self.store.offerset_document(msg.offerset)
             if known is not None and known["status"] != OfferSetStatus.COLLECTING:
                 if msg.direct:  # the planner that completed it may have died before it accepted an offer
@@ -116,16 +128,28 @@ class Planner:
                     await self.broker.publish(c.OfferSetCompleted(offerset=msg.offerset, result=known["result"]),
                                               c.COMPLETED)
                 return
-            log.info("planning %s again (delivery %d)", msg.offerset, delivered)
-        await self.plan(msg.offerset, msg.request, owner=msg.owner, received=msg.received, direct=msg.direct)
+            log.info("planning %s again (delivery %d, received %s)", msg.offerset, delivered, msg.received)
+        note = info("Re-planned by {planner}: its first planning did not finish (a planner or NATS restart)",
+                    planner=self.name) if delivered > 1 or late else None
+        task = self._planning[msg.offerset] = asyncio.create_task(
+            self.plan(msg.offerset, msg.request, owner=msg.owner, received=msg.received, direct=msg.direct, note=note))
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._planning.pop(msg.offerset, None)
+            else:
+                task.add_done_callback(lambda _: self._planning.pop(msg.offerset, None))
 
     async def plan(self, offerset: uuid.UUID, request: ExecutionRequest, *, owner: str | None = None,
-                   received: datetime | None = None, direct: bool = False) -> Outcome:
+                   received: datetime | None = None, direct: bool = False, note: Message | None = None) -> Outcome:
         try:
             outcome = await self._outcome(offerset, request)
         except Exception as exc:  # a bug must not leave the OfferSet COLLECTING forever
             log.exception("planning %s failed", offerset)
             outcome = Outcome(Result.NO, [error("The planner failed: {reason}", reason=type(exc).__name__)])
+        if note is not None:
+            outcome.messages.insert(0, note)
         done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
         if not done:
             # Its gateway has not recorded it yet (it queues first; or it died in between), or did so just

@@ -22,6 +22,7 @@ from shared.model import (
 from shared.model.data import Data
 
 from . import staging
+from .urls import judge_url
 from .catalog import CatalogUnavailable, DidNotFound, RucioCatalog
 from .settings import Policy, RucioSettings
 
@@ -37,13 +38,17 @@ class Located:
 
 
 class Locator:
-    def __init__(self, settings: RucioSettings, catalog: RucioCatalog, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: RucioSettings, catalog: RucioCatalog | None, http: httpx.AsyncClient) -> None:
+        """Without a catalogue (no Rucio configured) only URLs are judged; every other kind is said unknown."""
         self.settings = settings
         self.site = settings.site
         self.catalog = catalog
         self.http = http
 
     async def locate(self, data: list[Data]) -> Located:
+        if self.catalog is None:
+            items = await asyncio.gather(*(self._item(f"data[{i}]", r, []) for i, r in enumerate(data)))
+            return self._verdict(list(items))
         try:
             rses = await self.catalog.site_rses()
         except CatalogUnavailable as exc:
@@ -87,35 +92,17 @@ class Locator:
         return level("{site}: {did}: {reason}", site=self.site, did=item.did, reason=item.reason)
 
     async def _item(self, where: str, resource: Data, rses: list[str]) -> DataItem:
+        if isinstance(resource, SimpleDataResource):
+            return await judge_url(self.http, self.settings, where, resource.location)
+        if self.catalog is None:
+            return _cannot_judge(where, resource)
         if isinstance(resource, RucioDataResource):
             return await self._rucio(where, resource.rucio.scope, resource.rucio.object, rses)
         if isinstance(resource, SkaoDataResource):
             return await self._rucio(where, resource.skao.namespace, resource.skao.objectname, rses)
-        if isinstance(resource, SimpleDataResource):
-            return await self._download(where, resource.location)
         name = kinds.short(resource.kind)
         return DataItem(field=where, did=name, locality=Locality.STAGE, eta=self.settings.unknown_size_eta,
                         source="remote", target=rses[0], reason=f"{name}: size unknown, estimate assumed")
-
-    async def _download(self, where: str, url: str) -> DataItem:
-        """A plain URL is downloadable from anywhere; its size (Content-Length) sets the estimate."""
-        size = None
-        if url.startswith(("http://", "https://")):
-            try:
-                head = await self.http.head(url, follow_redirects=True)
-                if head.status_code in (404, 410):
-                    return DataItem(field=where, did=url, locality=Locality.NO,
-                                    reason=f"the URL answers {head.status_code}: no such data")
-                size = int(head.headers["content-length"]) if head.status_code == 200 else None
-            except (httpx.HTTPError, KeyError, ValueError):
-                size = None  # unreachable from here is not "does not exist": estimate instead
-        s = self.settings
-        if size is None:
-            return DataItem(field=where, did=url, locality=Locality.STAGE, eta=s.unknown_size_eta, source=url,
-                            target="local disk", reason="size unknown, estimate assumed")
-        eta = s.transfer_overhead + size / (s.download_mbps * staging.MB)
-        return DataItem(field=where, did=url, locality=Locality.STAGE, bytes=size, missing_bytes=size, eta=eta,
-                        source=url, target="local disk", reason=f"download at {s.download_mbps:g} MB/s")
 
     async def _rucio(self, where: str, scope: str, name: str, rses: list[str]) -> DataItem:
         did = f"{scope}:{name}"
@@ -191,6 +178,13 @@ class Locator:
                 link = staging.LinkStats(distances[src], link.queued_bytes, link.done_bytes_1h, link.done_bytes_6h)
             out.append((src, nbytes, link))
         return out
+
+
+def _cannot_judge(where: str, resource: Data) -> DataItem:
+    name = kinds.short(resource.kind)
+    return DataItem(field=where, did=name, locality=Locality.UNKNOWN,
+                    reason=f"this data agent has no Rucio catalogue and judges only simple-data-resource URLs: "
+                           f"it cannot judge {name}")
 
 
 def _available(replica: dict) -> list[str]:

@@ -25,7 +25,7 @@ class RucioAgent:
         self.settings = settings
         self.site = c.check_site(settings.site)
         self.name = name or f"{self.site}-rucio-{uuid.uuid4().hex[:8]}"
-        self.catalog = RucioCatalog(settings)
+        self.catalog = RucioCatalog(settings) if settings.rucio_host else None  # None: URLs only
         self.http = httpx.AsyncClient(timeout=3.0)
         self.locator = Locator(settings, self.catalog, self.http)
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None)
@@ -57,6 +57,8 @@ class RucioAgent:
                          description="The reply to a locality question, on the planner's inbox")
 
     async def capabilities(self) -> c.Capabilities:
+        if self.catalog is None:
+            return c.Capabilities(detail="no Rucio catalogue: judges simple-data-resource URLs only")
         try:
             rses = await self.catalog.site_rses()
         except CatalogUnavailable as exc:
@@ -69,6 +71,10 @@ class RucioAgent:
             scope, _, name = did.partition(":")
             dids.append({"scope": scope, "name": name})
         expression = msg.rse_expression or self.settings.site_rses
+        if self.catalog is None:
+            return c.StageAnswer(session=msg.session, messages=[error(
+                "{site}: cannot stage {dids}: this data agent has no Rucio catalogue", site=self.site,
+                dids=", ".join(msg.dids))])
         try:
             rules = await self.catalog.add_rule(dids, expression, msg.lifetime, f"execution broker session {msg.session}")
         except CatalogUnavailable as exc:
@@ -79,6 +85,9 @@ class RucioAgent:
             rules=", ".join(rules), count=len(dids), expression=expression)])
 
     async def progress(self, rules: list[str]) -> c.StageProgress:
+        if self.catalog is None:  # it made no rules
+            return c.StageProgress(rules=rules, state="UNKNOWN", messages=[error(
+                "{site}: no Rucio catalogue: no staging rules here", site=self.site)])
         try:
             found = await asyncio.gather(*(self.catalog.rule(r) for r in rules))
         except CatalogUnavailable as exc:
@@ -109,5 +118,6 @@ class RucioAgent:
         await self.presence.stop()
         await self.broker.stop()
         await self.http.aclose()
-        self.catalog.close()
+        if self.catalog is not None:
+            self.catalog.close()
 

@@ -15,7 +15,7 @@ class Policy(StrEnum):
 
 
 class RucioSettings(AgentSettings):
-    rucio_host: str = Field(description="Rucio server URL")
+    rucio_host: str | None = Field(None, description="Rucio server URL; none: judge simple-data-resource URLs only")
     rucio_auth_host: str | None = Field(None, description="default: rucio_host")
     rucio_account: str = "root"
     rucio_auth_type: str = "userpass"
