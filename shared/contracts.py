@@ -188,6 +188,8 @@ class Heartbeat(BaseModel):
     interval: float = Field(gt=0, description="seconds between heartbeats")
     sent: datetime = Field(default_factory=_now)
     leaving: bool = False
+    reconnected: bool = Field(False, description="sent as its NATS connection came back: a question asked "
+                                                  "meanwhile may be lost (planners ask it again)")
 
 
 class AgentInfo(Heartbeat):

@@ -4,6 +4,14 @@ This is the hot fan-in path, so it uses the raw nats-py connection (a FastStream
 reply costs several times more, see the performance floor). Replies land on
 ``<inbox>.<gather>.<site>``, so NATS's no-responders status tells which site has no agent, and a
 late answer to an earlier question (another gather) is told apart and dropped.
+
+Core NATS loses a question or an answer in flight when a node dies. A site that has not answered is
+therefore asked once more (at most twice a gather) when a connection that carried it came back: the
+planner's own (every open question), or the site agent's (it heartbeats `reconnected`); and a live site
+that answers "no responders" (its agent is reconnecting) is asked again `retry_delay` later rather than
+called unreachable at once. Each re-ask has a fresh reply key, and its answer wins over a late one to
+the first question (the site's ledger keeps only its latest booking for an OfferSet); the gather then
+waits at least `reask_grace` more before naming the site silent.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
-from shared.contracts import ANSWER_INBOX
+from shared.contracts import ANSWER_INBOX, Role
 
 log = logging.getLogger(__name__)
+# Both ends of a lost question may reconnect (the planner's connection, then the site's): one re-ask each.
+MAX_REASKS = 2
 
 
 class SiteReply(Protocol):
@@ -39,15 +49,24 @@ class Gathered(Generic[A]):
     unreachable: set[str] = field(default_factory=set)  # no agent subscribed at all
     silent: set[str] = field(default_factory=set)  # did not answer in time
     invalid: dict[str, str] = field(default_factory=dict)  # answered with something unreadable
+    reasked: set[str] = field(default_factory=set)  # asked once more after a reconnect
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending(Generic[A]):
     offerset: UUID
     model: type[A]
     expected: set[str]
+    subject: Callable[[str], str]
+    payload: Callable[[str], bytes]
+    role: Role
+    deadline: float
     result: Gathered[A] = field(default_factory=Gathered)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    latest: dict[str, str] = field(default_factory=dict)  # site -> reply key of the question it was asked last
+    earlier: dict[str, A] = field(default_factory=dict)  # answers to a question since asked again
+    asked_again: dict[str, int] = field(default_factory=dict)
+    closed: bool = False
 
     def settle(self) -> None:
         heard = set(self.result.answers) | self.result.unreachable | set(self.result.invalid)
@@ -56,16 +75,20 @@ class _Pending(Generic[A]):
 
 
 class Gatherer:
-    def __init__(self, nc: Client, name: str) -> None:
+    def __init__(self, nc: Client, name: str, reask_grace: float = 1.0, retry_delay: float = 0.5) -> None:
         self._nc = nc
         self._prefix = ANSWER_INBOX.split(".{gather}")[0].format(planner=name)
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, _Pending] = {}  # by reply key: a re-asked gather has several
         self._sub = None
+        self.reask_grace, self.retry_delay = reask_grace, retry_delay
+        self._retries: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(f"{self._prefix}.*.*", cb=self._on_reply)
 
     async def stop(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
         if self._sub is not None:
             await self._sub.unsubscribe()
 
@@ -77,23 +100,82 @@ class Gatherer:
         payload: Callable[[str], bytes],
         model: type[A],
         timeout: float,
+        role: Role = Role.PLATFORM,
     ) -> Gathered[A]:
         """Ask each site `subject(site)` with `payload(site)`; wait for all or `timeout`."""
+        loop = asyncio.get_running_loop()
         key = uuid.uuid4().hex
-        pending = self._pending[key] = _Pending(offerset, model, set(sites))
+        pending = _Pending(offerset, model, set(sites), subject, payload, role, loop.time() + timeout)
+        self._pending[key] = pending
         try:
             for site in sites:
+                pending.latest[site] = key
                 await self._nc.publish(subject(site), payload(site), reply=f"{self._prefix}.{key}.{site}")
             pending.settle()  # no sites at all: done at once
-            try:
-                await asyncio.wait_for(pending.done.wait(), timeout)
-            except TimeoutError:
-                pass
+            while not pending.done.is_set():  # a re-ask may move the deadline on
+                left = pending.deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(pending.done.wait(), left)
+                except TimeoutError:
+                    pass
             got = pending.result
+            for site, answer in pending.earlier.items():  # the newer question went unanswered: the older answer stands
+                if site not in got.answers and site not in got.invalid:
+                    got.answers[site] = answer
+                    got.unreachable.discard(site)
             got.silent = pending.expected - set(got.answers) - got.unreachable - set(got.invalid)
             return got
         finally:
-            del self._pending[key]
+            pending.closed = True
+            for k in [k for k, p in self._pending.items() if p is pending]:
+                del self._pending[k]
+
+    async def reask(self, site: str | None = None, role: Role | None = None) -> int:
+        """Ask once more every site (or `site`, in gathers of `role`) that has not answered an open question
+        (at most MAX_REASKS times a gather). Returns how many questions went out."""
+        sent = 0
+        for pending in {id(p): p for p in self._pending.values()}.values():
+            if role is None or pending.role is role:
+                for name in sorted(pending.expected if site is None else {site} & pending.expected):
+                    sent += await self._ask_again(pending, name)
+        return sent
+
+    async def _ask_again(self, pending: _Pending, name: str) -> int:
+        got = pending.result
+        if (pending.closed or name in got.answers or name in got.invalid
+                or pending.asked_again.get(name, 0) >= MAX_REASKS):
+            return 0
+        pending.asked_again[name] = pending.asked_again.get(name, 0) + 1
+        key = uuid.uuid4().hex
+        self._pending[key] = pending
+        pending.latest[name] = key
+        got.reasked.add(name)
+        got.unreachable.discard(name)  # it had no agent subscribed while it reconnected
+        pending.deadline = max(pending.deadline, asyncio.get_running_loop().time() + self.reask_grace)
+        log.info("asking %s again for %s (a connection came back)", name, pending.offerset)
+        try:
+            await self._nc.publish(pending.subject(name), pending.payload(name), reply=f"{self._prefix}.{key}.{name}")
+        except Exception as exc:  # NATS away again: the gather names it silent at its deadline
+            log.warning("could not ask %s again: %r", name, exc)
+        return 1
+
+    def _retry_later(self, pending: _Pending, name: str) -> bool:
+        """A live site (it heartbeats) with no agent subscribed is, most likely, reconnecting to another node:
+        ask it again shortly, within the gather's time, instead of calling it unreachable at once."""
+        loop = asyncio.get_running_loop()
+        if pending.asked_again.get(name, 0) >= MAX_REASKS or pending.deadline - loop.time() < 2 * self.retry_delay:
+            return False
+
+        async def later() -> None:
+            await asyncio.sleep(self.retry_delay)
+            await self._ask_again(pending, name)
+
+        task = asyncio.create_task(later())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+        return True
 
     async def _on_reply(self, msg: Msg) -> None:
         _, key, site = msg.subject.rsplit(".", 2)
@@ -101,7 +183,8 @@ class Gatherer:
         if pending is None or site not in pending.expected:
             return  # late or stray reply
         if msg.headers and msg.headers.get("Status") == "503":
-            pending.result.unreachable.add(site)
+            if pending.latest.get(site) == key and not self._retry_later(pending, site):
+                pending.result.unreachable.add(site)
         else:
             try:
                 answer = pending.model.model_validate_json(msg.data)
@@ -114,6 +197,8 @@ class Gatherer:
                 if answer.site != site or answer.offerset != pending.offerset or foreign:
                     pending.result.invalid[site] = (f"answer names site {answer.site!r}, offerset {answer.offerset}"
                                                     + (f", offers for {sorted(foreign)}" if foreign else ""))
+                elif pending.latest.get(site) != key:
+                    pending.earlier[site] = answer  # it was asked again: wait for that answer
                 else:
                     pending.result.answers[site] = answer
         pending.settle()

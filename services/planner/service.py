@@ -33,7 +33,8 @@ class Planner:
     def __init__(self, settings: PlannerSettings, store: Store | None = None, name: str | None = None) -> None:
         self.settings = settings
         self.name = name or f"planner-{uuid.uuid4().hex[:8]}"
-        self.broker = NatsBroker(**broker_options(settings, name=self.name), logger=None)
+        self.broker = NatsBroker(**broker_options(settings, name=self.name), logger=None,
+                                 reconnected_cb=self._reconnected)
         self.registry = AgentRegistry(settings.agent_ttl_beats)
         self._store = store
         self._owns_store = store is None
@@ -64,6 +65,8 @@ class Planner:
                 log.warning("heartbeat on %s names site %s: ignored", msg.raw_message.subject, beat.site)
                 return
             self.registry.observe(beat)
+            if beat.reconnected and self._gatherer is not None:  # what it was asked meanwhile may be lost
+                await self._gatherer.reask(beat.site, beat.role)
 
         @broker.subscriber(c.AGENTS, queue=c.PLANNER_QUEUE, title="planner-agents", description="List live agents")
         async def agents() -> c.AgentList:
@@ -78,6 +81,12 @@ class Planner:
                          description="An OfferSet is saved COMPLETE")
         broker.publisher(c.PING, title="planner-ping", description="Ask every agent to heartbeat now")
         broker.publisher(c.REPLY_INBOX, title="planner-agent-list", schema=c.AgentList, description="Reply to agents")
+
+    async def _reconnected(self) -> None:
+        """Back on NATS (another node, say): questions or answers in flight on the old connection are lost."""
+        if self._gatherer is not None:
+            asked = await self._gatherer.reask()
+            log.info("reconnected to NATS: %d open question(s) asked again", asked)
 
     async def start(self) -> None:
         if self._store is None:
@@ -205,6 +214,7 @@ class Planner:
         asked = [site for site in sites if site in data_sites]
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         payload = c.DataRequest(offerset=offerset, data=request.data, deadline=deadline).model_dump_json().encode()
-        got = await self._gatherer.gather(offerset, asked, c.data_subject, lambda _: payload, c.DataAnswer, timeout)
+        got = await self._gatherer.gather(offerset, asked, c.data_subject, lambda _: payload, c.DataAnswer, timeout,
+                                           role=c.Role.DATA)
         return {site: judge(site, got if site in asked else None, timeout) for site in sites}
 

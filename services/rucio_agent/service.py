@@ -28,7 +28,8 @@ class RucioAgent:
         self.catalog = RucioCatalog(settings) if settings.rucio_host else None  # None: URLs only
         self.http = httpx.AsyncClient(timeout=3.0)
         self.locator = Locator(settings, self.catalog, self.http)
-        self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None)
+        self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
+                                 reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,
                                  settings.heartbeat_interval, self.capabilities)
         self._subscribe()
@@ -109,6 +110,9 @@ class RucioAgent:
             log.warning("size of staged rules %s unknown: %r", [r.get("id") for r in rules], exc)
             return None
         return None if any(size is None for size in sizes) else sum(sizes)
+
+    async def _reconnected(self) -> None:
+        await self.presence.reconnected()
 
     async def start(self) -> None:
         await self.broker.start()

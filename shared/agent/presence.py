@@ -26,10 +26,19 @@ class Presence:
 
         broker.publisher(c.heartbeat_subject(site), title=f"{role}-agent-heartbeat", schema=c.Heartbeat)
 
-    async def beat(self, leaving: bool = False) -> None:
+    async def beat(self, leaving: bool = False, reconnected: bool = False) -> None:
         beat = c.Heartbeat(site=self.site, platform=self.platform, agent=self.agent, role=self.role,
-                           capabilities=await self._capabilities(), interval=self.interval, leaving=leaving)
+                           capabilities=await self._capabilities(), interval=self.interval, leaving=leaving,
+                           reconnected=reconnected)
         await self.broker.publish(beat, c.heartbeat_subject(self.site))
+
+    async def reconnected(self) -> None:
+        """The NATS connection came back (a node died, say): tell the planners at once, so they ask again
+        what may have been lost with the old connection. Give it to the broker as `reconnected_cb`."""
+        try:
+            await self.beat(reconnected=True)
+        except Exception:  # gone again: the next regular beat will do
+            log.warning("reconnect heartbeat failed", exc_info=True)
 
     async def _forever(self) -> None:
         while True:

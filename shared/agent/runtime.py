@@ -34,7 +34,8 @@ class AgentRuntime:
         self.ledger = ledger  # the site's, shared by its replicas: the platform books offers, the runtime confirms/releases
         self.site = c.check_site(settings.site)
         self.name = name or settings.agent_name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
-        self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None)
+        self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
+                                 reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
                                  settings.heartbeat_interval, platform.capabilities)
         self.sessions: SessionDriver | None = None
@@ -107,6 +108,9 @@ class AgentRuntime:
 
     async def beat(self) -> None:
         await self.presence.beat()
+
+    async def _reconnected(self) -> None:
+        await self.presence.reconnected()
 
     async def start(self) -> None:
         await self.platform.start()
