@@ -38,6 +38,8 @@ def _session(doc: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
             out["phase"] = _PHASES_2026_07.get(out["phase"], out["phase"])
         if "options" in out:  # 2026-07 keeps a component's options in its metadata
             out["meta"] = {**out.get("meta", {}), "options": out.pop("options")}
+        if isinstance(out.get("executable"), dict) and "access" in out["executable"]:
+            out["executable"] = {k: v for k, v in out["executable"].items() if k != "access"}  # now `connectors`
         return out
     connectors = out.pop("connectors", None)
     if connectors and isinstance(out.get("executable"), dict):
