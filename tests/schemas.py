@@ -31,7 +31,7 @@ OLDER = REFERENCE / "ivoa-eb-schema"
 # Kinds of our extensions, which no reference schema maps (the 2026-07 schema names no OfferSet kind
 # and has no accelerators; the 2024 one names neither an OfferSet nor a session kind).
 EXTENSIONS = {kinds.OFFERSET, kinds.GPU}
-OLDER_EXTENSIONS = EXTENSIONS | {kinds.SESSION}
+OLDER_EXTENSIONS = EXTENSIONS | {kinds.SESSION, kinds.SIMPLE_COST, kinds.SIMPLE_METRIC}  # 2024: no costs
 
 
 class Nonconformant(AssertionError):

@@ -59,6 +59,7 @@ _KNOWN = [
     ("compute", "simple-compute-resource"), ("storage", "simple-storage-resource"), ("volume", "simple-volume-mount"),
     ("data", "simple-data-resource"), ("data", "S3-data-resource"), ("data", "rucio-data-resource"),
     ("data", "ivoa-data-resource"), ("data", "skao-data-resource"), ("accelerator", "gpu"),
+    ("costs", "simple-minmax-float-cost"), ("metrics", "simple-minmax-float-metric"),
     ("offerset", "execution-offerset"), ("offerset", "execution-request"), ("session", "scheduled-execution-session"),
 ]
 # Where a dialect names a kind differently from the 2025-11 form: (dialect, internal) -> (group, name).
