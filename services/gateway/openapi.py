@@ -65,8 +65,9 @@ def _dialects(spec: dict[str, Any]) -> None:
             schema["properties"]["kind"] = {"type": "string", "enum": spellings[kind["const"]],
                                             "description": "this kind in any dialect's spelling"}
             schema["required"] = sorted({*schema.get("required", []), "kind"})
-    if "UnknownComponent" in schemas:
-        schemas["UnknownComponent"]["properties"]["kind"] = {"type": "string", "not": {"enum": sorted(kinds.ALIASES)}}
+    for unknown in ("UnknownComponent", "UnknownItem"):  # components; costs[] and metrics[] items
+        if unknown in schemas:
+            schemas[unknown].setdefault("properties", {})["kind"] = {"type": "string", "not": {"enum": sorted(kinds.ALIASES)}}
     if REQUEST not in schemas:
         return
     request = schemas[REQUEST]
