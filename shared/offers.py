@@ -77,7 +77,9 @@ def make_offer(session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, 
     available = start + prepare
     # Every mount (compute.volumes and the older top-level list) under compute, each saying what it mounts where.
     volumes = resolve(request, site, None).volumes
+    asked = request.simple_compute
     compute = m.SimpleComputeResource(
+        meta=asked.meta, **(asked.model_extra or {}),  # what the client named and sent beside is kept
         cores=m.MinMax.exactly(demand.cores), memory=m.MinMax.exactly(demand.memory_gb),
         accelerators=[m.Accelerator(count=m.MinMax.exactly(demand.gpus))] if demand.gpus else [],
         volumes=volumes,

@@ -28,6 +28,8 @@ from shared.store import Store
 from standins.skaha.config import SkahaStandInConfig
 from standins.skaha.server import StandInURL, running_standin
 
+from . import schemas
+
 
 # Static tokens of the harness's gateway: two users and an operator. `Broker.http` is alice's.
 TOKENS = {"alice-token": StaticIdentity(sub="alice"), "bob-token": StaticIdentity(sub="bob"),
@@ -100,8 +102,10 @@ class Broker:
 
     def client(self, token: str | None) -> httpx.AsyncClient:
         """An HTTP client of the gateway sending this bearer token (None: none), closed with the broker."""
+        # Every OfferSet and session it reads is checked against the reference schema of its dialect.
         http = httpx.AsyncClient(base_url=self.base_url, timeout=30, follow_redirects=False,
-                                 headers=bearer(token) if token else None)
+                                 headers=bearer(token) if token else None,
+                                 event_hooks={"response": [schemas.check_response]})
         self.stack.push_async_callback(http.aclose)
         return http
 

@@ -54,7 +54,7 @@ def fields(body: dict) -> list[str]:
         (with_("executable.image", {"locations": [""]}), "executable.image.locations[0]", "at least 1"),
         (with_("executable.image", ...), "executable.image", "Field required"),
         (with_("executable.kind", ...), "executable", "'kind' is required"),
-        (with_("compute.cors", 4), "compute.cors", "Extra inputs are not permitted"),
+        (with_("shedule", 4), "shedule", "Extra inputs are not permitted"),  # inside a component: kept
         (with_("compute.memory", {"min": "lots"}), "compute.memory.min", "valid integer"),
         ([GOOD], "body", "must be an object"),
         ("just a string", "body", "must be an object"),

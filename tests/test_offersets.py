@@ -258,18 +258,22 @@ async def test_xml_in_and_out(two_sites):
     assert offers[0]["compute"]["cores"]["min"] == "2"
 
 
-async def test_older_type_form_is_accepted_and_answered_in_the_newest_form(two_sites):
+async def test_older_type_form_is_accepted_and_answered_in_its_own_form(two_sites):
     text = (EXAMPLES / "casa-legacy.yaml").read_bytes()
     posted = await two_sites.http.post("/offersets", content=text, headers={"Content-Type": "application/yaml",
                                                                             "Accept": "application/json"})
     assert posted.status_code == 303, posted.text
     got = await two_sites.http.get(posted.headers["location"], headers={"Accept": "application/json", "Prefer": "wait=10"})
     body = got.json()
-    assert body["result"] == "YES" and body["offers"]
+    assert body["result"] == "YES" and body["offers"] and body["href"] == posted.headers["location"]
     offer = body["offers"][0]
-    assert offer["executable"]["kind"] == kinds.DOCKER_CONTAINER and "type" not in offer["executable"]
-    assert offer["executable"]["meta"]["name"] == "casa" and offer["meta"]["name"] == "casa session"
-    assert offer["compute"]["kind"] == kinds.SIMPLE_COMPUTE
+    assert offer["executable"]["type"] == kinds.spell(kinds.DOCKER_CONTAINER, "2024") and "kind" not in offer["executable"]
+    assert offer["executable"]["name"] == "casa" and offer["name"] == "casa session"
+    assert offer["state"] == offer["phase"] == "OFFERED"
+    newest = (await two_sites.http.get(posted.headers["location"], params={"dialect": "2025-11"},
+                                       headers={"Accept": "application/json"})).json()
+    assert newest["offers"][0]["executable"]["kind"] == kinds.DOCKER_CONTAINER
+    assert newest["offers"][0]["compute"]["kind"] == kinds.SIMPLE_COMPUTE
 
 
 async def test_no_live_sites_gives_no(broker):

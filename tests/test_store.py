@@ -193,3 +193,51 @@ async def test_owned_by_hides_other_owners_and_updates_say_it_does_not_exist(sto
             await change(offer.meta.uuid, "test", actor="bob", owned_by="bob")
     assert (await store.session(offer.meta.uuid)).phase is Phase.OFFERED
     assert (await store.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")).session.phase is Phase.ACCEPTED
+
+
+async def test_a_version_3_database_is_migrated_and_its_offersets_answer_in_the_2025_11_form(tmp_path):
+    import sqlite3
+
+    from shared.model import Dialect
+
+    path = tmp_path / "v3.db"
+    db = sqlite3.connect(path)  # the schema as version 3 made it, with one OfferSet and its offer
+    db.executescript("""
+        CREATE TABLE eb_schema (version INTEGER PRIMARY KEY);
+        INSERT INTO eb_schema VALUES (3);
+        CREATE TABLE eb_offerset (uuid VARCHAR(36) PRIMARY KEY, name VARCHAR(256), status VARCHAR(16) NOT NULL,
+            result VARCHAR(8), request JSON NOT NULL, messages JSON NOT NULL, created DATETIME NOT NULL,
+            modified DATETIME NOT NULL, accepted VARCHAR(36), owner VARCHAR(256));
+        CREATE TABLE eb_session (uuid VARCHAR(36) PRIMARY KEY, offerset VARCHAR(36) NOT NULL, position INTEGER NOT NULL,
+            site VARCHAR(64) NOT NULL, platform VARCHAR(64) NOT NULL, agent VARCHAR(128) NOT NULL,
+            phase VARCHAR(16) NOT NULL, expires DATETIME, start DATETIME, document JSON NOT NULL,
+            created DATETIME NOT NULL, modified DATETIME NOT NULL, platform_id VARCHAR(128), handed_over DATETIME,
+            access JSON);
+        CREATE TABLE eb_session_event (id INTEGER PRIMARY KEY AUTOINCREMENT, session VARCHAR(36) NOT NULL,
+            phase VARCHAR(16) NOT NULL, time DATETIME NOT NULL, source VARCHAR(128) NOT NULL, messages JSON,
+            staged_bytes BIGINT);
+    """)
+    old, old_offer = uuid.uuid4(), uuid.uuid4()
+    db.execute("INSERT INTO eb_offerset (uuid, name, status, request, messages, created, modified, owner) "
+               "VALUES (?, 'old', 'COMPLETE', '{}', '[]', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'alice')",
+               (str(old),))
+    db.execute("INSERT INTO eb_session (uuid, offerset, position, site, platform, agent, phase, document, created, "
+               "modified) VALUES (?, ?, 0, 's', 'canfar', 'a', 'OFFERED', '{}', '2026-01-01 00:00:00', "
+               "'2026-01-01 00:00:00')", (str(old_offer), str(old)))
+    db.commit()
+    db.close()
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        assert sqlite3.connect(path).execute("SELECT version FROM eb_schema").fetchone() == (tables.SCHEMA_VERSION,)
+        # Rows from before the column were answered in the 2025-11 form; so they still are.
+        assert (await store.offerset_view(old))[1] is Dialect.V2025_11
+        assert (await store.session_view(old_offer))[1] is Dialect.V2025_11
+        mine = uuid.uuid4()
+        await store.add_offerset(mine, _request().model_copy(update={"dialect": Dialect.V2026_07}), owner="alice")
+        offer = _offer(datetime.now(UTC) + timedelta(minutes=1))
+        assert await store.complete_offerset(mine, Result.YES, [], [(offer, "a")])
+        assert (await store.offerset_view(mine, owned_by="alice"))[1] is Dialect.V2026_07
+        assert (await store.session_view(offer.meta.uuid, owned_by="alice"))[1] is Dialect.V2026_07
+        assert await store.session_view(offer.meta.uuid, owned_by="bob") is None
+    finally:
+        await store.close()

@@ -33,7 +33,7 @@ _WRAPPED = {"offers": "execution", "messages": "message"}
 # Lists the XML form writes as repeated elements; parsing must know them to keep 1-item lists.
 _REPEATED = frozenset({
     "locations", "storage", "data", "volumes", "accelerators", "resources", "replicas", "rses",
-    "ports", "access", "options", "addresses", "costs", "metrics",
+    "ports", "access", "options", "addresses", "costs", "metrics", "command", "connectors",
 })
 _ITEMS = {item: wrapper for wrapper, item in _WRAPPED.items()}
 

@@ -1,4 +1,4 @@
-"""`POST /offersets` and `GET /offersets/{uuid}`."""
+"""`POST /requests` (2026-07), `POST /offersets` (its older name, kept) and `GET /offersets/{uuid}`."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from fastapi.responses import Response
 
 from shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus
 
-from . import plans
+from . import dialects, plans, respond
 from .auth import Caller
 from .body import parse_request, response_media
 from .openapi import answer, body
 from .prefer import wait_seconds
 from .problems import ErrorResponse, Problem
-from .respond import reply
 from .state import Gateway, gateway
 
 router = APIRouter(tags=["offersets"])
@@ -35,23 +34,31 @@ _ERRORS = {
 }
 
 
-@router.post(
-    "/offersets",
+_DIALECTS = ("Answered in the dialect the request is written in (2026-07, 2025-11 or 2024), or the one asked "
+             "for with `Accept: ...; dialect=2026-07` or `?dialect=2026-07`.")
+_POST = dict(
     status_code=303,
-    summary="Ask for offers",
     description="Post an ExecutionRequest (YAML when no Content-Type). Answers 303 See Other to the OfferSet, "
-    "with the OfferSet as it stands (status COLLECTING) in the body.",
-    openapi_extra=body(ExecutionRequest, "The ExecutionRequest, in the newest (`kind` + `meta`) or the older form"),
-    responses={303: answer(OfferSet, "See Other: the new OfferSet, Location header points to it"), **_ERRORS},
+    f"with the OfferSet as it stands (status COLLECTING) in the body. {_DIALECTS}",
+    openapi_extra=body(ExecutionRequest, "The ExecutionRequest, in any of the three dialects"),
+    responses={303: answer(OfferSet, "See Other: the new OfferSet, Location header points to it"),
+               400: answer(ErrorResponse, "Malformed body, or an unknown `dialect` query parameter"),
+               **{k: v for k, v in _ERRORS.items() if k != 400}},
 )
+
+
+@router.post("/requests", summary="Ask for offers (2026-07 name)", **_POST)
+@router.post("/offersets", summary="Ask for offers (older name of POST /requests)", **_POST)
 async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
-    response_media(request)  # refuse an unacceptable Accept before doing any work
+    response_media(request)  # refuse an unacceptable Accept (or dialect) before doing any work
+    dialects.wanted(request)
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
     created = await plans.submit(gw, offerset_id, execution, owner=who.sub)
     offerset = OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=created, modified=created))
     location = gw.offerset_url(request, offerset_id)
-    return reply(request, gw.with_urls(request, offerset.wire()), "offers-response", 303, {"Location": location})
+    return respond.offerset(request, gw.with_urls(request, offerset.wire()), execution.dialect, 303,
+                            {"Location": location})
 
 
 @router.get(
@@ -69,16 +76,18 @@ async def get_offerset(
     prefer: Annotated[str | None, Header(description="RFC 7240, e.g. `wait=10`")] = None,
 ) -> Response:
     response_media(request)
+    dialects.wanted(request)
     wait = wait_seconds(prefer, gw.settings.max_wait)
     with gw.waiters.watch(uuid) as completed:
-        offerset = await gw.store.offerset_document(uuid, owned_by=who.owned_by)
-        if offerset is not None and offerset["status"] == OfferSetStatus.COLLECTING and wait > 0:
+        found = await gw.store.offerset_view(uuid, owned_by=who.owned_by)
+        if found is not None and found[0]["status"] == OfferSetStatus.COLLECTING and wait > 0:
             try:
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-            offerset = await gw.store.offerset_document(uuid, owned_by=who.owned_by)
-    if offerset is None:
+            found = await gw.store.offerset_view(uuid, owned_by=who.owned_by)
+    if found is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
+    offerset, dialect = found
     headers = {"Preference-Applied": f"wait={wait:g}"} if wait > 0 else None
-    return reply(request, gw.with_urls(request, offerset), "offers-response", headers=headers)
+    return respond.offerset(request, gw.with_urls(request, offerset), dialect, headers=headers)

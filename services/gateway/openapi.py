@@ -8,9 +8,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from shared.model import kinds
+
 from . import media
 
 REF = "#/components/schemas/{model}"
+REQUEST, OLDER_REQUEST = "ExecutionRequest", "OlderExecutionRequest"
 
 
 def content(model: type[BaseModel]) -> dict[str, Any]:
@@ -35,7 +38,62 @@ def install(app: FastAPI, models: list[type[BaseModel]]) -> None:
                 found = model.model_json_schema(ref_template=REF, mode="serialization")
                 schemas.update(found.pop("$defs", {}))
                 schemas[model.__name__] = found
+            _dialects(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 
     app.openapi = build
+
+
+def _spellings() -> dict[str, list[str]]:
+    """Internal kind -> every spelling the broker accepts for it (the alias table, inverted)."""
+    found: dict[str, list[str]] = {}
+    for spelling, internal in kinds.ALIASES.items():
+        found.setdefault(internal, []).append(spelling)
+    return found
+
+
+def _dialects(spec: dict[str, Any]) -> None:
+    """Describe what the broker reads, in every dialect: each known kind in any of its spellings (and
+    required: it selects the schema), an unknown component only with a kind that is none of them (so the
+    `oneOf` branches are disjoint), `computer` beside `compute`, and the 2024 form as an alternative body."""
+    schemas = spec["components"]["schemas"]
+    spellings = _spellings()
+    for schema in schemas.values():
+        kind = schema.get("properties", {}).get("kind", {})
+        if kind.get("const") in spellings:
+            schema["properties"]["kind"] = {"type": "string", "enum": spellings[kind["const"]],
+                                            "description": "this kind in any dialect's spelling"}
+            schema["required"] = sorted({*schema.get("required", []), "kind"})
+    for unknown in ("UnknownComponent", "UnknownItem"):  # components; costs[] and metrics[] items
+        if unknown in schemas:
+            schemas[unknown].setdefault("properties", {})["kind"] = {"type": "string", "not": {"enum": sorted(kinds.ALIASES)}}
+    if REQUEST not in schemas:
+        return
+    request = schemas[REQUEST]
+    request["properties"]["computer"] = {**request["properties"]["compute"], "description": "2025: `compute`"}
+    schemas[OLDER_REQUEST] = _older_request()
+    either = {"anyOf": [{"$ref": REF.format(model=REQUEST)}, {"$ref": REF.format(model=OLDER_REQUEST)}]}
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for item in operation.get("requestBody", {}).get("content", {}).values():
+                if item.get("schema") == {"$ref": REF.format(model=REQUEST)}:
+                    item["schema"] = either
+
+
+def _older_request() -> dict[str, Any]:
+    """The 2024 form, which the broker rewrites into the internal one before it validates it in full."""
+    component = {"type": "object", "required": ["type"], "additionalProperties": True,
+                 "properties": {"type": {"type": "string"}, "name": {"type": "string"}, "uuid": {"type": "string"}}}
+    listed = {"type": "array", "items": component}
+    return {
+        "title": OLDER_REQUEST, "type": "object", "required": ["executable"], "additionalProperties": False,
+        "description": "The 2024 form: `type` for `kind`, `name`/`uuid` on top, resources grouped under `resources`.",
+        "properties": {
+            "type": {"type": "string"}, "name": {"type": "string"}, "uuid": {"type": "string"},
+            "description": {"type": "string"}, "executable": component,
+            "resources": {"type": "object", "additionalProperties": False,
+                          "properties": {name: listed for name in ("compute", "computer", "storage", "data", "volumes")}},
+            "schedule": {"$ref": REF.format(model="RequestSchedule")},
+        },
+    }

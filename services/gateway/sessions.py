@@ -17,7 +17,7 @@ from .auth import Caller, Principal
 from .body import parse_request, response_media
 from .openapi import answer, body
 from .problems import ErrorResponse, Problem
-from .respond import reply
+from . import dialects, respond
 from .state import Gateway, gateway
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,10 @@ CLIENT_PHASES = (Phase.ACCEPTED, Phase.REJECTED, Phase.CANCELLED)
     response_class=Response,
 )
 async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
-    session = await gw.store.session_document(uuid, owned_by=who.owned_by)
-    if session is None:
+    found = await gw.store.session_view(uuid, owned_by=who.owned_by)
+    if found is None:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}")
-    return reply(request, gw.session_with_url(request, session), "execution")
+    return respond.session(request, gw.session_with_url(request, found[0]), found[1])
 
 
 @router.post(
@@ -58,6 +58,7 @@ async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depen
 )
 async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
     response_media(request)
+    dialects.wanted(request)
     update = await parse_request(request, EnumValueUpdate, gw.settings.max_body_bytes, normalize_update)
     if update.path != "phase":
         raise Problem.field(422, "Not an update this session offers", "path", f"'{update.path}' cannot be updated; "
@@ -73,8 +74,8 @@ async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depe
     except Conflict as exc:
         raise Problem.field(409, "Not allowed in this phase", "value", exc.reason) from exc
     await _tell_sites(gw, changed, Phase(update.value))
-    session = await gw.store.session_document(uuid)  # the caller's: the update above found it so
-    return reply(request, gw.session_with_url(request, session), "execution")
+    session, dialect = await gw.store.session_view(uuid)  # the caller's: the update above found it so
+    return respond.session(request, gw.session_with_url(request, session), dialect)
 
 
 async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str, who: Principal) -> Changed:

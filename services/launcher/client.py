@@ -116,9 +116,12 @@ def watch(session: str, every: Annotated[float, typer.Option(help="seconds betwe
             words = "; ".join(m["message"] for m in change.get("messages", []))
             typer.echo(f"{change['time']}  {change['phase']:10} {words}")
         seen = len(found.get("history", []))
-        for access in found.get("executable", {}).get("access", []):
-            if access.get("status") == "ACTIVE" and seen and found["phase"] == "RUNNING":
-                typer.echo(f"  connect: {', '.join(access['locations'])}")
+        if seen and found["phase"] == "RUNNING":
+            urls = [a for a in found.get("executable", {}).get("access", []) if a.get("status") == "ACTIVE"]
+            urls = [u for a in urls for u in a.get("locations", [])]  # 2025-11 form; 2026-07: connectors
+            urls += [c["location"] for c in found.get("connectors", []) if c.get("status") == "AVAILABLE"]
+            if urls:
+                typer.echo(f"  connect: {', '.join(urls)}")
         if found["phase"] in FINAL:
             return
         time.sleep(every)

@@ -10,7 +10,8 @@ from .data import (
     SkaoDataResource,
 )
 from .executable import DockerContainer, DockerImage, JupyterNotebook, SingularityContainer
-from .legacy import normalize_request
+from .dialect import Dialect
+from .inbound import normalize_request
 from .messages import Level, Message, error, info, warn
 from .offerset import OfferSet, OfferSetStatus, Result
 from .request import ExecutionRequest, RequestedSchedule, RequestSchedule
@@ -24,6 +25,7 @@ from .session import (
     InstantBlock,
     IntervalBlock,
     Phase,
+    SessionConnector,
     SessionSchedule,
     SiteRef,
     options_for,
@@ -32,10 +34,10 @@ from .update import EnumValueUpdate, normalize_update
 from .values import MinMax, format_duration, format_instant, format_interval, parse_duration, parse_interval
 
 __all__ = [
-    "Accelerator", "Component", "DockerContainer", "DockerImage", "EnumValueOption", "EnumValueUpdate", "ExecutionRequest",
+    "Accelerator", "Component", "Dialect", "DockerContainer", "DockerImage", "EnumValueOption", "EnumValueUpdate", "ExecutionRequest",
     "ExecutionSession", "FINAL_PHASES", "LIVE_ORDER", "is_before", "InstantBlock", "IntervalBlock", "IvoaDataResource", "JupyterNotebook",
     "Level", "Message", "Meta", "MinMax", "OfferSet", "OfferSetStatus", "Phase", "RequestSchedule",
-    "RequestedSchedule", "Result", "RucioDataResource", "S3DataResource", "SessionSchedule",
+    "RequestedSchedule", "Result", "RucioDataResource", "S3DataResource", "SessionConnector", "SessionSchedule",
     "SimpleComputeResource", "SimpleDataResource", "SimpleStorageResource", "SimpleVolumeMount",
     "SingularityContainer", "SiteRef", "SkaoDataResource", "UnknownComponent", "Wire", "error",
     "format_duration", "format_instant", "format_interval", "info", "kinds", "normalize_request",

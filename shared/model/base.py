@@ -12,7 +12,8 @@ from .messages import Message
 
 
 class Wire(BaseModel):
-    """Strict about unknown fields so a typo ("cors") is a 4xx naming it, not a silent default."""
+    """Strict about unknown fields (value blocks, the request's top level) so a typo ("shedule") is a
+    4xx naming it, not a silent default."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -31,7 +32,14 @@ class Meta(Wire):
     messages: list[Message] = Field(default_factory=list)
 
 
-class Component(Wire):
+class Open(Wire):
+    """A block the standard keeps growing: fields this broker does not know are kept (round-trip), while
+    the ones it knows are still checked (a wrong type or min > max is a 4xx)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Component(Open):
     kind: str
     meta: Meta = Field(default_factory=Meta)
     costs: list[Cost] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the client's cost limits on this component")
@@ -40,5 +48,3 @@ class Component(Wire):
 
 class UnknownComponent(Component):
     """A component whose kind this broker does not know: kept whole, answered with NO."""
-
-    model_config = ConfigDict(extra="allow")

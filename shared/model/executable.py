@@ -7,15 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from . import kinds
-from .base import Component, UnknownComponent, Wire
+from .base import Component, Open, UnknownComponent, Wire
 
 
-class DockerPlatform(Wire):
+class DockerPlatform(Open):
     architecture: str | None = None
     os: str | None = None
 
 
-class DockerImage(Wire):
+class DockerImage(Open):
     locations: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     digest: str | None = None
     platform: DockerPlatform | None = None
@@ -29,7 +29,7 @@ class DockerPort(BaseModel):
     path: str | None = None
 
 
-class DockerNetwork(Wire):
+class DockerNetwork(Open):
     ports: list[DockerPort] = Field(default_factory=list)
 
 
@@ -44,6 +44,7 @@ class DockerContainer(Component):
     image: DockerImage
     privileged: bool = False
     entrypoint: str | None = None
+    command: list[str] | None = Field(None, description="2026-07: arguments passed to the entrypoint")
     environment: dict[str, str] = Field(default_factory=dict)
     network: DockerNetwork | None = None
     access: list[AccessMethod] = Field(default_factory=list)

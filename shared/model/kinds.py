@@ -1,10 +1,17 @@
-"""Kind URIs of the IVOA ExecutionBroker data model, newest form, and the legacy spelling."""
+"""Kind URIs of the IVOA ExecutionBroker data model: the internal spelling and every wire spelling.
+
+Internally every kind is spelled as in the 2025-11 form (`.../EB/schema/v1.0/types/<group>/<name>-1.0`);
+`ALIASES` is the one table from each spelling clients use to the internal one, and `spell` writes a
+kind in the spelling of a dialect on the way out.
+"""
 
 from __future__ import annotations
 
 BASE = "https://www.purl.org/ivoa.net/EB/schema/v1.0/types"
-# The schema files and older clients use this prefix (no version segment).
+# The 2024 `type` form and the schema files before 2025-11 use this prefix (no version segment).
 LEGACY_BASE = "https://www.purl.org/ivoa.net/EB/schema/types"
+# 2026-07: the schema moved to the Calycopis-openapi repository; a kind names its schema file.
+CALYCOPIS_BASE = "https://www.purl.org/ivoa.net/Calycopis-openapi/schema/v1.0/kinds"
 
 
 def kind(group: str, name: str) -> str:
@@ -42,12 +49,68 @@ SESSION = kind("session", "scheduled-execution-session")
 ENUM_VALUE_OPTION = "uri:enum-value-option"
 ENUM_VALUE_UPDATE = "uri:enum-value-update"
 
+# The dialects' names (shared.model.dialect.Dialect has the same values; kept as strings here so
+# this table depends on nothing).
+NEWEST, KIND_META, OLDER = "2026-07", "2025-11", "2024"
+
+# (group, name) of every kind the broker knows, as the 2025-11 form names it.
+_KNOWN = [
+    ("executable", "docker-container"), ("executable", "jupyter-notebook"), ("executable", "singularity-container"),
+    ("compute", "simple-compute-resource"), ("storage", "simple-storage-resource"), ("volume", "simple-volume-mount"),
+    ("data", "simple-data-resource"), ("data", "S3-data-resource"), ("data", "rucio-data-resource"),
+    ("data", "ivoa-data-resource"), ("data", "skao-data-resource"), ("accelerator", "gpu"),
+    ("costs", "simple-minmax-float-cost"), ("metrics", "simple-minmax-float-metric"),
+    ("offerset", "execution-offerset"), ("offerset", "execution-request"), ("session", "scheduled-execution-session"),
+]
+# Where a dialect names a kind differently from the 2025-11 form: (dialect, internal) -> (group, name).
+_RENAMED = {
+    (OLDER, SESSION): ("session", "execution-session-response"),
+    (OLDER, OFFERSET): ("offerset", "offerset-response"),
+    (OLDER, OFFERSET_REQUEST): ("offerset", "offerset-request"),
+}
+
+
+def _spelled(dialect: str, group: str, name: str) -> str:
+    if dialect == NEWEST:
+        return f"{CALYCOPIS_BASE}/{group}/{name}.yaml"
+    return f"{LEGACY_BASE if dialect == OLDER else BASE}/{group}/{name}-1.0"
+
+
+# The one alias table: every spelling a client may send -> the internal kind.
+ALIASES: dict[str, str] = {}
+_SPELLING: dict[tuple[str, str], str] = {}
+for _group, _name in _KNOWN:
+    _internal = kind(_group, _name)
+    for _dialect in (NEWEST, KIND_META, OLDER):
+        _g, _n = _RENAMED.get((_dialect, _internal), (_group, _name))
+        _SPELLING[(_dialect, _internal)] = _spelled(_dialect, _g, _n)
+        ALIASES[_spelled(_dialect, _g, _n)] = _internal
+        ALIASES[_spelled(_dialect, _group, _name)] = _internal
+# The reference Java implementation writes the compute group as `computer` (sic); accept it in every form.
+for _dialect in (NEWEST, KIND_META, OLDER):
+    ALIASES[_spelled(_dialect, "computer", "simple-compute-resource")] = SIMPLE_COMPUTE
+ALIASES["gpu"] = GPU  # the accelerators extension's short form
+
 
 def normalize(value: str) -> str:
-    """Map the legacy prefix onto the newest one; any other string is kept as given."""
+    """Any known spelling of a kind -> the internal one; any other string is kept as given."""
+    return ALIASES.get(value, value)
+
+
+def spell(value: str, dialect: str) -> str:
+    """The internal kind as `dialect` writes it; a kind the table does not know is kept as given."""
+    return _SPELLING.get((dialect, value), value)
+
+
+def dialect_of(value: str) -> str | None:
+    """Which dialect's namespace a kind URI is in (None: not one of ours, e.g. `uri:enum-value-option`)."""
+    if value.startswith(CALYCOPIS_BASE + "/"):
+        return NEWEST
     if value.startswith(LEGACY_BASE + "/"):
-        return BASE + value[len(LEGACY_BASE):]
-    return value
+        return OLDER
+    if value.startswith(BASE + "/"):
+        return KIND_META
+    return None
 
 
 def short(value: str) -> str:

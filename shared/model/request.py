@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from .base import Meta, UnknownComponent, Wire
 from .costs import Cost, Metric
 from .data import Data
+from .dialect import DEFAULT, Dialect
 from .executable import Executable
 from .resources import Compute, SimpleComputeResource, SimpleVolumeMount, Storage, Volume
 from .values import IsoDuration, IsoInterval, parse_duration, parse_interval
@@ -40,6 +42,9 @@ class ExecutionRequest(Wire):
     schedule: RequestSchedule | None = None
     costs: list[Cost] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: limits, e.g. the most energy (kWh)")
     metrics: list[Metric] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: limits, e.g. the highest PUE")
+    # Not a wire field: the dialect the client wrote in (set by inbound.normalize_request), so the
+    # broker answers in it; it travels with the request to the planner and into the store.
+    dialect: SkipJsonSchema[Dialect] = DEFAULT
 
     def unknown_kinds(self) -> list[tuple[str, str]]:
         """(field, kind) for every component whose kind this broker does not know."""

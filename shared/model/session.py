@@ -70,6 +70,35 @@ class EnumValueOption(Wire):
     values: list[str]
 
 
+class ConnectorStatus(StrEnum):
+    PREPARING = "PREPARING"
+    AVAILABLE = "AVAILABLE"
+    FINISHED = "FINISHED"
+
+
+class SessionConnector(Wire):
+    """2026-07: a way to reach the running session (the 2025-11 form lists them as `executable.access`)."""
+
+    kind: str | None = Field(None, description="what sort of connector, e.g. `uri:https-connector`")
+    status: ConnectorStatus | None = None
+    protocol: str | None = Field(None, description="typically TCP, HTTP or HTTPS")
+    location: str | None = Field(None, description="the connector's URL")
+
+    @classmethod
+    def of(cls, url: str, phase: Phase) -> SessionConnector:
+        protocol = url.split(":", 1)[0].upper()
+        return cls(kind=f"uri:{protocol.lower()}-connector", status=connector_status(phase), protocol=protocol,
+                   location=url)
+
+
+def connector_status(phase: Phase) -> ConnectorStatus:
+    if phase in FINAL_PHASES or phase is Phase.RELEASING:
+        return ConnectorStatus.FINISHED
+    if phase in (Phase.AVAILABLE, Phase.READY, Phase.RUNNING):
+        return ConnectorStatus.AVAILABLE
+    return ConnectorStatus.PREPARING
+
+
 class SiteRef(Wire):
     """Extension: which site and platform made the offer."""
 
@@ -99,6 +128,7 @@ class ExecutionSession(Wire):
     options: list[EnumValueOption] = Field(default_factory=list)
     costs: list[Cost] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the broker's estimates for this offer")
     metrics: list[Metric] = Field(default_factory=list, exclude_if=lambda v: not v, description="2026-07: the site's figures behind them")
+    connectors: list[SessionConnector] = Field(default_factory=list)
     site: SiteRef | None = None
     history: list[PhaseChange] = Field(default_factory=list, description="Extension: every phase change, with its time")
     observed: SessionSchedule | None = Field(None, description="Extension: the schedule the session actually kept")

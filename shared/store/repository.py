@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..model import (
+    Dialect,
     ExecutionRequest,
     ExecutionSession,
     Message,
@@ -21,6 +22,7 @@ from ..model import (
     Phase,
     Result,
     FINAL_PHASES,
+    SessionConnector,
     format_duration,
     format_instant,
     kinds,
@@ -51,8 +53,9 @@ _ADD_OFFER = insert(_s)
 _OFFERSET = select(_o).where(_o.c.uuid == bindparam("key"))
 _OFFERSET_OWNED = _OFFERSET.where(_o.c.owner == bindparam("owner"))
 _OFFERS = select(_s).where(_s.c.offerset == bindparam("key")).order_by(_s.c.position)
-_SESSION = select(_s).where(_s.c.uuid == bindparam("key"))
-_SESSION_OWNED = _SESSION.join(_o, _o.c.uuid == _s.c.offerset).where(_o.c.owner == bindparam("owner"))
+# With its OfferSet's dialect: a session is answered in the dialect of the request that made it.
+_SESSION = select(_s, _o.c.dialect).join(_o, _o.c.uuid == _s.c.offerset).where(_s.c.uuid == bindparam("key"))
+_SESSION_OWNED = _SESSION.where(_o.c.owner == bindparam("owner"))
 _OWNER = select(_o.c.owner).where(_o.c.uuid == bindparam("key"))
 
 
@@ -98,7 +101,8 @@ class Store(SessionLifecycle, Accounts):
             async with self.engine.begin() as conn:
                 await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
                                           "status": OfferSetStatus.COLLECTING, "request": request.wire(),
-                                          "messages": [], "created": when, "modified": when, "owner": owner})
+                                          "messages": [], "created": when, "modified": when, "owner": owner,
+                                          "dialect": request.dialect})
                 await audit.write(conn, [{"time": when, "action": Action.REQUEST, "actor": owner or "unknown",
                                           "owner": owner, "offerset": str(uuid),
                                           "detail": {"name": request.meta.name} if request.meta.name else None}])
@@ -138,9 +142,14 @@ class Store(SessionLifecycle, Accounts):
         return True
 
     async def offerset_document(self, uuid: UUID, *, owned_by: str | None = None) -> dict[str, Any] | None:
-        """The OfferSet in wire form, assembled from the stored documents without re-validating them
-        (they were validated on the way in); the hot path of polling clients. With `owned_by`, None
+        """The OfferSet in the internal wire form, assembled from the stored documents without re-validating
+        them (they were validated on the way in); the hot path of polling clients. With `owned_by`, None
         unless that owner's: to anyone else an OfferSet of another owner does not exist."""
+        found = await self.offerset_view(uuid, owned_by=owned_by)
+        return found[0] if found is not None else None
+
+    async def offerset_view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
+        """The OfferSet document and the dialect its request was written in."""
         async with self.engine.connect() as conn:
             if owned_by is None:
                 row = (await conn.execute(_OFFERSET, {"key": str(uuid)})).first()
@@ -156,7 +165,7 @@ class Store(SessionLifecycle, Accounts):
         if row.result:
             doc["result"] = row.result
         doc["offers"] = [_session_document(r) for r in rows]
-        return doc
+        return doc, _dialect(row.dialect)
 
     async def offerset(self, uuid: UUID) -> OfferSet | None:
         doc = await self.offerset_document(uuid)
@@ -165,6 +174,11 @@ class Store(SessionLifecycle, Accounts):
     async def session_document(self, uuid: UUID, *, owned_by: str | None = None) -> dict[str, Any] | None:
         """One session with what was observed of it: its phase history and the schedule it kept.
         With `owned_by`, None unless it belongs to an OfferSet of that owner."""
+        found = await self.session_view(uuid, owned_by=owned_by)
+        return found[0] if found is not None else None
+
+    async def session_view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
+        """The session document and the dialect of the request that made it."""
         async with self.engine.connect() as conn:
             if owned_by is None:
                 row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
@@ -179,7 +193,7 @@ class Store(SessionLifecycle, Accounts):
             observed = observed_schedule(history)
             if observed:
                 doc["observed"] = observed
-        return doc
+        return doc, _dialect(row.dialect)
 
     async def session(self, uuid: UUID) -> ExecutionSession | None:
         doc = await self.session_document(uuid)
@@ -202,6 +216,10 @@ class Store(SessionLifecycle, Accounts):
         async with self.engine.connect() as conn:
             found = (await conn.execute(select(_o.c.accepted).where(_o.c.uuid == str(offerset)))).scalar()
         return UUID(found) if found else None
+
+
+def _dialect(value: str | None) -> Dialect:
+    return Dialect(value) if value else Dialect.V2025_11  # rows from before v4 were answered in 2025-11
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -252,10 +270,8 @@ def _session_document(row: Any) -> dict[str, Any]:
         doc["expires"] = format_instant(_utc(row.expires))
     doc.update(body)
     doc.setdefault("site", {"name": row.site, "platform": row.platform})
-    if row.access and isinstance(doc.get("executable"), dict):
-        status = "FINISHED" if phase in FINAL_PHASES else "ACTIVE"
-        doc["executable"]["access"] = [{"status": status, "protocol": url.split(":", 1)[0].upper(), "locations": [url]}
-                                       for url in row.access]
+    if row.access:
+        doc["connectors"] = [SessionConnector.of(url, phase).wire() for url in row.access]
     doc["options"] = [option.wire() for option in options_for(phase)]
     return doc
 

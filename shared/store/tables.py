@@ -18,7 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData(
     naming_convention={
@@ -67,6 +67,7 @@ offersets = Table(
     Column("modified", UTCDateTime, nullable=False),
     Column("accepted", String(36)),  # v2: the one offer accepted; set once, which settles races
     Column("owner", String(256)),  # v3: the caller's identity (OIDC `sub`); NULL before v3: operators only
+    Column("dialect", String(16)),  # v4: the wire dialect of the request, its answers' too; NULL before v4: 2025-11
 )
 
 sessions = Table(
@@ -135,5 +136,8 @@ MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
     3: [
         ("eb_offerset", "owner", "VARCHAR(256)"),
         ("eb_session_event", "staged_bytes", "BIGINT"),
+    ],
+    4: [
+        ("eb_offerset", "dialect", "VARCHAR(16)"),
     ],
 }

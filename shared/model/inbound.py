@@ -1,8 +1,10 @@
-"""Accept the older wire form and rewrite it into the newest one before validation.
+"""Rewrite a request in any dialect into the internal form before validation.
 
-Older clients send `type` instead of `kind`, `name`/`uuid`/... at the top of each component
-instead of inside `meta`, kind URIs without the `v1.0` segment, and the resources grouped
-under `resources: {compute: [...], storage: [...], data: [...], volumes: [...]}`.
+Every dialect: kinds through the one alias table (`kinds.ALIASES`), the 2025 top-level `computer:`
+read as `compute:`. The 2024 form besides: `type` instead of `kind`, `name`/`uuid`/... at the top of
+each component instead of inside `meta`, and the resources grouped under `resources: {compute: [...],
+storage: [...], data: [...], volumes: [...]}`. The dialect found is recorded on the request so that
+the broker answers in it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import kinds
+from .dialect import detect
 
 _META_FIELDS = ("uuid", "name", "description", "url", "href", "created", "modified", "messages")
 _LISTS = ("storage", "data", "volumes")
@@ -34,13 +37,36 @@ def _component(value: Any) -> Any:
     return doc
 
 
+def _computer(doc: dict) -> None:
+    """The 2025 form's `computer:` is `compute:` (a document with both keeps both, so validation names it)."""
+    if "computer" in doc and "compute" not in doc:
+        doc["compute"] = doc.pop("computer")
+
+
+def _kinds_inside(compute: Any) -> Any:
+    """Kinds of what a compute resource holds (accelerators, 2026-07 volume mounts) go through the table too."""
+    if not isinstance(compute, dict):
+        return compute
+    for name in ("accelerators", "volumes"):
+        items = compute.get(name)
+        if isinstance(items, dict):  # a single element (XML)
+            items = [items]
+        if isinstance(items, list):
+            compute[name] = [_component(item) if isinstance(item, dict) else item for item in items]
+    return compute
+
+
 def normalize_request(value: Any) -> Any:
-    """Rewrite an ExecutionRequest document (any form) into the newest form."""
+    """Rewrite an ExecutionRequest document (any dialect) into the internal form, with its `dialect`."""
     if not isinstance(value, dict):
         return value
+    dialect = detect(value)
     doc = _component(value)
+    _computer(doc)
     resources = doc.pop("resources", None)
     if isinstance(resources, dict):
+        resources = dict(resources)
+        _computer(resources)
         compute = resources.get("compute")
         if isinstance(compute, list):
             # The older form lists compute resources; one is all a session can have.
@@ -55,10 +81,13 @@ def normalize_request(value: Any) -> Any:
     for name in ("executable", "compute"):
         if name in doc:
             doc[name] = _component(doc[name])
+    if "compute" in doc:
+        doc["compute"] = _kinds_inside(doc["compute"])
     for name in _LISTS:
         items = doc.get(name)
         if isinstance(items, dict):  # a single element (XML, hand-written YAML)
             items = [items]
         if isinstance(items, list):
             doc[name] = [_component(item) for item in items]
+    doc["dialect"] = dialect.value
     return doc
