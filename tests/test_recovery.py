@@ -51,3 +51,27 @@ async def test_a_starting_planner_replans_offersets_left_collecting(nats_url, sq
         assert planner.recovery.requeued == 2
     finally:
         await broker.close()
+
+
+async def test_a_direct_request_left_collecting_is_accepted_when_replanned(nats_url, sqlite_store, site_config):
+    """POST /direct's promise survives the planner: re-planned from the database, the best offer is
+    accepted for the same owner, exactly one."""
+    broker = Broker(nats_url, sqlite_store, collect_timeout=2.0)
+    try:
+        await broker.add_site("site-a", site_config("site-a"))
+        offerset = uuid.uuid4()
+        when = datetime.now(UTC) - timedelta(minutes=5)
+        await sqlite_store.add_offerset(offerset, _request("run now"), created=when, owner="alice", direct=True)
+        [pending] = [row for row in await sqlite_store.collecting() if row.offerset == offerset]
+        assert pending.direct and pending.owner == "alice"
+        planner = await broker.start_planner()
+        done = await _status(sqlite_store, offerset, 10)
+        assert done["status"] == "COMPLETE" and done["result"] == "YES", done
+        await planner.recovery.wait()
+        accepted = await sqlite_store.accepted_in(offerset)
+        assert accepted is not None
+        phases = [o["phase"] for o in (await sqlite_store.offerset_document(offerset))["offers"]]
+        assert phases.count("OFFERED") == 0 and len(phases) - phases.count("REJECTED") == 1, phases
+        assert await sqlite_store.session_document(accepted, owned_by="alice") is not None
+    finally:
+        await broker.close()

@@ -45,7 +45,7 @@ async def test_offerset_round_trip(store: Store):
     assert created.status is OfferSetStatus.COLLECTING
     read = await store.offerset(oid)
     assert read.status is OfferSetStatus.COLLECTING and read.result is None and read.offers == []
-    assert [o for o, _, _ in await store.collecting()] == [oid]
+    assert [row.offerset for row in await store.collecting()] == [oid]
 
     now = datetime.now(UTC).replace(microsecond=0)
     offers = [(_offer(now), "agent-1"), (_offer(now + timedelta(hours=1), "site-b"), "agent-2")]

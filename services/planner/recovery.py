@@ -49,15 +49,17 @@ class Recovery:
             return
         if rows:
             log.info("%d OfferSet(s) COLLECTING at start: each re-queued once past its deadline", len(rows))
-        for offerset, request, created in rows:  # oldest first: each wait is at most `after`
-            left = (created + self.after - datetime.now(UTC)).total_seconds()
+        for row in rows:  # oldest first: each wait is at most `after`
+            offerset = row.offerset
+            left = (row.created + self.after - datetime.now(UTC)).total_seconds()
             if left > 0:
                 await asyncio.sleep(left)
             try:
                 known = await self.store.offerset_document(offerset)
                 if known is None or known["status"] != OfferSetStatus.COLLECTING:
                     continue
-                await publish(self.js, c.PLAN, c.PlanRequest(offerset=offerset, request=request, received=created),
+                await publish(self.js, c.PLAN, c.PlanRequest(offerset=offerset, request=row.request, received=row.created,
+                                                              owner=row.owner, direct=row.direct),
                               str(offerset))
                 self.requeued += 1
             except Exception as exc:  # NATS or the database away: the next planner start tries again

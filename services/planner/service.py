@@ -163,7 +163,7 @@ class Planner:
         if not done:
             # Its gateway has not recorded it yet (it queues first; or it died in between), or did so just
             # now: record it (idempotent), then complete it. (A repeat of a COMPLETE one changes nothing.)
-            await self.store.add_offerset(offerset, request, created=received, owner=owner)
+            await self.store.add_offerset(offerset, request, created=received, owner=owner, direct=direct)
             done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
         if done and direct:  # before COMPLETED: the gateway answering POST /direct reads the accepted session
             await self.direct.settle(offerset, owner)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import bindparam, insert, inspect, select, update
@@ -59,6 +59,15 @@ _SESSION_OWNED = _SESSION.where(_o.c.owner == bindparam("owner"))
 _OWNER = select(_o.c.owner).where(_o.c.uuid == bindparam("key"))
 
 
+class Pending(NamedTuple):
+    """An OfferSet left COLLECTING: enough to queue its request again as the gateway first did."""
+
+    offerset: UUID
+    request: ExecutionRequest
+    created: datetime
+    owner: str | None
+    direct: bool
+
 class Store(SessionLifecycle, Accounts):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -92,7 +101,7 @@ class Store(SessionLifecycle, Accounts):
         await self.engine.dispose()
 
     async def add_offerset(self, uuid: UUID, request: ExecutionRequest, *, created: datetime | None = None,
-                           owner: str | None = None) -> OfferSet:
+                           owner: str | None = None, direct: bool = False) -> OfferSet:
         """Record a new OfferSet, COLLECTING. Idempotent: the gateway records it and a planner that finds
         it missing (its gateway died after queueing it) records it too; the first row stays.
         `owner`: the caller's identity; only it (and operators) may see the OfferSet and its sessions."""
@@ -102,7 +111,7 @@ class Store(SessionLifecycle, Accounts):
                 await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
                                           "status": OfferSetStatus.COLLECTING, "request": request.wire(),
                                           "messages": [], "created": when, "modified": when, "owner": owner,
-                                          "dialect": request.dialect})
+                                          "dialect": request.dialect, "direct": direct})
                 await audit.write(conn, [{"time": when, "action": Action.REQUEST, "actor": owner or "unknown",
                                           "owner": owner, "offerset": str(uuid),
                                           "detail": {"name": request.meta.name} if request.meta.name else None}])
@@ -199,17 +208,19 @@ class Store(SessionLifecycle, Accounts):
         doc = await self.session_document(uuid)
         return ExecutionSession.model_validate(doc) if doc is not None else None
 
-    async def collecting(self) -> list[tuple[UUID, ExecutionRequest, datetime]]:
-        """OfferSets still COLLECTING (e.g. their planner died), oldest first."""
+    async def collecting(self) -> list[Pending]:
+        """OfferSets still COLLECTING (e.g. their planner died), oldest first, with what re-planning needs."""
+        o = tables.offersets.c
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(tables.offersets.c.uuid, tables.offersets.c.request, tables.offersets.c.created)
-                    .where(tables.offersets.c.status == OfferSetStatus.COLLECTING)
-                    .order_by(tables.offersets.c.created)
+                    select(o.uuid, o.request, o.created, o.owner, o.direct)
+                    .where(o.status == OfferSetStatus.COLLECTING)
+                    .order_by(o.created)
                 )
             ).all()
-        return [(UUID(r.uuid), ExecutionRequest.model_validate(r.request), _utc(r.created)) for r in rows]
+        return [Pending(UUID(r.uuid), ExecutionRequest.model_validate(r.request), _utc(r.created), r.owner,
+                        bool(r.direct)) for r in rows]
 
     async def accepted_in(self, offerset: UUID) -> UUID | None:
         """The session accepted in an OfferSet (its compare-and-set winner), if any."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     JSON,
     BigInteger,
     Column,
@@ -68,6 +69,7 @@ offersets = Table(
     Column("accepted", String(36)),  # v2: the one offer accepted; set once, which settles races
     Column("owner", String(256)),  # v3: the caller's identity (OIDC `sub`); NULL before v3: operators only
     Column("dialect", String(16)),  # v4: the wire dialect of the request, its answers' too; NULL before v4: 2025-11
+    Column("direct", Boolean),  # v4: POST /direct: the planner accepts the best offer (kept for re-planning)
 )
 
 sessions = Table(
@@ -139,5 +141,6 @@ MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
     ],
     4: [
         ("eb_offerset", "dialect", "VARCHAR(16)"),
+        ("eb_offerset", "direct", "BOOLEAN"),
     ],
 }
