@@ -17,7 +17,7 @@ from shared.settings import GatewaySettings
 from shared.store import Store
 from shared.store.accounting import Accounting
 
-from . import accounting, agents, direct, offersets, openapi, problems, sessions
+from . import accounting, agents, direct, offersets, openapi, payload, problems, sessions
 from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
@@ -42,9 +42,17 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
             waiters.completed(msg.offerset)
 
         await broker.start()
-        js = broker.connection.jetstream()
-        await ensure_streams(js, settings.jetstream_replicas)
-        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js), authenticator(settings))
+        try:
+            max_payload = broker.connection.max_payload
+            payload.check_limits(settings, max_payload)  # refuse to serve limits the queue cannot carry
+            js = broker.connection.jetstream()
+            await ensure_streams(js, settings.jetstream_replicas)
+        except BaseException:
+            await broker.stop()
+            if own_store:
+                await db.close()
+            raise
+        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js), authenticator(settings), max_payload)
         try:
             yield
         finally:
