@@ -88,7 +88,9 @@ def check(doc: Any, limits: Limits) -> None:
                 raise too_deep(limits)
             stack.extend((_join(path, i), item, depth + 1) for i, item in enumerate(value))
         elif isinstance(value, Oversized):
-            raise IntakeError(422, path or "body", f"a number of more than {limits.max_digits} digits")
+            reason = (f"a number of more than {limits.max_digits} digits" if len(value) > limits.max_digits
+                      else "not a finite number")
+            raise IntakeError(422, path or "body", reason)
         elif isinstance(value, str):
             _string(path or "body", value, limits)
         elif not isinstance(value, _SCALARS):  # YAML !!binary, !!set: nothing in the model takes them

@@ -33,8 +33,10 @@ class _Builder:
         self.count = 0
         self.root: tuple[str, Any] | None = None
 
-    def path(self, key: str) -> str:
-        return ".".join([f.name for f in self.stack[1:]] + [key])
+    def path(self, frame: _Frame, key: str) -> str:
+        """`a.b.key`, from below the root element (the root names the body, not a field)."""
+        frames = self.stack if self.stack and self.stack[-1] is frame else [*self.stack, frame]
+        return ".".join([f.name for f in frames[1:]] + [key])
 
     def _push(self, frame: _Frame, key: str, value: Any, listed: bool) -> None:
         if frame.item is None:
@@ -44,8 +46,7 @@ class _Builder:
         elif listed and isinstance(frame.item[key], list):
             frame.item[key].append(value)
         else:
-            self.stack.append(frame)  # for the path in the message
-            raise IntakeError(400, self.path(key), "given more than once; each field may appear once")
+            raise IntakeError(400, self.path(frame, key), "given more than once; each field may appear once")
 
     def start(self, name: str, attrs: list[str]) -> None:
         if len(self.stack) >= self.limits.max_depth:

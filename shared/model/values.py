@@ -10,11 +10,16 @@ import isodate
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
+# Counts and sizes (cores, GiB, GPUs) stay within a 32-bit signed integer: what every database and
+# platform API the agents talk to can hold.
+MAX_COUNT = 2**31 - 1
+
+
 class MinMax(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    max: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _ordered(self) -> MinMax:
