@@ -82,15 +82,15 @@ class Broker:
                                    **({"auth_tokens": TOKENS} | auth))
         config = uvicorn.Config(create_app(settings, store=self.store), host="127.0.0.1", port=port,
                                 log_level="warning", lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
+        self.server = server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
 
-        async def stop() -> None:
-            self.server.should_exit = True
+        async def stop() -> None:  # this one: a test may start a second gateway beside it
+            server.should_exit = True
             await task
 
         self.stack.push_async_callback(stop)

@@ -1,6 +1,7 @@
 """The gateway application: FastAPI routes over the store, NATS towards the planner."""
 
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,6 +54,9 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
                 await db.close()
             raise
         app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js), authenticator(settings), max_payload)
+        # What start-up made lives as long as the process: keep the collector from scanning it again on
+        # every full collection (a body of many small values triggers some, and they hold the GIL).
+        gc.freeze()
         try:
             yield
         finally:

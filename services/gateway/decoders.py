@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -40,15 +41,25 @@ def _number(text: str, limits: Limits, parse: type) -> Any:
     return Oversized(text) if isinstance(value, float) and not math.isfinite(value) else value
 
 
+@lru_cache(maxsize=8)
+def _digits(limit: int) -> re.Pattern[bytes]:
+    return re.compile(rb"[0-9.eE+-]{%d}" % (limit + 1))
+
+
+def _long_digits(body: bytes, limits: Limits) -> bool:
+    return _digits(limits.max_digits).search(body) is not None
+
+
 def _constant(name: str) -> Any:
     raise IntakeError(400, "body", f"{name} is not a JSON number")
 
 
 def read_json(body: bytes, limits: Limits) -> Any:
+    # A call into Python per number costs more than all the C parsing: only when a long one is there.
+    numbers = {"parse_int": lambda text: _number(text, limits, int),
+               "parse_float": lambda text: _number(text, limits, float)} if _long_digits(body, limits) else {}
     try:
-        return json.loads(body, object_pairs_hook=_pairs, parse_constant=_constant,
-                          parse_int=lambda text: _number(text, limits, int),
-                          parse_float=lambda text: _number(text, limits, float))
+        return json.loads(body, object_pairs_hook=_pairs, parse_constant=_constant, **numbers)
     except RecursionError:
         raise too_deep(limits) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

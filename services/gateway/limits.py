@@ -7,6 +7,7 @@ with too many digits, a string too long or not encodable, a key given twice.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -67,12 +68,13 @@ def check(doc: Any, limits: Limits) -> None:
     """Raise IntakeError for the first value of `doc` beyond the limits, naming its field. Iterative:
     no recursion, so the depth a decoder let through cannot overflow the stack here either."""
     stack: list[tuple[str, Any, int]] = [("", doc, 0)]
-    count = 0
+    count = 1
     while stack:
         path, value, depth = stack.pop()
-        count += 1
-        if count > limits.max_items:
-            raise too_many(limits)
+        if isinstance(value, dict | list):
+            count += len(value)  # counted before walking in: the walk costs at most max_items steps
+            if count > limits.max_items:
+                raise too_many(limits)
         if isinstance(value, dict):
             if depth >= limits.max_depth:
                 raise too_deep(limits)
@@ -93,6 +95,8 @@ def check(doc: Any, limits: Limits) -> None:
             raise IntakeError(422, path or "body", reason)
         elif isinstance(value, str):
             _string(path or "body", value, limits)
+        elif isinstance(value, float) and not math.isfinite(value):  # 1e999: no store or client takes it
+            raise IntakeError(422, path or "body", "not a finite number")
         elif not isinstance(value, _SCALARS):  # YAML !!binary, !!set: nothing in the model takes them
             raise IntakeError(400, path or "body", f"a value of type {type(value).__name__} is not accepted")
 
