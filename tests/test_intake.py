@@ -240,3 +240,35 @@ async def test_headers_without_end_are_refused_at_the_limit(broker):
     answer = await asyncio.wait_for(reader.read(), 5)
     assert answer.startswith(b"HTTP/1.1 4"), answer
     writer.close()
+
+
+def test_no_value_grows_past_the_bound_once_serialized():
+    from services.gateway.payload import PER_VALUE
+    from shared.model import ExecutionRequest, normalize_request
+
+    base = {"executable": {"kind": kinds.JUPYTER_NOTEBOOK, "location": "x"}}
+    size = lambda doc: len(ExecutionRequest.model_validate(normalize_request(doc)).model_dump_json())  # noqa: E731
+    items = [("data", {"kind": k}) for k in (kinds.S3_DATA, kinds.IVOA_DATA, "x")] + [
+        ("data", {"kind": kinds.SIMPLE_DATA, "location": "x"}), ("storage", {"kind": kinds.SIMPLE_STORAGE}),
+        ("volumes", {"kind": kinds.SIMPLE_VOLUME})]
+    for field, item in items:  # each item is at least 2 values (the object and its kind)
+        assert size(base | {field: [item]}) - size(base) <= 2 * PER_VALUE, item
+    gpu = base | {"compute": {"kind": kinds.SIMPLE_COMPUTE, "accelerators": [{}]}}
+    assert size(gpu) - size(gpu | {"compute": {"kind": kinds.SIMPLE_COMPUTE}}) <= PER_VALUE
+
+
+async def test_the_largest_request_within_the_limits_is_queued(broker):
+    # As many values as allowed, each the costliest once serialized (an accelerator given as {}).
+    body = {**GOOD, "compute": {"kind": kinds.SIMPLE_COMPUTE, "accelerators": [{}] * 1_980}}
+    got = await broker.http.post("/offersets", content=json.dumps(body), headers=JSON)
+    assert got.status_code == 303, got.text[:300]
+
+
+def test_limits_the_queue_cannot_carry_are_refused():
+    from services.gateway.payload import check_limits, worst_case
+    from shared.settings import GatewaySettings
+
+    check_limits(GatewaySettings(database_url="x://"), 1_048_576)  # the defaults fit NATS's default
+    assert worst_case(262_144, 2_000) <= 1_048_576
+    with pytest.raises(RuntimeError, match="EB_MAX_BODY_BYTES=1048576.*max_payload"):
+        check_limits(GatewaySettings(database_url="x://", max_body_bytes=1_048_576), 1_048_576)
