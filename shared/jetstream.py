@@ -88,6 +88,9 @@ async def subscribe_commands(nc: Client, site: str, cb: Callable[[Msg], Awaitabl
     return await nc.subscribe(commands_deliver(site), queue=c.agent_consumer(site), cb=cb)
 
 
-async def publish(js: JetStreamContext, subject: str, message: BaseModel, msg_id: str, timeout: float = 5.0) -> None:
-    """Publish and wait for the stream's acknowledgement; a repeat with the same id is dropped."""
-    await js.publish(subject, message.model_dump_json().encode(), timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+async def publish(js: JetStreamContext, subject: str, message: BaseModel | bytes, msg_id: str,
+                  timeout: float = 5.0) -> None:
+    """Publish (a model, or its bytes serialized already) and wait for the stream's acknowledgement; a
+    repeat with the same id is dropped."""
+    payload = message if isinstance(message, bytes) else message.model_dump_json().encode()
+    await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})

@@ -43,7 +43,18 @@ class GatewaySettings(StoreSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = Field(None, description="base URL put in Location and meta.url; default: from the request")
-    max_body_bytes: int = 1_048_576
+    # Intake limits (README "Limits"): every body is checked against them while it is read and parsed,
+    # and at start-up the largest request they let through is checked to fit the NATS server's max_payload.
+    max_body_bytes: int = Field(262_144, gt=0, description="largest request body, bytes (413 beyond)")
+    max_body_depth: int = Field(32, ge=4, le=256, description="deepest nesting of objects and lists (400 beyond)")
+    max_body_items: int = Field(2_000, ge=16, description="most values (objects, lists, scalars) in a body")
+    max_string_length: int = Field(65_536, ge=256, description="longest string or field name, characters (422)")
+    max_number_digits: int = Field(40, ge=20, le=4000, description="longest number literal, characters (422)")
+    body_timeout: float = Field(10.0, gt=0, description="seconds a client has to send the whole body (408 beyond)")
+    max_header_bytes: int = Field(16_384, ge=1024, description="largest request line and headers, bytes (431/400)")
+    max_connections: int = Field(1_000, ge=1, description="open connections and requests at once (503 beyond)")
+    backlog: int = Field(2_048, ge=1, description="connections the kernel queues before accept")
+    keep_alive_timeout: float = Field(5.0, gt=0, description="seconds an idle keep-alive connection stays open")
     max_wait: float = Field(60.0, description="longest Prefer: wait honoured, seconds")
     direct_wait: float = Field(30.0, gt=0, description="seconds POST /direct waits for the planner to complete "
                                                        "and accept; later it answers 202 with the OfferSet")

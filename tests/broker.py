@@ -18,6 +18,7 @@ from services.canfar_agent import plugin as canfar_plugin
 from services.canfar_agent.platform import CanfarPlatform
 from services.canfar_agent.settings import CanfarSettings
 from services.gateway.app import create_app
+from services.gateway.serve import uvicorn_config
 from services.launcher.ports import free_port
 from services.planner.service import Planner
 from services.rucio_agent.service import RucioAgent
@@ -82,17 +83,17 @@ class Broker:
         port = free_port()
         settings = GatewaySettings(nats_url=self.nats_url, database_url="unused://", port=port, max_wait=30,
                                    **({"auth_tokens": TOKENS} | auth))
-        config = uvicorn.Config(create_app(settings, store=self.store), host="127.0.0.1", port=port,
-                                log_level="warning", lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
+        config = uvicorn_config(create_app(settings, store=self.store), settings, host="127.0.0.1",
+                                lifespan="on", access_log=False)
+        self.server = server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
 
-        async def stop() -> None:
-            self.server.should_exit = True
+        async def stop() -> None:  # this one: a test may start a second gateway beside it
+            server.should_exit = True
             await task
 
         self.stack.push_async_callback(stop)

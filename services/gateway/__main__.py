@@ -7,11 +7,12 @@ import uvicorn
 from shared.settings import GatewaySettings
 
 from .app import create_app
+from .serve import uvicorn_config
 
 
 def main() -> None:
     settings = GatewaySettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 if __name__ == "__main__":

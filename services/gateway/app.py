@@ -1,6 +1,7 @@
 """The gateway application: FastAPI routes over the store, NATS towards the planner."""
 
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from shared.settings import GatewaySettings
 from shared.store import Store
 from shared.store.accounting import Accounting
 
-from . import accounting, agents, direct, offersets, openapi, problems, sessions
+from . import accounting, agents, direct, offersets, openapi, payload, problems, sessions
 from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
@@ -42,9 +43,20 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
             waiters.completed(msg.offerset)
 
         await broker.start()
-        js = broker.connection.jetstream()
-        await ensure_streams(js, settings.jetstream_replicas)
-        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js), authenticator(settings))
+        try:
+            max_payload = broker.connection.max_payload
+            payload.check_limits(settings, max_payload)  # refuse to serve limits the queue cannot carry
+            js = broker.connection.jetstream()
+            await ensure_streams(js, settings.jetstream_replicas)
+        except BaseException:
+            await broker.stop()
+            if own_store:
+                await db.close()
+            raise
+        app.state.gateway = Gateway(settings, db, broker, waiters, Commands(js), authenticator(settings), max_payload)
+        # What start-up made lives as long as the process: keep the collector from scanning it again on
+        # every full collection (a body of many small values triggers some, and they hold the GIL).
+        gc.freeze()
         try:
             yield
         finally:

@@ -8,8 +8,11 @@ from typing import Any
 import mimeparse
 import xmltodict
 import yaml
-from yaml import CSafeDumper, CSafeLoader
-from yaml.events import AliasEvent
+from yaml import CSafeDumper
+
+from .decoders import read_json, read_yaml
+from .limits import IntakeError, Limits, check
+from .xmlin import parse_xml
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -35,16 +38,6 @@ _REPEATED = frozenset({
     "locations", "storage", "data", "volumes", "accelerators", "resources", "replicas", "rses",
     "ports", "access", "options", "addresses", "costs", "metrics", "command", "connectors",
 })
-_ITEMS = {item: wrapper for wrapper, item in _WRAPPED.items()}
-
-
-class MediaError(ValueError):
-    """A body that cannot be read; `field` names where."""
-
-    def __init__(self, reason: str, field: str = "body") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.field = field
 
 
 def content_type(header: str | None) -> str | None:
@@ -66,55 +59,18 @@ def negotiate(accept: str | None) -> str | None:
     return _ALIASES.get(best) if best else None
 
 
-def decode(body: bytes, media: str) -> Any:
+def decode(body: bytes, media: str, limits: Limits = Limits()) -> Any:
+    """The body as plain data, within `limits` (IntakeError, naming the field, otherwise)."""
     if not body.strip():
-        raise MediaError("the request body is empty")
+        raise IntakeError(400, "body", "the request body is empty")
     if media == JSON:
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MediaError(f"malformed JSON: {exc}") from exc
-    if media == YAML:
-        return _yaml(body)
-    return _xml(body)
-
-
-def _yaml(body: bytes) -> Any:
-    try:
-        # Aliases can expand a small document into a huge one (billion laughs): refuse them.
-        if any(isinstance(event, AliasEvent) for event in yaml.parse(body, Loader=CSafeLoader)):
-            raise MediaError("YAML aliases are not accepted")
-        return yaml.load(body, Loader=CSafeLoader)
-    except yaml.YAMLError as exc:
-        raise MediaError(f"malformed YAML: {exc}".replace("\n", " ")) from exc
-
-
-def _xml(body: bytes) -> Any:
-    def as_list(path: list, key: str, _value: Any) -> bool:
-        if key in _ITEMS:  # `message` is a list item only inside `messages`
-            return bool(path) and path[-1][0] == _ITEMS[key]
-        return key in _REPEATED
-
-    try:
-        doc = xmltodict.parse(body, attr_prefix="", cdata_key="text", force_list=as_list, disable_entities=True)
-    except Exception as exc:  # expat raises several types; all mean a malformed body
-        raise MediaError(f"malformed XML: {exc}") from exc
-    if not isinstance(doc, dict) or len(doc) != 1:
-        raise MediaError("the XML body needs one root element")
-    return _unwrap(next(iter(doc.values())) or {})
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if key in _WRAPPED and isinstance(item, dict) and set(item) <= {_WRAPPED[key]}:
-                item = item.get(_WRAPPED[key], [])
-            out[key] = _unwrap(item)
-        return out
-    if isinstance(value, list):
-        return [_unwrap(item) for item in value]
-    return value
+        doc = read_json(body, limits)
+    elif media == YAML:
+        doc = read_yaml(body, limits)
+    else:
+        doc = parse_xml(body, limits, _REPEATED, _WRAPPED)
+    check(doc, limits)
+    return doc
 
 
 def encode(doc: Any, media: str, root: str) -> bytes:

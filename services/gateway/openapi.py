@@ -39,6 +39,7 @@ def install(app: FastAPI, models: list[type[BaseModel]]) -> None:
                 schemas.update(found.pop("$defs", {}))
                 schemas[model.__name__] = found
             _dialects(spec)
+            document_statuses(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -97,3 +98,39 @@ def _older_request() -> dict[str, Any]:
             "schedule": {"$ref": REF.format(model="RequestSchedule")},
         },
     }
+
+
+# --- Statuses every operation can answer (issue 11): added to what each route declares itself. ---
+
+_ERROR = {"$ref": REF.format(model="ErrorResponse")}
+_COMMON = {
+    "401": "No valid bearer token (WWW-Authenticate says why)",
+    "406": "No acceptable media type (Accept)",
+    "503": "A service it needs (planner, database) is unavailable; Retry-After may say when to retry",
+}
+_WITH_PARAMETERS = {"422": "A parameter is not valid; messages name each"}
+_WITH_BODY = {
+    "400": "Malformed body: unreadable, ambiguous (a key given twice), or beyond the depth or item limits",
+    "408": "The body was not sent within the body timeout",
+    "413": "Body too large, or too large to queue once serialized",
+    "415": "Unsupported Content-Type",
+    "422": "Invalid request; messages name each field",
+}
+
+
+def document_statuses(spec: dict[str, Any]) -> None:
+    """Add to every operation the error statuses the gateway answers for it, keeping those it names."""
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            statuses = dict(_COMMON)
+            if operation.get("parameters"):
+                statuses |= _WITH_PARAMETERS
+            if "requestBody" in operation:
+                statuses |= _WITH_BODY
+            responses = operation.setdefault("responses", {})
+            for status, description in statuses.items():
+                responses.setdefault(status, {"description": description,
+                                              "content": {kind: {"schema": _ERROR}
+                                                          for kind in (media.YAML, media.JSON, media.XML)}})

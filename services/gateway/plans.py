@@ -11,6 +11,7 @@ from shared import contracts as c
 from shared.jetstream import publish
 from shared.model import ExecutionRequest, error
 
+from .payload import check_fits, serialize
 from .problems import Problem
 from .state import Gateway
 
@@ -26,8 +27,10 @@ async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: 
     """
     created = datetime.now(UTC)
     plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner, direct=direct)
+    payload = serialize(plan)  # once: what cannot be queued is refused now, not after the retries below
+    check_fits(payload, gw.max_payload)
     try:
-        await _queue(gw, plan)
+        await _queue(gw, plan.offerset, payload)
     except Exception as exc:  # no stream, no quorum, connection lost: nobody will plan it
         log.warning("offer request %s not queued: %r", offerset, exc)
         reason = error("The request could not be queued for the planners: {reason}", reason=type(exc).__name__)
@@ -39,7 +42,7 @@ async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: 
     return created
 
 
-async def _queue(gw: Gateway, plan: c.PlanRequest) -> None:
+async def _queue(gw: Gateway, offerset: UUID, payload: bytes) -> None:
     """Publish until the stream stores it or the budget is spent: a cluster electing a new stream
     leader (a node just died) refuses for a moment. The uuid is the Nats-Msg-Id, so a publish
     that was stored but whose acknowledgement was lost is stored once."""
@@ -50,7 +53,7 @@ async def _queue(gw: Gateway, plan: c.PlanRequest) -> None:
         left = deadline - loop.time()
         try:
             # Short tries: a try sent to a node that just died waits in vain, the next goes elsewhere.
-            await publish(gw.commands.js, c.PLAN, plan, str(plan.offerset), timeout=min(max(left, 0.05), 1.0))
+            await publish(gw.commands.js, c.PLAN, payload, str(offerset), timeout=min(max(left, 0.05), 1.0))
             return
         except Exception:
             if loop.time() + delay >= deadline:

@@ -81,7 +81,9 @@ async def on_request_validation(request: Request, exc: RequestValidationError) -
 
 async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
     field = "path" if exc.status_code in (404, 405) else "request"
-    return render(Problem.field(exc.status_code, str(exc.detail), field, str(exc.detail)), request)
+    problem = Problem.field(exc.status_code, str(exc.detail), field, str(exc.detail))
+    problem.headers = dict(exc.headers) if exc.headers else None  # 405: Allow, as RFC 9110 requires
+    return render(problem, request)
 
 
 async def on_store_unavailable(request: Request, exc: Exception) -> Response:

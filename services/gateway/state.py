@@ -25,6 +25,7 @@ class Gateway:
     waiters: CompletionWaiters
     commands: Commands
     auth: Authenticator
+    max_payload: int = 1_048_576  # the NATS server's, learnt on connecting
 
     def base_url(self, request: Request) -> str:
         return (self.settings.public_url or str(request.base_url)).rstrip("/")

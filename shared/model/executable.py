@@ -76,7 +76,8 @@ def by_kind(known: frozenset[str]):
         found = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
         if found is None:
             return None
-        return found if found in known else "unknown"
+        # Not a string (a list, say): the unknown component's `kind: str` then names the field.
+        return found if isinstance(found, str) and found in known else "unknown"
 
     return Discriminator(pick, custom_error_type="missing_kind", custom_error_message="a 'kind' is required")
 

@@ -10,11 +10,16 @@ import isodate
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
+# Counts and sizes (cores, GiB, GPUs) stay within a 32-bit signed integer: what every database and
+# platform API the agents talk to can hold.
+MAX_COUNT = 2**31 - 1
+
+
 class MinMax(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    max: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _ordered(self) -> MinMax:
@@ -25,6 +30,14 @@ class MinMax(BaseModel):
     @classmethod
     def exactly(cls, value: int) -> MinMax:
         return cls(min=value, max=value)
+
+
+# The model's range of time. Every instant and duration a request carries must lie inside it, so that any
+# sum a planner or agent makes of them (start + duration + preparing + releasing) stays far within what
+# `datetime` holds (year 9999): a value outside is a 422 naming the field, never an OverflowError later.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+LONGEST = timedelta(days=36_525)  # 100 years
 
 
 def parse_duration(text: str) -> timedelta:
@@ -42,12 +55,16 @@ def _parse_fixed_duration(text: str) -> timedelta:
 def _parse_duration(text: str) -> timedelta:
     try:
         value = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+        if isinstance(value, isodate.Duration):
+            value = value.totimedelta(start=datetime.now(UTC))
+    except OverflowError:
+        raise ValueError(f"duration '{text}' is longer than 100 years") from None
+    except (isodate.ISO8601Error, ValueError, TypeError, ArithmeticError) as exc:
         raise ValueError(f"'{text}' is not an ISO 8601 duration (e.g. PT2H)") from exc
-    if isinstance(value, isodate.Duration):
-        value = value.totimedelta(start=datetime.now(UTC))
     if value < timedelta(0):
         raise ValueError(f"duration '{text}' is negative")
+    if value > LONGEST:
+        raise ValueError(f"duration '{text}' is longer than 100 years")
     return value
 
 
@@ -62,9 +79,13 @@ def parse_instant(text: str) -> datetime:
 def _instant(text: str) -> datetime:
     try:
         value = isodate.parse_datetime(text) if "T" in text else _midnight(isodate.parse_date(text))
-    except (isodate.ISO8601Error, ValueError) as exc:
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        inside = EARLIEST <= value < LATEST  # comparing converts to UTC: 0001-01-01T00:00+01:00 overflows
+    except (isodate.ISO8601Error, ValueError, TypeError, ArithmeticError) as exc:
         raise ValueError(f"'{text}' is not an ISO 8601 instant") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not inside:
+        raise ValueError(f"instant '{text}' is outside the years {EARLIEST.year} to {LATEST.year - 1}")
+    return value
 
 
 def _midnight(day: date) -> datetime:
