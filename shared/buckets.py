@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, BucketNotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from .jetstream import wait_for_leader
 
+# A key never written: a put to it that expects an impossible revision reaches the stream and is refused
+# there, storing nothing. That refusal is the proof the bucket takes writes from this connection.
+_PROBE = "eb-write-probe"
+_NEVER = 2**62
+
 
 async def open_bucket(js: JetStreamContext, bucket: str, replicas: int = 1, timeout: float = 20.0) -> KeyValue:
-    """The bucket, created if missing, once it can take writes: a replicated bucket just made (here or by
-    another replica) answers a put with "no responders" until its stream has elected a leader. Replicas of
-    a site start together: whoever creates it first wins, the others open it (it keeps its settings)."""
+    """The bucket, created if missing, once it can take writes. A replicated bucket just made (here or by
+    another replica) answers a put with "no responders" until its stream has elected a leader, and after
+    that until the leader's interest in the bucket's subjects has reached this client's node over the
+    cluster's routes: a leader alone is not enough. Replicas of a site start together: whoever creates it
+    first wins, the others open it (it keeps its settings)."""
+    deadline = time.monotonic() + timeout
     try:
         kv = await js.key_value(bucket)
     except BucketNotFoundError:
@@ -21,4 +34,20 @@ async def open_bucket(js: JetStreamContext, bucket: str, replicas: int = 1, time
         except BadRequestError:  # made meanwhile by another replica, with other settings
             kv = None
     await wait_for_leader(js, f"KV_{bucket}", timeout)
-    return kv or await js.key_value(bucket)
+    kv = kv or await js.key_value(bucket)
+    await _writable(kv, bucket, deadline)
+    return kv
+
+
+async def _writable(kv: KeyValue, bucket: str, deadline: float) -> None:
+    while True:
+        try:
+            await kv.update(_PROBE, b"", last=_NEVER)
+            return  # cannot happen (no revision is that high); stored or not, the bucket took it
+        except KeyWrongLastSequenceError:
+            return
+        except (NoRespondersError, NoStreamResponseError, NatsTimeout):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bucket {bucket} takes no writes")
+        await asyncio.sleep(0.05)
