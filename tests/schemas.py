@@ -10,6 +10,8 @@ shapes; 2025-11 spells kinds the older way), 2024 ones against the 2026-05 copy 
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -216,7 +218,8 @@ async def check_response(response: Any) -> None:
     if dialect is None or media.strip() not in ("application/json", "application/yaml"):
         return
     await response.aread()
-    doc = yaml.safe_load(response.content)  # JSON is YAML
+    # JSON by a JSON parser: YAML 1.1 reads a number such as 9e-06 (no dot) as a string.
+    doc = json.loads(response.content) if media.strip() == "application/json" else yaml.safe_load(response.content)
     if not isinstance(doc, dict):
         raise Nonconformant(f"{response.request.url}: not a document")
     try:
