@@ -179,3 +179,28 @@ async def test_one_offerset_from_canfar_and_slurm_and_a_slurm_session_completes(
             break
         await asyncio.sleep(0.2)
     assert found["phase"] == "COMPLETED", found.get("history")
+
+
+async def test_a_command_runs_as_the_entrypoints_arguments_each_word_kept_whole(idle, tmp_path):
+    """2026-07 `command`: the job's sh gets each argument as one word, spaces and quotes included."""
+    platform, _ = platform_for(idle)
+    out = tmp_path / "out.txt"
+    doc = job("sh -c")
+    doc["executable"]["command"] = ['printf "%s|" "$@" > "$0"', str(out), "two words", "it's"]
+    offer = (await ask(platform, doc)).offers[0]
+    job_id = await platform.launch(offer)
+    deadline = time.monotonic() + 60
+    while (state := await platform.status(job_id)).state not in (RunState.SUCCEEDED, RunState.FAILED):
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.3)
+    assert state.state is RunState.SUCCEEDED, state
+    assert out.read_text() == "two words|it's|"
+
+
+async def test_a_template_without_a_place_for_the_command_is_no_saying_so(idle):
+    platform, _ = platform_for(idle, command_template="{entrypoint}")
+    doc = job("echo")
+    doc["executable"]["command"] = ["hello"]
+    answer = await ask(platform, doc)
+    assert answer.result.value == "NO" and "takes no container command" in answer.messages[0].message
+    assert (await ask(platform, job("echo hello"))).offers  # no command: the template still serves
