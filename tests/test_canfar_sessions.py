@@ -136,12 +136,33 @@ async def test_launch_sends_command_args_and_env_to_skaha() -> None:
         await platform.stop()
 
 
+async def test_a_command_reaches_skaha_as_args_after_the_entrypoint_or_to_the_images_own() -> None:
+    """2026-07 `command` is Docker's CMD: Skaha's `args` (its `cmd` replaces the entrypoint)."""
+    app = create_app(standin_config())
+    client = SkahaClient("http://skaha.test", cache_ttl=0, transport=httpx.ASGITransport(app=app))
+    platform = CanfarPlatform(settings("http://skaha.test"), client=client)
+    try:
+        both = await offer(platform, BATCH, entrypoint="python run.py", command=["--fast", "-n=3"])
+        sim = app.state.store.sessions[await platform.launch(both)]
+        assert (sim.type, sim.cmd, sim.args) == ("headless", "python", "run.py --fast -n=3")
+        alone = await offer(platform, NOTEBOOK, command=["--fast"])  # a command makes it headless
+        sim = app.state.store.sessions[await platform.launch(alone)]
+        assert (sim.type, sim.cmd, sim.args) == ("headless", None, "--fast")
+        for word in ("two words", 'say "hi"', ""):
+            answer = await platform.offers(uuid4(), request(BATCH, command=["-v", word]), Preparation())
+            assert answer.result is m.Result.NO, word
+            assert f"Skaha cannot pass the argument '{word}' whole" in answer.messages[0].message
+    finally:
+        await platform.stop()
+
+
 def test_session_type_choice() -> None:
-    def docker(entrypoint: str | None = None) -> m.DockerContainer:
-        return m.DockerContainer(image={"locations": ["x"]}, entrypoint=entrypoint)
+    def docker(entrypoint: str | None = None, command: list[str] | None = None) -> m.DockerContainer:
+        return m.DockerContainer(image={"locations": ["x"]}, entrypoint=entrypoint, command=command)
 
     assert session_type(docker(), ("notebook", "headless")) == "notebook"
     assert session_type(docker("run"), ("notebook", "headless")) == "headless"
+    assert session_type(docker(command=["-v"]), ("notebook", "headless")) == "headless"
     assert session_type(docker(), ("headless",)) == "headless"
     assert session_type(docker(), ("desktop-app", "headless")) == "headless"
     assert session_type(docker(), ("carta",)) == "carta"
