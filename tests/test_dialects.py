@@ -243,3 +243,19 @@ def test_the_conformance_check_catches_what_the_reference_schema_refuses():
     with pytest.raises(schemas.Nonconformant, match="uuid"):  # the 2024 schema requires uuid, state, href, type
         schemas.check_session({"type": kinds.spell(kinds.SESSION, "2024"), "state": "OFFERED"}, "2024")
 
+
+
+async def test_the_2024_form_in_xml_has_type_as_the_discriminator_attribute(two_sites):
+    """Its schema marks `type` `xml: {attribute: true}`, as newer ones mark `kind`."""
+    xml = {"Content-Type": "application/yaml", "Accept": "application/xml"}
+    posted = await two_sites.http.post("/requests", content=(EXAMPLES / "casa-legacy.yaml").read_bytes(), headers=xml)
+    assert posted.status_code == 303 and dialect_of(posted) == "2024", posted.text
+    got = await two_sites.http.get(posted.headers["location"], headers={"Accept": "application/xml", "Prefer": "wait=10"})
+    assert got.status_code == 200 and dialect_of(got) == "2024", got.text
+    doc = xmltodict.parse(got.text, force_list={"execution", "compute"})["offers-response"]
+    assert doc["result"] == "YES" and "type" not in doc and "@kind" not in doc
+    offer = doc["offers"]["execution"][0]
+    assert offer["@type"] == kinds.spell(kinds.SESSION, "2024") and "type" not in offer
+    assert offer["executable"]["@type"] == kinds.spell(kinds.DOCKER_CONTAINER, "2024")
+    assert "type" not in offer["executable"] and "kind" not in offer["executable"]
+    assert doc["@type"] == kinds.spell(kinds.OFFERSET, "2024")
