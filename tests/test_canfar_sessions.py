@@ -292,3 +292,25 @@ async def test_an_image_without_a_session_type_for_the_request_is_a_no_not_a_fai
         assert answer.result is m.Result.NO
         assert f"image {CARTA} is labelled carta: no session type to run it with an entrypoint" in \
             answer.messages[0].message
+
+
+async def test_a_2026_07_command_accepted_over_the_broker_runs_in_skaha_as_the_pods_args(broker, site_config) -> None:
+    """Over HTTP, NATS and the stand-in: the pod gets the entrypoint as command, its words + `command` as args."""
+    from .test_sessions import AGENT, FAST, HEADLESS, offers_for, update, wait_phase
+
+    s = await broker.add_site("site-a", site_config("site-a", **FAST), **AGENT)
+    await broker.wait_for_agents(1)
+    doc = {"executable": {"kind": m.kinds.spell(m.kinds.DOCKER_CONTAINER, "2026-07"),
+                          "image": {"locations": [HEADLESS]}, "entrypoint": "casa --nogui",
+                          "command": ["-c", "/arc/projects/x/calibrate.py"]},
+           "compute": {"kind": m.kinds.spell(m.kinds.SIMPLE_COMPUTE, "2026-07"), "cores": {"min": 1}, "memory": {"min": 1}},
+           "schedule": {"requested": {"duration": "PT1H"}}}
+    offer = (await offers_for(broker, doc))[0]
+    assert offer["executable"]["command"] == ["-c", "/arc/projects/x/calibrate.py"]
+    assert (await update(broker, offer, "ACCEPTED")).status_code == 200
+    await wait_phase(broker, offer, "RUNNING", "COMPLETED")
+    async with httpx.AsyncClient() as http:
+        [sid] = [x["id"] for x in (await http.get(f"{s.skaha}/v1/session")).json()]
+        launched = (await http.get(s.skaha.control(f"sessions/{sid}"))).json()
+    assert (launched["type"], launched["command"], launched["args"]) == (
+        "headless", ["casa"], ["--nogui", "-c", "/arc/projects/x/calibrate.py"])
