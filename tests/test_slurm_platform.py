@@ -204,3 +204,25 @@ async def test_a_template_without_a_place_for_the_command_is_no_saying_so(idle):
     answer = await ask(platform, doc)
     assert answer.result.value == "NO" and "takes no container command" in answer.messages[0].message
     assert (await ask(platform, job("echo hello"))).offers  # no command: the template still serves
+
+
+async def test_a_command_without_an_entrypoint_needs_a_runtime_or_an_image_in_the_template(idle):
+    doc = job("")
+    del doc["executable"]["entrypoint"]
+    doc["executable"]["command"] = ["-v"]
+    answer = await ask(platform_for(idle)[0], doc)  # no runtime, default template: no image to run
+    assert answer.result.value == "NO" and "a command needs an entrypoint here" in answer.messages[0].message
+    platform, _ = platform_for(idle, command_template="podman run --rm {image} {command}")
+    offer = (await ask(platform, doc)).offers[0]
+    assert platform.command(offer) == "podman run --rm docker.io/library/busybox:1 -v"
+
+
+async def test_under_apptainer_a_command_follows_the_entrypoint_or_goes_to_the_images_own(idle):
+    platform, _ = platform_for(idle, container_runtime="apptainer")
+    doc = job("sh -c")
+    doc["executable"]["command"] = ["echo $0", "two words"]
+    offer = (await ask(platform, doc)).offers[0]
+    assert platform.command(offer) == "apptainer exec docker://docker.io/library/busybox:1 sh -c 'echo $0' 'two words'"
+    del doc["executable"]["entrypoint"]
+    offer = (await ask(platform, doc)).offers[0]
+    assert platform.command(offer) == "apptainer run docker://docker.io/library/busybox:1 'echo $0' 'two words'"

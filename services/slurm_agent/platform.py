@@ -148,10 +148,17 @@ class SlurmPlatform:
 
     def _cannot_run(self, executable: m.Component) -> m.Message | None:
         """A command the configured template has no place for is a NO, not dropped."""
-        if self.runtime or not getattr(executable, "command", None) or "{command}" in self.settings.command_template:
+        template = self.settings.command_template
+        if self.runtime or not getattr(executable, "command", None):
             return None
-        return m.error("{site}: this Slurm site's command template {template} takes no container command "
-                       "arguments (no place for them)", site=self.site, template=self.settings.command_template)
+        if "{command}" not in template:
+            return m.error("{site}: this Slurm site's command template {template} takes no container command "
+                           "arguments (no place for them)", site=self.site, template=template)
+        if not getattr(executable, "entrypoint", None) and "{image}" not in template:
+            # The arguments are for the image's own entrypoint, which only a container runtime knows.
+            return m.error("{site}: this Slurm site runs no container runtime and its command template {template} "
+                           "names no image: a command needs an entrypoint here", site=self.site, template=template)
+        return None
 
     async def launch(self, session: m.ExecutionSession) -> str:
         name = job_name(session.meta.uuid)
