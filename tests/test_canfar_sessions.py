@@ -136,12 +136,33 @@ async def test_launch_sends_command_args_and_env_to_skaha() -> None:
         await platform.stop()
 
 
+async def test_a_command_reaches_skaha_as_args_after_the_entrypoint_or_to_the_images_own() -> None:
+    """2026-07 `command` is Docker's CMD: Skaha's `args` (its `cmd` replaces the entrypoint)."""
+    app = create_app(standin_config())
+    client = SkahaClient("http://skaha.test", cache_ttl=0, transport=httpx.ASGITransport(app=app))
+    platform = CanfarPlatform(settings("http://skaha.test"), client=client)
+    try:
+        both = await offer(platform, BATCH, entrypoint="python run.py", command=["--fast", "-n=3"])
+        sim = app.state.store.sessions[await platform.launch(both)]
+        assert (sim.type, sim.cmd, sim.args) == ("headless", "python", "run.py --fast -n=3")
+        alone = await offer(platform, NOTEBOOK, command=["--fast"])  # a command makes it headless
+        sim = app.state.store.sessions[await platform.launch(alone)]
+        assert (sim.type, sim.cmd, sim.args) == ("headless", None, "--fast")
+        for word in ("two words", 'say "hi"', ""):
+            answer = await platform.offers(uuid4(), request(BATCH, command=["-v", word]), Preparation())
+            assert answer.result is m.Result.NO, word
+            assert f"Skaha cannot pass the argument '{word}' whole" in answer.messages[0].message
+    finally:
+        await platform.stop()
+
+
 def test_session_type_choice() -> None:
-    def docker(entrypoint: str | None = None) -> m.DockerContainer:
-        return m.DockerContainer(image={"locations": ["x"]}, entrypoint=entrypoint)
+    def docker(entrypoint: str | None = None, command: list[str] | None = None) -> m.DockerContainer:
+        return m.DockerContainer(image={"locations": ["x"]}, entrypoint=entrypoint, command=command)
 
     assert session_type(docker(), ("notebook", "headless")) == "notebook"
     assert session_type(docker("run"), ("notebook", "headless")) == "headless"
+    assert session_type(docker(command=["-v"]), ("notebook", "headless")) == "headless"
     assert session_type(docker(), ("headless",)) == "headless"
     assert session_type(docker(), ("desktop-app", "headless")) == "headless"
     assert session_type(docker(), ("carta",)) == "carta"
@@ -271,3 +292,25 @@ async def test_an_image_without_a_session_type_for_the_request_is_a_no_not_a_fai
         assert answer.result is m.Result.NO
         assert f"image {CARTA} is labelled carta: no session type to run it with an entrypoint" in \
             answer.messages[0].message
+
+
+async def test_a_2026_07_command_accepted_over_the_broker_runs_in_skaha_as_the_pods_args(broker, site_config) -> None:
+    """Over HTTP, NATS and the stand-in: the pod gets the entrypoint as command, its words + `command` as args."""
+    from .test_sessions import AGENT, FAST, HEADLESS, offers_for, update, wait_phase
+
+    s = await broker.add_site("site-a", site_config("site-a", **FAST), **AGENT)
+    await broker.wait_for_agents(1)
+    doc = {"executable": {"kind": m.kinds.spell(m.kinds.DOCKER_CONTAINER, "2026-07"),
+                          "image": {"locations": [HEADLESS]}, "entrypoint": "casa --nogui",
+                          "command": ["-c", "/arc/projects/x/calibrate.py"]},
+           "compute": {"kind": m.kinds.spell(m.kinds.SIMPLE_COMPUTE, "2026-07"), "cores": {"min": 1}, "memory": {"min": 1}},
+           "schedule": {"requested": {"duration": "PT1H"}}}
+    offer = (await offers_for(broker, doc))[0]
+    assert offer["executable"]["command"] == ["-c", "/arc/projects/x/calibrate.py"]
+    assert (await update(broker, offer, "ACCEPTED")).status_code == 200
+    await wait_phase(broker, offer, "RUNNING", "COMPLETED")
+    async with httpx.AsyncClient() as http:
+        [sid] = [x["id"] for x in (await http.get(f"{s.skaha}/v1/session")).json()]
+        launched = (await http.get(s.skaha.control(f"sessions/{sid}"))).json()
+    assert (launched["type"], launched["command"], launched["args"]) == (
+        "headless", ["casa"], ["--nogui", "-c", "/arc/projects/x/calibrate.py"])

@@ -22,7 +22,8 @@ from .conftest import SITES  # noqa: F401  (the two_sites fixture loads them)
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MEDIA = {".yaml": "application/yaml", ".json": "application/json", ".xml": "application/xml"}
 # The dialect each example is written in, and whether the demo sites can run it.
-DIALECT = {"request-2026-07.yaml": "2026-07", "request-2026-07.xml": "2026-07", "casa-legacy.yaml": "2024"}
+DIALECT = {"request-2026-07.yaml": "2026-07", "request-2026-07.xml": "2026-07", "casa-legacy.yaml": "2024",
+           "volumes-2026-07.yaml": "2026-07"}
 YES = {"astroml.yaml", "casa-job.yaml", "casa-legacy.yaml", "gpu.yaml", "request-2026-07.yaml",
        "request-2026-07.xml", "request-2025-computer.json"}
 NEWEST = EXAMPLES / "request-2026-07.yaml"
@@ -243,3 +244,46 @@ def test_the_conformance_check_catches_what_the_reference_schema_refuses():
     with pytest.raises(schemas.Nonconformant, match="uuid"):  # the 2024 schema requires uuid, state, href, type
         schemas.check_session({"type": kinds.spell(kinds.SESSION, "2024"), "state": "OFFERED"}, "2024")
 
+
+
+async def test_the_2024_form_in_xml_has_type_as_the_discriminator_attribute(two_sites):
+    """Its schema marks `type` `xml: {attribute: true}`, as newer ones mark `kind`."""
+    xml = {"Content-Type": "application/yaml", "Accept": "application/xml"}
+    posted = await two_sites.http.post("/requests", content=(EXAMPLES / "casa-legacy.yaml").read_bytes(), headers=xml)
+    assert posted.status_code == 303 and dialect_of(posted) == "2024", posted.text
+    got = await two_sites.http.get(posted.headers["location"], headers={"Accept": "application/xml", "Prefer": "wait=10"})
+    assert got.status_code == 200 and dialect_of(got) == "2024", got.text
+    doc = xmltodict.parse(got.text, force_list={"execution", "compute"})["offers-response"]
+    assert doc["result"] == "YES" and "type" not in doc and "@kind" not in doc
+    offer = doc["offers"]["execution"][0]
+    assert offer["@type"] == kinds.spell(kinds.SESSION, "2024") and "type" not in offer
+    assert offer["executable"]["@type"] == kinds.spell(kinds.DOCKER_CONTAINER, "2024")
+    assert "type" not in offer["executable"] and "kind" not in offer["executable"]
+    assert doc["@type"] == kinds.spell(kinds.OFFERSET, "2024")
+
+
+async def test_storage_and_mounts_are_spelled_as_the_2026_07_schema_names_them_and_older_forms_keep_theirs(two_sites):
+    """2026-07: a storage resource's data resources are `data`, a mount names one `resource`."""
+    posted = await two_sites.http.post("/requests", content=(EXAMPLES / "volumes-2026-07.yaml").read_bytes(),
+                                       headers={"Content-Type": "application/yaml", "Accept": "application/json"})
+    newest, dialect = await complete(two_sites, posted)
+    assert dialect == "2026-07" and newest["result"] == "YES", newest
+    offer = newest["offers"][0]
+    assert offer["storage"][0]["data"] == [] and "resources" not in offer["storage"][0]
+    mount = offer["compute"]["volumes"][0]
+    assert mount["resource"] == "work" and "resources" not in mount and mount["path"] == "/scratch/work"
+    older, dialect = await complete(two_sites, posted, dialect="2025-11")
+    assert dialect == "2025-11" and older["offers"][0]["storage"][0]["resources"] == []
+    assert "data" not in older["offers"][0]["storage"][0]
+
+
+def test_a_storage_resources_data_is_data_in_2026_07_only():
+    from shared.model import Dialect, outbound
+
+    offer = {"kind": kinds.SESSION, "storage": [{"kind": kinds.SIMPLE_STORAGE, "resources": ["catalogue"]}]}
+    doc = {"kind": kinds.OFFERSET, "offers": [offer]}
+    assert outbound.offerset(doc, Dialect.V2026_07)["offers"][0]["storage"][0]["data"] == ["catalogue"]
+    assert outbound.session(offer, Dialect.V2026_07)["storage"][0]["data"] == ["catalogue"]
+    for older in (Dialect.V2025_11, Dialect.V2024):
+        assert outbound.session(offer, older)["storage"][0]["resources"] == ["catalogue"]
+    assert offer["storage"][0] == {"kind": kinds.SIMPLE_STORAGE, "resources": ["catalogue"]}  # input unchanged

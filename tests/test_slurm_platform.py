@@ -179,3 +179,50 @@ async def test_one_offerset_from_canfar_and_slurm_and_a_slurm_session_completes(
             break
         await asyncio.sleep(0.2)
     assert found["phase"] == "COMPLETED", found.get("history")
+
+
+async def test_a_command_runs_as_the_entrypoints_arguments_each_word_kept_whole(idle, tmp_path):
+    """2026-07 `command`: the job's sh gets each argument as one word, spaces and quotes included."""
+    platform, _ = platform_for(idle)
+    out = tmp_path / "out.txt"
+    doc = job("sh -c")
+    doc["executable"]["command"] = ['printf "%s|" "$@" > "$0"', str(out), "two words", "it's"]
+    offer = (await ask(platform, doc)).offers[0]
+    job_id = await platform.launch(offer)
+    deadline = time.monotonic() + 60
+    while (state := await platform.status(job_id)).state not in (RunState.SUCCEEDED, RunState.FAILED):
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.3)
+    assert state.state is RunState.SUCCEEDED, state
+    assert out.read_text() == "two words|it's|"
+
+
+async def test_a_template_without_a_place_for_the_command_is_no_saying_so(idle):
+    platform, _ = platform_for(idle, command_template="{entrypoint}")
+    doc = job("echo")
+    doc["executable"]["command"] = ["hello"]
+    answer = await ask(platform, doc)
+    assert answer.result.value == "NO" and "takes no container command" in answer.messages[0].message
+    assert (await ask(platform, job("echo hello"))).offers  # no command: the template still serves
+
+
+async def test_a_command_without_an_entrypoint_needs_a_runtime_or_an_image_in_the_template(idle):
+    doc = job("")
+    del doc["executable"]["entrypoint"]
+    doc["executable"]["command"] = ["-v"]
+    answer = await ask(platform_for(idle)[0], doc)  # no runtime, default template: no image to run
+    assert answer.result.value == "NO" and "a command needs an entrypoint here" in answer.messages[0].message
+    platform, _ = platform_for(idle, command_template="podman run --rm {image} {command}")
+    offer = (await ask(platform, doc)).offers[0]
+    assert platform.command(offer) == "podman run --rm docker.io/library/busybox:1 -v"
+
+
+async def test_under_apptainer_a_command_follows_the_entrypoint_or_goes_to_the_images_own(idle):
+    platform, _ = platform_for(idle, container_runtime="apptainer")
+    doc = job("sh -c")
+    doc["executable"]["command"] = ["echo $0", "two words"]
+    offer = (await ask(platform, doc)).offers[0]
+    assert platform.command(offer) == "apptainer exec docker://docker.io/library/busybox:1 sh -c 'echo $0' 'two words'"
+    del doc["executable"]["entrypoint"]
+    offer = (await ask(platform, doc)).offers[0]
+    assert platform.command(offer) == "apptainer run docker://docker.io/library/busybox:1 'echo $0' 'two words'"

@@ -6,6 +6,7 @@ settings, offers booked in the site's shared capacity ledger, launch, status, ca
 from __future__ import annotations
 
 import asyncio
+import shlex
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -78,8 +79,9 @@ class LocalPlatform:
     async def launch(self, session: ExecutionSession) -> str:
         key = str(session.meta.uuid)
         if key not in self.processes:  # idempotent within this process's life
+            words = [session.executable.entrypoint, *map(shlex.quote, session.executable.command or [])]
             self.processes[key] = await asyncio.create_subprocess_shell(
-                session.executable.entrypoint, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                " ".join(words), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         return key
 
     async def status(self, platform_id: str) -> RunStatus:

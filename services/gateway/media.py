@@ -73,27 +73,29 @@ def decode(body: bytes, media: str, limits: Limits = Limits()) -> Any:
     return doc
 
 
-def encode(doc: Any, media: str, root: str) -> bytes:
+def encode(doc: Any, media: str, root: str, discriminator: str = "kind") -> bytes:
+    """`discriminator`: the field the dialect names a component's kind with (the 2024 form: `type`)."""
     if media == JSON:
         return json.dumps(doc, separators=(",", ":")).encode()
     if media == YAML:
         return yaml.dump(doc, Dumper=CSafeDumper, sort_keys=False, allow_unicode=True).encode()
-    return xmltodict.unparse({root: _for_xml(doc)}, pretty=True).encode()
+    return xmltodict.unparse({root: _for_xml(doc, discriminator)}, pretty=True).encode()
 
 
-def _for_xml(value: Any) -> Any:
+def _for_xml(value: Any, discriminator: str, message: bool = False) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if key == "kind" and isinstance(item, str):
-                out["@kind"] = item  # the schema's discriminator is an XML attribute
+            # The schema's discriminator is an XML attribute; a message's `type` is an element.
+            if key == discriminator and isinstance(item, str) and not message:
+                out[f"@{key}"] = item
             elif key in _WRAPPED and isinstance(item, list):
-                out[key] = {_WRAPPED[key]: [_for_xml(i) for i in item]} if item else None
+                out[key] = {_WRAPPED[key]: [_for_xml(i, discriminator, key == "messages") for i in item]} if item else None
             else:
-                out[key] = _for_xml(item)
+                out[key] = _for_xml(item, discriminator)
         return out
     if isinstance(value, list):
-        return [_for_xml(item) for item in value]
+        return [_for_xml(item, discriminator, message) for item in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     return value

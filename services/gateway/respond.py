@@ -19,7 +19,8 @@ def reply(request: Request, body: BaseModel | dict, root: str, status: int = 200
     kind = response_media(request)
     doc = body.model_dump(mode="json", by_alias=True, exclude_none=True) if isinstance(body, BaseModel) else body
     media_type = f"{kind}; {dialects.PARAMETER}={dialect}" if dialect else kind
-    return Response(media.encode(doc, kind, root), status_code=status, media_type=media_type, headers=headers)
+    discriminator = "type" if dialect is Dialect.V2024 else "kind"
+    return Response(media.encode(doc, kind, root, discriminator), status_code=status, media_type=media_type, headers=headers)
 
 
 def offerset(request: Request, doc: dict[str, Any], stored: Dialect, status: int = 200,

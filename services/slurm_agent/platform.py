@@ -70,6 +70,9 @@ class SlurmPlatform:
         if not isinstance(request.executable, (m.DockerContainer, m.SingularityContainer)):
             return Answer.no(m.error("{site}: Slurm runs containers, not {kind}", site=site,
                                      kind=m.kinds.short(request.executable.kind)))
+        cannot = self._cannot_run(request.executable)
+        if cannot is not None:
+            return Answer.no(cannot)
         window = Window.of(request, preparation, s)
         too_long = window.too_long(s, "jobs")
         if too_long:
@@ -128,14 +131,34 @@ class SlurmPlatform:
         return None
 
     def command(self, session: m.ExecutionSession) -> str:
-        """The job's command: the container under Apptainer/Singularity, or the configured template."""
+        """The job's command: the container under Apptainer/Singularity, or the configured template.
+
+        As in Docker, `entrypoint` replaces the image's entrypoint and `command` (2026-07) is its
+        arguments; without an entrypoint the arguments go to the image's own (`apptainer run`)."""
         executable = session.executable
-        image = executable.location if isinstance(executable, m.DockerContainer) else executable.location
         entrypoint = getattr(executable, "entrypoint", None) or ""
+        args = " ".join(shlex.quote(word) for word in getattr(executable, "command", None) or [])
+        image = executable.location
         if self.runtime:
-            uri = image if "://" in image or image.endswith(".sif") else f"docker://{image}"
-            return f"{self.runtime} exec {shlex.quote(uri)} {entrypoint}".strip()
-        return self.settings.command_template.format(image=shlex.quote(image), entrypoint=entrypoint)
+            uri = shlex.quote(image if "://" in image or image.endswith(".sif") else f"docker://{image}")
+            if entrypoint:
+                return f"{self.runtime} exec {uri} {entrypoint} {args}".strip()
+            return f"{self.runtime} run {uri} {args}".strip()
+        return self.settings.command_template.format(image=shlex.quote(image), entrypoint=entrypoint, command=args).strip()
+
+    def _cannot_run(self, executable: m.Component) -> m.Message | None:
+        """A command the configured template has no place for is a NO, not dropped."""
+        template = self.settings.command_template
+        if self.runtime or not getattr(executable, "command", None):
+            return None
+        if "{command}" not in template:
+            return m.error("{site}: this Slurm site's command template {template} takes no container command "
+                           "arguments (no place for them)", site=self.site, template=template)
+        if not getattr(executable, "entrypoint", None) and "{image}" not in template:
+            # The arguments are for the image's own entrypoint, which only a container runtime knows.
+            return m.error("{site}: this Slurm site runs no container runtime and its command template {template} "
+                           "names no image: a command needs an entrypoint here", site=self.site, template=template)
+        return None
 
     async def launch(self, session: m.ExecutionSession) -> str:
         name = job_name(session.meta.uuid)

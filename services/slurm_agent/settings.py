@@ -18,8 +18,9 @@ class SlurmSettings(AgentSettings):
     # How a container runs: Apptainer/Singularity when the site has it, else this template.
     container_runtime: str | None = Field(None, description="apptainer or singularity; default: whichever is on PATH")
     command_template: str = Field(
-        "{entrypoint}", description="the job's command without a container runtime; {image} and {entrypoint} "
-                                    "are filled in (e.g. 'podman run --rm {image} {entrypoint}')")
+        "{entrypoint} {command}", description="the job's command without a container runtime; {image}, "
+        "{entrypoint} and {command} (the container's arguments, each shell-quoted) are filled in "
+        "(e.g. 'podman run --rm --entrypoint {entrypoint} {image} {command}')")
     prepare_seconds: float = Field(30.0, description="job start-up (image pull) before AVAILABLE")
     release_seconds: float = 30.0
     default_memory_gb: int = Field(1, description="memory when the request gives none (--mem is always set)")

@@ -40,6 +40,8 @@ def _session(doc: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
             out["meta"] = {**out.get("meta", {}), "options": out.pop("options")}
         if isinstance(out.get("executable"), dict) and "access" in out["executable"]:
             out["executable"] = {k: v for k, v in out["executable"].items() if k != "access"}  # now `connectors`
+        if isinstance(out.get("storage"), list):
+            out["storage"] = [_storage_2026_07(item) for item in out["storage"]]
         return out
     connectors = out.pop("connectors", None)
     if connectors and isinstance(out.get("executable"), dict):
@@ -47,6 +49,13 @@ def _session(doc: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     if dialect is Dialect.V2024 and "phase" in out:
         out["state"] = out["phase"]  # the 2024 schema requires `state`; its clients read either
     return out
+
+
+def _storage_2026_07(storage: Any) -> Any:
+    """The 2026-07 schema names a storage resource's data resources `data` (ours: `resources`)."""
+    if not isinstance(storage, dict) or "resources" not in storage or "data" in storage:
+        return storage
+    return {("data" if key == "resources" else key): item for key, item in storage.items()}
 
 
 def _access(connector: dict[str, Any]) -> dict[str, Any]:

@@ -149,6 +149,16 @@ def create_app(config: SkahaStandInConfig) -> FastAPI:
         faults.malformed, faults.delay_seconds = body.malformed, body.delay_seconds
         return faults
 
+    @app.get("/standin/sessions/{sid}")
+    async def launched(sid: str) -> dict[str, Any]:
+        """What a session was launched with (Skaha shows no cmd/args back): the pod's command and args
+        as Skaha builds them (`args` split on single spaces)."""
+        s = store.sessions.get(sid)
+        if s is None:
+            raise SessionError(404, f"session {sid} not found")
+        return {"id": s.id, "type": s.type, "image": s.image, "command": [s.cmd] if s.cmd else None,
+                "args": s.args.split(" ") if s.args is not None else None, "env": s.env}
+
     @app.get("/standin/stats")
     async def stats() -> dict[str, Any]:
         active = sum(s.status in (PENDING, RUNNING) for s in store.sessions.values())
