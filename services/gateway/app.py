@@ -60,6 +60,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
         try:
             yield
         finally:
+            await app.state.gateway.unrecorded.close()
             await app.state.gateway.auth.close()
             await broker.stop()
             if own_store:

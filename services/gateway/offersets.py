@@ -79,15 +79,24 @@ async def get_offerset(
     dialects.wanted(request)
     wait = wait_seconds(prefer, gw.settings.max_wait)
     with gw.waiters.watch(uuid) as completed:
-        found = await gw.store.offerset_view(uuid, owned_by=who.owned_by)
+        found = await gw.store.offerset_view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
         if found is not None and found[0]["status"] == OfferSetStatus.COLLECTING and wait > 0:
             try:
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-            found = await gw.store.offerset_view(uuid, owned_by=who.owned_by)
+            found = await gw.store.offerset_view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
     if found is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
     offerset, dialect = found
     headers = {"Preference-Applied": f"wait={wait:g}"} if wait > 0 else None
     return respond.offerset(request, gw.with_urls(request, offerset), dialect, headers=headers)
+
+
+def _unrecorded(gw: Gateway, uuid: UUID, owned_by: str | None) -> tuple[dict, str] | None:
+    """One this gateway queued (the client has its 303) while the database was away: still COLLECTING."""
+    held = gw.unrecorded.get(uuid, owned_by)
+    if held is None:
+        return None
+    offerset = OfferSet(meta=Meta(uuid=uuid, name=held.request.meta.name, created=held.created, modified=held.created))
+    return offerset.wire(), held.request.dialect

@@ -14,6 +14,7 @@ from shared.model import ExecutionRequest, error
 from .payload import check_fits, serialize
 from .problems import Problem
 from .state import Gateway
+from .unrecorded import Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: 
         raise Problem(503, "No planner available", [reason]) from exc
     try:
         await gw.store.add_offerset(offerset, request, created=created, owner=owner, direct=direct)
-    except Exception as exc:  # queued all the same: the planner records it once the database is back
+    except Exception as exc:  # queued all the same: recorded once the database is back (here or by the planner)
         log.warning("OfferSet %s queued but not yet recorded: %r", offerset, exc)
+        gw.unrecorded.hold(offerset, Unrecorded(request, created, owner, direct))
     return created
 
 

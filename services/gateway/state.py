@@ -14,6 +14,7 @@ from shared.settings import GatewaySettings
 from shared.store import Store
 
 from .auth import Authenticator
+from .unrecorded import UnrecordedOfferSets
 from .waiters import CompletionWaiters
 
 
@@ -26,6 +27,11 @@ class Gateway:
     commands: Commands
     auth: Authenticator
     max_payload: int = 1_048_576  # the NATS server's, learnt on connecting
+    unrecorded: UnrecordedOfferSets | None = None  # queued, not yet in the database (made with the store)
+
+    def __post_init__(self) -> None:
+        if self.unrecorded is None:
+            self.unrecorded = UnrecordedOfferSets(self.store)
 
     def base_url(self, request: Request) -> str:
         return (self.settings.public_url or str(request.base_url)).rstrip("/")
