@@ -14,23 +14,9 @@ import httpx
 
 from services.launcher.ports import free_port
 
+from .embedded import processes_mentioning
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astroml.yaml"
-
-
-def _processes_mentioning(marker: str) -> list[int]:
-    """PIDs whose environment or command line names the marker (the run's own state folder)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            status = (entry / "stat").read_text().split()[2]
-            text = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if status != "Z" and marker.encode() in text:
-            found.append(int(entry.name))
-    return found
 
 
 def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
@@ -64,7 +50,7 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
         body = got.json()
         assert body["status"] == "COMPLETE" and body["result"] == "YES"
         assert {o["site"]["name"] for o in body["offers"]} == {"site-a", "site-b"}
-        assert len(_processes_mentioning(str(state))) >= 5  # planner, gateway, 2 agents, ...
+        assert len(processes_mentioning(str(state))) >= 5  # planner, gateway, 2 agents, ...
         # The bundled client sends the development token by itself.
         env_cli = {k: v for k, v in env.items() if k != "EB_TOKEN"}
         asked = subprocess.run([sys.executable, "-m", "services.launcher", "ask", str(EXAMPLE), "--url", base],
@@ -85,5 +71,5 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
         proc.wait(30)
     assert proc.returncode == 0, proc.stdout.read()
     assert time.monotonic() - started < 15
-    assert _processes_mentioning(str(state)) == []
+    assert processes_mentioning(str(state)) == []
     assert (state / "broker.db").exists()
