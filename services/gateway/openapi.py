@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from shared.model import kinds
 
-from . import media
+from . import media, openapi_answers
 
 REF = "#/components/schemas/{model}"
 REQUEST, OLDER_REQUEST = "ExecutionRequest", "OlderExecutionRequest"
@@ -39,6 +39,7 @@ def install(app: FastAPI, models: list[type[BaseModel]]) -> None:
                 schemas.update(found.pop("$defs", {}))
                 schemas[model.__name__] = found
             _dialects(spec)
+            openapi_answers.install(schemas, spec.get("paths", {}))
             document_statuses(spec)
             app.openapi_schema = spec
         return app.openapi_schema
