@@ -23,14 +23,17 @@ from .state import Gateway, gateway
 router = APIRouter(tags=["offersets"])
 
 _ERRORS = {
-    400: answer(ErrorResponse, "Malformed body"),
+    400: answer(ErrorResponse, "An unknown `dialect` query parameter"),
     401: answer(ErrorResponse, "No valid bearer token (WWW-Authenticate says why)"),
     404: answer(ErrorResponse, "No such OfferSet, or not the caller's (the same answer: uuids cannot be probed)"),
     406: answer(ErrorResponse, "No acceptable media type"),
-    413: answer(ErrorResponse, "Body too large"),
-    415: answer(ErrorResponse, "Unsupported Content-Type"),
     422: answer(ErrorResponse, "Invalid request; messages name each field"),
     503: answer(ErrorResponse, "No planner available"),
+}
+# Only where there is a body to read (GET has none: documenting these there would be false).
+_BODY_ERRORS = {
+    413: answer(ErrorResponse, "Body too large"),
+    415: answer(ErrorResponse, "Unsupported Content-Type"),
 }
 
 
@@ -43,7 +46,7 @@ _POST = dict(
     openapi_extra=body(ExecutionRequest, "The ExecutionRequest, in any of the three dialects"),
     responses={303: answer(OfferSet, "See Other: the new OfferSet, Location header points to it"),
                400: answer(ErrorResponse, "Malformed body, or an unknown `dialect` query parameter"),
-               **{k: v for k, v in _ERRORS.items() if k != 400}},
+               **{k: v for k, v in _ERRORS.items() if k != 400}, **_BODY_ERRORS},
 )
 
 
