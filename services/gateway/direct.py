@@ -20,7 +20,7 @@ from shared.model import ExecutionRequest, ExecutionSession, Message, Meta, Offe
 from . import plans
 from .auth import Caller
 from .body import parse_request, response_media
-from .offersets import _ERRORS
+from .offersets import _BODY_ERRORS, _ERRORS
 from .openapi import answer, body
 from .problems import ErrorResponse, Problem
 from .respond import reply
@@ -43,7 +43,8 @@ router = APIRouter(tags=["direct"])
     responses={303: answer(ExecutionSession, "See Other: the accepted session, Location header points to it"),
                202: answer(OfferSet, "Accepted, still planning: Location points to the OfferSet"),
                409: answer(ErrorResponse, "Offers were made but none could be accepted (all expired meanwhile)"),
-               **{k: v for k, v in _ERRORS.items() if k != 404},
+               **{k: v for k, v in _ERRORS.items() if k != 404}, **_BODY_ERRORS,
+               400: answer(ErrorResponse, "Malformed body, or an unknown `dialect` query parameter"),
                422: answer(ErrorResponse, "Invalid request, or no site can run it now; messages say why")},
     response_class=Response,
 )
