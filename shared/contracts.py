@@ -46,6 +46,11 @@ PLANNER_QUEUE = "planners"
 # Replies travel on inboxes; the planner's offer inbox names the OfferSet and the site.
 ANSWER_INBOX = "_INBOX.eb-planner.{planner}.{gather}.{site}"
 REPLY_INBOX = "_INBOX.>"
+# An agent whose capacity ledger is failing over (its bucket elects a new leader after a NATS node died)
+# sends an empty message with this header on the question's reply subject: "my answer comes, up to this many
+# seconds past the deadline". The planner keeps the site's question open that long instead of naming it silent.
+WAIT_HEADER = "Eb-Wait"
+FAILOVER_WAIT = 15.0  # seconds: a JetStream election takes a few (raft timeouts of 4-9 s)
 
 SITE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -53,6 +53,9 @@ def _utcnow() -> datetime:
 
 
 UNAVAILABLE_PATIENCE = 30.0  # seconds a change waits for an unavailable bucket before giving up
+# A write to a bucket whose leader died is not refused, it times out (the JetStream default, 5 s): waiting
+# that long before knowing would eat a whole collection. A write on a live bucket takes milliseconds.
+WRITE_WAIT = 1.0
 
 
 class LedgerBusy(RuntimeError):
@@ -77,6 +80,8 @@ class SharedLedger:
         self._following: asyncio.Task | None = None
         self._changed = asyncio.Event()  # set (and replaced) at each new value from the watch
         self._lock = asyncio.Lock()
+        self.away = asyncio.Event()  # set while a change waits for a bucket with no leader (a node died)
+        self._away_since = 0.0
         self.writes = 0  # changes this process made to the ledger (tests, the bench)
         self.conflicts = 0  # writes refused because another replica wrote first
 
@@ -159,7 +164,7 @@ class SharedLedger:
                     await self._end_turn()
 
     async def _attempts(self, apply: Plan[T]) -> T:
-        lost, away, tries, blips = 0, 0.0, 0, 0
+        lost, tries, blips, since = 0, 0, 0, time.monotonic()
         while tries < self.attempts:
             tries += 1
             await self._wait_for_turn()
@@ -183,14 +188,23 @@ class SharedLedger:
             except (NoStreamResponseError, TimeoutError, NatsTimeoutError):
                 # The bucket has no leader for a moment (a cluster node just died): not a conflict. The
                 # write may even have landed; the reload shows it, and a booking replaces its own holds.
-                if away >= UNAVAILABLE_PATIENCE:
+                if not self.away.is_set():  # the agent tells the planners to wait for its answer
+                    self._away_since = time.monotonic()
+                    self.away.set()
+                    log.warning("capacity bucket unavailable (no leader): waiting for its election")
+                if time.monotonic() - since >= UNAVAILABLE_PATIENCE:
                     raise
                 tries, blips = tries - 1, blips + 1
                 pause = min(0.05 * 2 ** blips, 1.0)
-                away += pause
                 await asyncio.sleep(pause)
-                await self._reload(force=True)
+                try:
+                    await asyncio.wait_for(self._reload(force=True), WRITE_WAIT)
+                except (NoStreamResponseError, TimeoutError, NatsTimeoutError):
+                    pass  # still no leader: the next write tells
                 continue
+            if self.away.is_set():
+                self.away.clear()
+                log.info("capacity bucket writable again after %.1f s", time.monotonic() - self._away_since)
             self._adopt(revision, after)
             self.writes += 1
             return result
@@ -233,7 +247,7 @@ class SharedLedger:
     async def _write(self, reservations: tuple[Reservation, ...], revision: int) -> int:
         if self._kv is None:
             return revision + 1  # in memory: nobody else writes
-        return await self._kv.update(KEY, self._codec.encode(reservations), last=revision)
+        return await asyncio.wait_for(self._kv.update(KEY, self._codec.encode(reservations), last=revision), WRITE_WAIT)
 
     async def _reload(self, force: bool = False) -> None:
         try:

@@ -78,7 +78,9 @@ def site_exchange(site: str) -> tuple[dict[str, list], dict[str, list]]:
     own = {
         "exports": [
             {"stream": c.heartbeat_subject(site), **to_centre},
-            {"service": c.offers_subject(site), **to_centre},  # answered through the import's reply
+            # answered through the import's reply: a stream of messages (a "wait", then the answer, see
+            # c.WAIT_HEADER), not the one message a singleton reply would let through
+            {"service": c.offers_subject(site), "response_type": "stream", **to_centre},
             {"service": c.data_subject(site), **to_centre},
         ],
         "imports": [

@@ -11,7 +11,9 @@ planner's own (every open question), or the site agent's (it heartbeats `reconne
 that answers "no responders" (its agent is reconnecting) is asked again `retry_delay` later rather than
 called unreachable at once. Each re-ask has a fresh reply key, and its answer wins over a late one to
 the first question (the site's ledger keeps only its latest booking for an OfferSet); the gather then
-waits at least `reask_grace` more before naming the site silent.
+waits at least `reask_grace` more before naming the site silent. A site whose capacity ledger is failing
+over (its bucket elects a new leader) says so with an empty `WAIT_HEADER` message: its question stays open
+up to that many seconds (at most `failover_wait`) past the deadline, for the answer that follows.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
-from shared.contracts import ANSWER_INBOX, Role
+from shared.contracts import ANSWER_INBOX, FAILOVER_WAIT, WAIT_HEADER, Role
 
 log = logging.getLogger(__name__)
 # Both ends of a lost question may reconnect (the planner's connection, then the site's): one re-ask each.
@@ -61,6 +63,7 @@ class _Pending(Generic[A]):
     payload: Callable[[str], bytes]
     role: Role
     deadline: float
+    due: float = 0.0  # the deadline first given: a wait is counted from it
     result: Gathered[A] = field(default_factory=Gathered)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     latest: dict[str, str] = field(default_factory=dict)  # site -> reply key of the question it was asked last
@@ -75,12 +78,13 @@ class _Pending(Generic[A]):
 
 
 class Gatherer:
-    def __init__(self, nc: Client, name: str, reask_grace: float = 1.0, retry_delay: float = 0.5) -> None:
+    def __init__(self, nc: Client, name: str, reask_grace: float = 1.0, retry_delay: float = 0.5,
+                 failover_wait: float = FAILOVER_WAIT) -> None:
         self._nc = nc
         self._prefix = ANSWER_INBOX.split(".{gather}")[0].format(planner=name)
         self._pending: dict[str, _Pending] = {}  # by reply key: a re-asked gather has several
         self._sub = None
-        self.reask_grace, self.retry_delay = reask_grace, retry_delay
+        self.reask_grace, self.retry_delay, self.failover_wait = reask_grace, retry_delay, failover_wait
         self._retries: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -106,6 +110,7 @@ class Gatherer:
         loop = asyncio.get_running_loop()
         key = uuid.uuid4().hex
         pending = _Pending(offerset, model, set(sites), subject, payload, role, loop.time() + timeout)
+        pending.due = pending.deadline
         self._pending[key] = pending
         try:
             for site in sites:
@@ -177,11 +182,26 @@ class Gatherer:
         task.add_done_callback(self._retries.discard)
         return True
 
+    def _wait_for(self, pending: _Pending, site: str, seconds: str) -> None:
+        """The site answers late, its ledger failing over: keep the gather open for it (a little more, for
+        the answer's way back)."""
+        try:
+            wait = min(max(float(seconds), 0.0), self.failover_wait)
+        except ValueError:
+            return
+        if site not in pending.result.answers and not pending.closed:
+            pending.deadline = max(pending.deadline, pending.due + wait + self.reask_grace)
+            log.info("site %s asks to wait %.0f s for its answer to %s (its ledger fails over)", site, wait,
+                     pending.offerset)
+
     async def _on_reply(self, msg: Msg) -> None:
         _, key, site = msg.subject.rsplit(".", 2)
         pending = self._pending.get(key)
         if pending is None or site not in pending.expected:
             return  # late or stray reply
+        if msg.headers and WAIT_HEADER in msg.headers:
+            self._wait_for(pending, site, msg.headers[WAIT_HEADER])
+            return
         if msg.headers and msg.headers.get("Status") == "503":
             if pending.latest.get(site) == key and not self._retry_later(pending, site):
                 pending.result.unreachable.add(site)

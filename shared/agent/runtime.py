@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 
 from .. import contracts as c
 from .. import footprint
@@ -24,6 +25,9 @@ from .presence import Presence
 from .sessions import SessionDriver
 
 log = logging.getLogger(__name__)
+# Offer requests answered at once, not one after another: one waiting out a ledger failover must not hold
+# back the others (each must tell its planner to wait before that planner's deadline).
+OFFER_WORKERS = 32
 
 
 class AgentRuntime:
@@ -46,10 +50,10 @@ class AgentRuntime:
     def _subscribe(self) -> None:
         broker = self.broker
 
-        @broker.subscriber(c.offers_subject(self.site), queue=self.site, title="agent-offers",
-                           description="This site's offer requests; replicas share the queue group")
-        async def offers(msg: c.OfferRequest) -> c.SiteAnswer:
-            answer = await self.answer(msg)
+        @broker.subscriber(c.offers_subject(self.site), queue=self.site, max_workers=OFFER_WORKERS,
+                           title="agent-offers", description="This site's offer requests; replicas share the queue group")
+        async def offers(msg: c.OfferRequest, raw: NatsMessage) -> c.SiteAnswer:
+            answer = await self.answer(msg, raw.raw_message.reply or None)
             return c.SiteAnswer(offerset=msg.offerset, site=self.site, platform=self.platform.kind,
                                 agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages)
 
@@ -63,7 +67,8 @@ class AgentRuntime:
         ledger = SharedLedger(plugin.capacity(settings))
         return cls(settings, plugin.create(settings, ledger), ledger, name)
 
-    async def answer(self, msg: c.OfferRequest) -> Answer:
+    async def answer(self, msg: c.OfferRequest, reply: str | None = None) -> Answer:
+        """The site's answer within the request's deadline (`reply`: where the planner waits for it)."""
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
         try:
             # What the site cannot mount, and its own figures over a client's limit: known before booking.
@@ -71,7 +76,7 @@ class AgentRuntime:
             if refused:
                 return Answer.no(*refused)
             preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
-            answer = await asyncio.wait_for(self.platform.offers(msg.offerset, msg.request, preparation), max(budget, 0.05))
+            answer = await self._within(self.platform.offers(msg.offerset, msg.request, preparation), budget, reply)
             return await self.priced(msg.request, answer)
         except TimeoutError:
             return Answer.no(error("Site {site} could not answer in time", site=self.site))
@@ -80,6 +85,26 @@ class AgentRuntime:
         except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
+
+    async def _within(self, offers, budget: float, reply: str | None) -> Answer:
+        """`offers` within `budget` seconds; but while the ledger waits for its bucket's new leader (a NATS
+        node died), the planner is told to wait (c.WAIT_HEADER) and the answer may take FAILOVER_WAIT more:
+        a site that is alive and answering is never named silent because of our own failover."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max(budget, 0.05)
+        work, away = asyncio.ensure_future(offers), asyncio.ensure_future(self.ledger.away.wait())
+        try:
+            await asyncio.wait({work, away}, timeout=end - loop.time(), return_when=asyncio.FIRST_COMPLETED)
+            if not work.done() and away.done() and reply is not None:
+                try:
+                    await self.broker.publish(b"", reply, headers={c.WAIT_HEADER: str(c.FAILOVER_WAIT)})
+                except Exception:  # NATS away as well: the planner's re-ask on our reconnect covers it
+                    log.warning("could not ask the planner to wait", exc_info=True)
+                end += c.FAILOVER_WAIT
+            return await asyncio.wait_for(work, max(end - loop.time(), 0.0))
+        finally:
+            away.cancel()
+            work.cancel()  # (done: no effect)
 
     async def priced(self, request: ExecutionRequest, answer: Answer) -> Answer:
         """Every offer with its estimates (one computation for all platforms); an offer over one of the
