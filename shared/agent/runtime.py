@@ -51,7 +51,8 @@ class AgentRuntime:
         broker = self.broker
 
         @broker.subscriber(c.offers_subject(self.site), queue=self.site, max_workers=OFFER_WORKERS,
-                           title="agent-offers", description="This site's offer requests; replicas share the queue group")
+                           title="agent-offers",
+                           description="This site's offer requests; replicas share the queue group")
         async def offers(msg: c.OfferRequest, raw: NatsMessage) -> c.SiteAnswer:
             answer = await self.answer(msg, raw.raw_message.reply or None)
             return c.SiteAnswer(offerset=msg.offerset, site=self.site, platform=self.platform.kind,
