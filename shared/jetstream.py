@@ -94,3 +94,18 @@ async def publish(js: JetStreamContext, subject: str, message: BaseModel | bytes
     repeat with the same id is dropped."""
     payload = message if isinstance(message, bytes) else message.model_dump_json().encode()
     await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+
+
+CONSUMER_NAME_IN_USE = 10013  # JetStream's error code: a consumer of that name was created just now
+
+
+async def subscribe_shared(js: JetStreamContext, subject: str, **options) -> Subscription:
+    """A subscription to a durable consumer that processes share (queue group + durable). Two starting
+    at once both find it missing and both create it: the loser's create fails with 'name already in use',
+    and binding again then finds the winner's."""
+    try:
+        return await js.subscribe(subject, **options)
+    except BadRequestError as exc:
+        if exc.err_code != CONSUMER_NAME_IN_USE:
+            raise
+        return await js.subscribe(subject, **options)

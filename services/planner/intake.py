@@ -13,6 +13,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from shared import contracts as c
+from shared.jetstream import subscribe_shared
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ class PlanIntake:
     async def start(self) -> None:
         config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait,
                                 max_ack_pending=self.max_pending, deliver_policy=DeliverPolicy.ALL)
-        self._sub = await self.js.subscribe(c.PLAN, durable=c.PLANNERS, queue=c.PLANNERS, stream=c.PLANS_STREAM,
-                                            cb=self._on_plan, manual_ack=True, config=config)
+        self._sub = await subscribe_shared(self.js, c.PLAN, durable=c.PLANNERS, queue=c.PLANNERS, stream=c.PLANS_STREAM,
+                                           cb=self._on_plan, manual_ack=True, config=config)
 
     async def stop(self, timeout: float) -> None:
         """Take no more requests; let the ones in hand finish (bounded), the rest go to other planners."""

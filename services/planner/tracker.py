@@ -7,16 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
 from shared import contracts as c
 from shared.commands import Commands
+from shared.jetstream import subscribe_shared
 from shared.store import Store
 from shared.store.lifecycle import EXPIRY_BATCH
 
 log = logging.getLogger(__name__)
-CONSUMER_NAME_IN_USE = 10013  # JetStream's error code: a consumer of that name was created just now
 
 
 class Tracker:
@@ -30,15 +29,8 @@ class Tracker:
     async def start(self) -> None:
         subject = c.STREAMS[c.EVENTS_STREAM]
         # Queue group + durable: every planner shares one consumer, an event is handled once.
-        try:
-            self._sub = await self.js.subscribe(subject, durable=c.TRACKER, queue=c.TRACKER, cb=self._on_event,
-                                                manual_ack=True)
-        except BadRequestError as exc:
-            if exc.err_code != CONSUMER_NAME_IN_USE:
-                raise
-            # Another planner starting at the same moment made it between our look and our create: bind to it.
-            self._sub = await self.js.subscribe(subject, durable=c.TRACKER, queue=c.TRACKER, cb=self._on_event,
-                                                manual_ack=True)
+        self._sub = await subscribe_shared(self.js, subject, durable=c.TRACKER, queue=c.TRACKER, cb=self._on_event,
+                                           manual_ack=True)
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def stop(self) -> None:
