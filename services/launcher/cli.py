@@ -91,7 +91,7 @@ def up(
         live = _wait_for_agents(base, 2 * len(DEMO_SITES) + bool(slurm_site))
         typer.echo(f"Execution Broker up ({live} live agents: platform and data agents of each site)\n"
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
-                   f"  offersets POST {base}/offersets\n"
+                   f"  requests  POST {base}/requests   (offers; /offersets too)   POST {base}/direct   (run now)\n"
                    f"  agents    {base}/agents\n"
                    f"  token     {DEV_TOKEN}   (development; send 'Authorization: Bearer {DEV_TOKEN}', "
                    f"the ebroker client does)\n"
