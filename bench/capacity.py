@@ -23,10 +23,10 @@ from multiprocessing import get_context
 
 import nats
 
-from services.launcher.nats import EmbeddedNats
-from shared.capacity import CapacityLedger, Demand
-from shared.ledger import LedgerBusy, SharedLedger
-from shared.offers import Window, successive_offers
+from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.ledger import LedgerBusy, SharedLedger
+from srcnet_eb.shared.offers import Window, successive_offers
 
 TOTAL = Demand(1000, 4000, 0)
 ASK = Demand(2, 4, 0)

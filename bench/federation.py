@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from services.launcher.cluster import NatsCluster
-from services.launcher.ports import free_port, wait_listening
+from tests.nats_cluster import NatsCluster
+from srcnet_eb.services.launcher.ports import free_port, wait_listening
 
 from .offersets import AUTH_ENV, HEADERS, one_offerset, pct, spawn
 
@@ -39,8 +39,8 @@ async def scenario(sites: int, count: int, concurrency: int, seconds: float, tmp
         gw_port = free_port()
         central = {**hub.env(), "EB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench-{sites}.db",
                    "EB_COLLECT_TIMEOUT": "5"}
-        planner = spawn("services.planner", central)
-        procs = [planner, spawn("services.gateway", {**central, **AUTH_ENV, "EB_PORT": str(gw_port)})]
+        planner = spawn("srcnet_eb.services.planner", central)
+        procs = [planner, spawn("srcnet_eb.services.gateway", {**central, **AUTH_ENV, "EB_PORT": str(gw_port)})]
         for first in range(0, sites, PER_PROCESS):
             procs.append(spawn("bench.sites", hub.env(), "--first", str(first),
                                "--count", str(min(PER_PROCESS, sites - first)), "--nats-url", hub.url,

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import nats
 
-from services.launcher.nats import EmbeddedNats
-from services.launcher.ports import free_port, wait_listening
-from shared.settings import DEV_IDENTITY, DEV_TOKEN
+from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.services.launcher.ports import free_port, wait_listening
+from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = (ROOT / "examples" / "astroml.yaml").read_bytes()
@@ -68,9 +68,9 @@ async def scenario(sites: int, nats_url: str, db_url: str, count: int, concurren
     requests = requests or {"plain": REQUEST}
     gw_port = free_port()
     env = {"EB_NATS_URL": nats_url, "EB_DATABASE_URL": db_url, "EB_COLLECT_TIMEOUT": "5"}
-    procs = [spawn("services.planner", env),
+    procs = [spawn("srcnet_eb.services.planner", env),
              spawn("bench.sites", env, "--count", str(sites), "--nats-url", nats_url, *site_args),
-             spawn("services.gateway", {**env, **AUTH_ENV, "EB_PORT": str(gw_port)})]
+             spawn("srcnet_eb.services.gateway", {**env, **AUTH_ENV, "EB_PORT": str(gw_port)})]
     expected = sites * (2 if site_args else 1)
     try:
         wait_listening("127.0.0.1", gw_port, 30)

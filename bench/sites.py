@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from services.canfar_agent import plugin as canfar
-from services.canfar_agent.settings import CanfarSettings
-from services.rucio_agent.service import RucioAgent
-from services.rucio_agent.settings import RucioSettings
-from shared.agent import AgentRuntime
-from shared.service import run_until_stopped
-from standins.skaha.config import SkahaStandInConfig, StandInImage
-from standins.skaha.server import running_standin
+from srcnet_eb.services.canfar_agent import plugin as canfar
+from srcnet_eb.services.canfar_agent.settings import CanfarSettings
+from srcnet_eb.services.rucio_agent.service import RucioAgent
+from srcnet_eb.services.rucio_agent.settings import RucioSettings
+from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.shared.service import run_until_stopped
+from srcnet_eb.standins.skaha.config import SkahaStandInConfig, StandInImage
+from srcnet_eb.standins.skaha.server import running_standin
 
 IMAGE = "images.canfar.net/skaha/astroml:24.07"
 

@@ -2,7 +2,7 @@
 
 A reservation holds its block [start, end) until `hold_until` (the offer's expiry); after that
 it lapses by itself unless it was made firm (accepted). `CapacityLedger` is pure and synchronous:
-it computes over one snapshot of a site's reservations. `shared.ledger.SharedLedger` keeps the
+it computes over one snapshot of a site's reservations. `srcnet_eb.shared.ledger.SharedLedger` keeps the
 site's one copy (shared by its agent replicas) and makes each change to it atomic.
 """
 

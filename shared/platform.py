@@ -79,7 +79,7 @@ class Platform(Protocol):
         """Make sure the platform keeps it running until `until` (within what was offered)."""
 
     # Optional, looked up by the runtime when a platform has them:
-    #   check_mounts(mounts: list[shared.mounts.Mount]) -> list[Message]
+    #   check_mounts(mounts: list[srcnet_eb.shared.mounts.Mount]) -> list[Message]
     #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
     #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]
     #       the URLs a client opens, from the platform's own (e.g. a notebook's file in a Skaha session).

@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 
-from services.canfar_agent import plugin as canfar_plugin
-from services.canfar_agent.platform import CanfarPlatform
-from services.canfar_agent.settings import CanfarSettings
-from services.gateway.app import create_app
-from services.gateway.serve import uvicorn_config
-from services.launcher.ports import free_port
-from services.planner.service import Planner
-from services.rucio_agent.service import RucioAgent
-from services.rucio_agent.settings import RucioSettings
-from shared.agent import AgentRuntime
-from shared.settings import GatewaySettings, PlannerSettings, StaticIdentity
-from shared.store import Store
-from standins.skaha.config import SkahaStandInConfig
-from standins.skaha.server import StandInURL, running_standin
+from srcnet_eb.services.canfar_agent import plugin as canfar_plugin
+from srcnet_eb.services.canfar_agent.platform import CanfarPlatform
+from srcnet_eb.services.canfar_agent.settings import CanfarSettings
+from srcnet_eb.services.gateway.app import create_app
+from srcnet_eb.services.gateway.serve import uvicorn_config
+from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.planner.service import Planner
+from srcnet_eb.services.rucio_agent.service import RucioAgent
+from srcnet_eb.services.rucio_agent.settings import RucioSettings
+from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.shared.settings import GatewaySettings, PlannerSettings, StaticIdentity
+from srcnet_eb.shared.store import Store
+from srcnet_eb.standins.skaha.config import SkahaStandInConfig
+from srcnet_eb.standins.skaha.server import StandInURL, running_standin
 
 from . import schemas
 

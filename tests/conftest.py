@@ -12,9 +12,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.launcher.nats import EmbeddedNats
-from shared.store import Store
-from standins.skaha.config import load_config
+from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.shared.store import Store
+from srcnet_eb.standins.skaha.config import load_config
 
 from .broker import Broker
 from .rucio_server import rucio, rucio_fresh  # noqa: F401  (fixtures)

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from services.launcher.children import Children
-from services.launcher.ports import free_port, wait_listening
+from srcnet_eb.services.launcher.children import Children
+from srcnet_eb.services.launcher.ports import free_port, wait_listening
 
 from .broker import AUTH_ENV, HEADERS
 
@@ -63,17 +63,17 @@ class Federation:
     def skaha(self, site: str) -> tuple[str, str | None]:
         config = SITES / f"{site}.yaml"
         port = free_port()
-        self._spawn(f"skaha-{site}", "standins.skaha", {}, "--host", "127.0.0.1", "--port", str(port),
+        self._spawn(f"skaha-{site}", "srcnet_eb.standins.skaha", {}, "--host", "127.0.0.1", "--port", str(port),
                     "--config", str(config), "--log-level", "warning")
         wait_listening("127.0.0.1", port, timeout=20)
         return f"http://127.0.0.1:{port}/skaha", (yaml.safe_load(config.read_text()) or {}).get("token")
 
     def planner(self, name: str, **settings: object) -> subprocess.Popen:
-        return self._spawn(name, "services.planner", self.central(**settings))
+        return self._spawn(name, "srcnet_eb.services.planner", self.central(**settings))
 
     def gateway(self, name: str, **settings: object) -> str:
         port = free_port()
-        self._spawn(name, "services.gateway", self.central(host="127.0.0.1", port=port, **settings))
+        self._spawn(name, "srcnet_eb.services.gateway", self.central(host="127.0.0.1", port=port, **settings))
         wait_listening("127.0.0.1", port, timeout=30)
         self.gateways[name] = f"http://127.0.0.1:{port}"
         return self.gateways[name]
@@ -83,7 +83,7 @@ class Federation:
         env = {**self.nats_env(site), "EB_SITE": site, "EB_SKAHA_URL": url, "EB_HEARTBEAT_INTERVAL": "0.5",
                **({"EB_SKAHA_TOKEN": token} if token else {}),
                **{f"EB_{k.upper()}": str(v) for k, v in settings.items()}}
-        return self._spawn(name, "services.canfar_agent", env)
+        return self._spawn(name, "srcnet_eb.services.canfar_agent", env)
 
     def kill(self, name: str) -> None:
         proc = self.procs[name]

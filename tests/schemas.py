@@ -25,7 +25,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT202012
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 REFERENCE = Path("/work/shared/reference")
 NEWEST = REFERENCE / "eb-schema-2026-07"

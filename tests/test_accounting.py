@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from shared.model import (
+from srcnet_eb.shared.model import (
     Accelerator,
     DockerContainer,
     DockerImage,
@@ -30,8 +30,8 @@ from shared.model import (
     SiteRef,
     info,
 )
-from shared.model.values import parse_instant
-from shared.store import Store
+from srcnet_eb.shared.model.values import parse_instant
+from srcnet_eb.shared.store import Store
 
 from .broker import ALICE, BOB, OPERATOR
 from .test_sessions import AGENT, FAST, HEADLESS, phase_update, request, wait_phase

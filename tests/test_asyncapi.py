@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from services.launcher.asyncapi import document
-from shared import contracts as c
+from srcnet_eb.services.launcher.asyncapi import document
+from srcnet_eb.shared import contracts as c
 
 
 def test_asyncapi_documents_every_subject_and_message():

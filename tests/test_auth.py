@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 
-from standins.oidc import SigningKey, running_issuer
+from tests.oidc_issuer import SigningKey, running_issuer
 
 from .broker import Broker, bearer
 
@@ -172,7 +172,7 @@ async def test_issuer_down_is_503_not_500_and_keys_in_hand_keep_working(gateway,
 
 
 async def test_issuer_unreachable_is_503(nats_url, sqlite_store):
-    from services.launcher.ports import free_port
+    from srcnet_eb.services.launcher.ports import free_port
 
     async with running_issuer() as issuer:
         token = issuer.mint("u", AUDIENCE)

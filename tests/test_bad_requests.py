@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from shared import contracts as c
+from srcnet_eb.shared import contracts as c
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 GOOD = {
     "executable": {"kind": kinds.DOCKER_CONTAINER, "image": {"locations": ["images.canfar.net/skaha/astroml:24.07"]}},

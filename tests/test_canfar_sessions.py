@@ -12,16 +12,16 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from services.canfar_agent.platform import CanfarPlatform
-from services.canfar_agent.sessions import LaunchError, session_name, session_type
-from services.canfar_agent.settings import CanfarSettings
-from services.canfar_agent.skaha import SkahaClient, SkahaUnavailable
-from shared import model as m
-from shared.ledger import SharedLedger
-from shared.platform import Preparation, RunState, RunStatus
-from standins.skaha.app import create_app
-from standins.skaha.config import SkahaStandInConfig, StandInImage
-from standins.skaha.server import StandInURL, running_standin
+from srcnet_eb.services.canfar_agent.platform import CanfarPlatform
+from srcnet_eb.services.canfar_agent.sessions import LaunchError, session_name, session_type
+from srcnet_eb.services.canfar_agent.settings import CanfarSettings
+from srcnet_eb.services.canfar_agent.skaha import SkahaClient, SkahaUnavailable
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.platform import Preparation, RunState, RunStatus
+from srcnet_eb.standins.skaha.app import create_app
+from srcnet_eb.standins.skaha.config import SkahaStandInConfig, StandInImage
+from srcnet_eb.standins.skaha.server import StandInURL, running_standin
 
 NOTEBOOK = "images.canfar.net/skaha/astroml:24.07"  # notebook + headless
 BATCH = "images.canfar.net/skaha/batch:1.0"  # headless only

@@ -6,7 +6,7 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.capacity import CapacityLedger, Demand
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -6,13 +6,13 @@ import pytest
 
 from examples.plugins.localexec import LocalSettings
 from examples.plugins.localexec import plugin as local
-from services.canfar_agent import plugin as canfar
-from shared.ledger import SharedLedger
-from shared.model import ExecutionRequest, kinds
-from shared.plugins import PluginNotFound, available, load
-from shared.testing.conformance import PlatformConformance
-from standins.skaha.config import load_config
-from standins.skaha.server import running_standin
+from srcnet_eb.services.canfar_agent import plugin as canfar
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.model import ExecutionRequest, kinds
+from srcnet_eb.shared.plugins import PluginNotFound, available, load
+from srcnet_eb.shared.testing.conformance import PlatformConformance
+from srcnet_eb.standins.skaha.config import load_config
+from srcnet_eb.standins.skaha.server import running_standin
 
 from .conftest import SITES
 
@@ -62,7 +62,7 @@ class TestCanfar(PlatformConformance):
 
 
 def test_plugins_are_found_by_entry_point_and_by_path():
-    assert available()["canfar"] == "services.canfar_agent:plugin"
+    assert available()["canfar"] == "srcnet_eb.services.canfar_agent:plugin"
     assert load("canfar") is canfar
     assert load("examples.plugins.localexec:plugin") is local
     with pytest.raises(PluginNotFound, match="no platform plug-in 'nosuch'"):
@@ -80,7 +80,7 @@ async def test_an_agent_started_by_name_from_a_config_file_serves_a_whole_sessio
     config.write_text(f"site: laptop\nnats_url: {broker.nats_url}\ncores: 4\nheartbeat_interval: 0.5\n"
                       "poll_interval: 0.1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EB_")}
-    agent = subprocess.Popen([sys.executable, "-m", "services.launcher", "agent", "examples.plugins.localexec:plugin",
+    agent = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.launcher", "agent", "examples.plugins.localexec:plugin",
                               "--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await broker.wait_for_agents(1, timeout=20)

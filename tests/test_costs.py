@@ -9,9 +9,9 @@ import pytest
 import xmltodict
 import yaml
 
-from services.launcher.cli import DEMO_FIGURES, DEMO_SITES
-from shared.model import kinds
-from shared.model import costs as c
+from srcnet_eb.services.launcher.cli import DEMO_FIGURES, DEMO_SITES
+from srcnet_eb.shared.model import kinds
+from srcnet_eb.shared.model import costs as c
 
 from .test_offersets import EXAMPLES, JSON, post_and_wait, request, texts
 

@@ -11,12 +11,12 @@ import httpx
 import isodate
 import pytest
 
-from services.launcher.ports import free_port
-from services.rucio_agent.catalog import RucioCatalog
-from services.rucio_agent.locality import Locator
-from services.rucio_agent.settings import RucioSettings
-from shared import contracts as c
-from shared.model import RucioDataResource, kinds
+from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.rucio_agent.catalog import RucioCatalog
+from srcnet_eb.services.rucio_agent.locality import Locator
+from srcnet_eb.services.rucio_agent.settings import RucioSettings
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.model import RucioDataResource, kinds
 
 from .rucio_server import GB, MB, SCOPE, checksums
 

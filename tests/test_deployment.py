@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.canfar_agent.settings import CanfarSettings
-from services.rucio_agent.settings import RucioSettings
-from services.slurm_agent.settings import SlurmSettings
-from shared.settings import GatewaySettings, PlannerSettings
+from srcnet_eb.services.canfar_agent.settings import CanfarSettings
+from srcnet_eb.services.rucio_agent.settings import RucioSettings
+from srcnet_eb.services.slurm_agent.settings import SlurmSettings
+from srcnet_eb.shared.settings import GatewaySettings, PlannerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {"services.gateway": GatewaySettings, "services.planner": PlannerSettings,
-            "services.canfar_agent": CanfarSettings, "services.rucio_agent": RucioSettings,
-            "services.slurm_agent": SlurmSettings}
+SETTINGS = {"srcnet_eb.services.gateway": GatewaySettings, "srcnet_eb.services.planner": PlannerSettings,
+            "srcnet_eb.services.canfar_agent": CanfarSettings, "srcnet_eb.services.rucio_agent": RucioSettings,
+            "srcnet_eb.services.slurm_agent": SlurmSettings}
 
 
 def _services() -> dict:
@@ -66,7 +66,7 @@ def _nats_servers(kind: str) -> dict[str, dict]:
     return found
 
 
-AGENTS = {"services.canfar_agent", "services.rucio_agent", "services.slurm_agent"}
+AGENTS = {"srcnet_eb.services.canfar_agent", "srcnet_eb.services.rucio_agent", "srcnet_eb.services.slurm_agent"}
 
 
 def test_the_topology_has_three_nats_nodes_two_gateways_and_two_planners():
@@ -78,9 +78,9 @@ def test_the_topology_has_three_nats_nodes_two_gateways_and_two_planners():
         assert config.exists(), f"{name}: {config} missing (ebroker nats-config deploy/nats ...)"
         assert "./deploy/nats:/etc/nats:ro" in service["volumes"] and any(v.endswith(":/data") for v in service["volumes"])
     modules = [_module(s) for s in services.values()]
-    assert modules.count("services.gateway") == 2 and modules.count("services.planner") == 2
+    assert modules.count("srcnet_eb.services.gateway") == 2 and modules.count("srcnet_eb.services.planner") == 2
     for name, service in services.items():
-        if _module(service) in ("services.gateway", "services.planner"):
+        if _module(service) in ("srcnet_eb.services.gateway", "srcnet_eb.services.planner"):
             env = service["environment"]
             assert set(env["EB_NATS_URL"].split(",")) == {f"nats://{hub}:4222" for hub in hubs}, name
             assert env["EB_JETSTREAM_REPLICAS"] == "3" and env["EB_NATS_NKEY_SEED"] == "/run/secrets/nats-central"
@@ -107,8 +107,8 @@ def test_site_agents_publish_no_ports_and_connect_as_their_own_site():
 
 def test_committed_nats_configs_are_what_nats_config_writes(tmp_path):
     """deploy/nats holds `ebroker nats-config` output for compose.yaml's sites (keys aside), and it is valid."""
-    from services.launcher.nats import nats_server_binary
-    from services.launcher.natsconfig import Node, write_deployment
+    from srcnet_eb.services.launcher.nats import nats_server_binary
+    from srcnet_eb.services.launcher.natsconfig import Node, write_deployment
 
     services = _services()
     sites = {s["environment"]["EB_SITE"] for s in services.values() if _module(s) in AGENTS}
@@ -132,8 +132,8 @@ def test_committed_nats_configs_are_what_nats_config_writes(tmp_path):
 def test_nats_config_keeps_keys_and_takes_a_sites_own_public_key(tmp_path):
     from typer.testing import CliRunner
 
-    from services.launcher.cli import app
-    from services.launcher.natsconfig import NKey
+    from srcnet_eb.services.launcher.cli import app
+    from srcnet_eb.services.launcher.natsconfig import NKey
 
     brought = NKey.new()  # made at the site: the hub gets only the public key
     args = ["nats-config", str(tmp_path), "--site", "site-a", "--site", f"site-x={brought.public}", "--leaf", "site-a"]

@@ -14,7 +14,7 @@ import xmltodict
 import yaml
 from jsonschema import Draft202012Validator
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 from . import schemas
 from .conftest import SITES  # noqa: F401  (the two_sites fixture loads them)
@@ -278,7 +278,7 @@ async def test_storage_and_mounts_are_spelled_as_the_2026_07_schema_names_them_a
 
 
 def test_a_storage_resources_data_is_data_in_2026_07_only():
-    from shared.model import Dialect, outbound
+    from srcnet_eb.shared.model import Dialect, outbound
 
     offer = {"kind": kinds.SESSION, "storage": [{"kind": kinds.SIMPLE_STORAGE, "resources": ["catalogue"]}]}
     doc = {"kind": kinds.OFFERSET, "offers": [offer]}

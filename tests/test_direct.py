@@ -10,7 +10,7 @@ import uuid
 import xmltodict
 import yaml
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 from .broker import Broker
 from .test_sessions import AGENT, FAST, HEADLESS, JSON, request, wait_phase

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared import contracts as c
+from srcnet_eb.shared import contracts as c
 
 from .test_direct import start_sites
 from .test_sessions import request

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.launcher.ports import free_port
-from shared.model import kinds
+from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.shared.model import kinds
 
 from .embedded import Up, processes_mentioning
 
@@ -114,7 +114,7 @@ def test_up_runs_a_data_agent_per_site_that_judges_urls(up, files):
 def _freeze_planner_and_post(up: Up, http: httpx.Client) -> tuple[int, list[str]]:
     """Stop the planner (SIGSTOP), post IN_FLIGHT requests (the gateway queues each and answers 303), then
     kill it -9: every one of them is in flight — queued or delivered to it, none completed."""
-    planner = up.child("services.planner")
+    planner = up.child("srcnet_eb.services.planner")
     os.kill(planner, signal.SIGSTOP)
     urls = []
     for n in range(IN_FLIGHT):
@@ -132,7 +132,7 @@ def test_a_planner_killed_under_load_is_restarted_and_completes_every_offerset(u
         killed, urls = _freeze_planner_and_post(up, http)
         up.wait_for_line("planner exited (code -9); starting it again", 10)
         up.wait_for_line("planner started again (restart 1)", 10)
-        assert up.child("services.planner") != killed and up.proc.poll() is None  # the broker did not stop
+        assert up.child("srcnet_eb.services.planner") != killed and up.proc.poll() is None  # the broker did not stop
         bodies = [completed(http, u, 60) for u in urls]
     assert all(b["result"] == "YES" and b["offers"] for b in bodies), [texts(b) for b in bodies]
     assert all("Re-planned by" in texts(b) for b in bodies)

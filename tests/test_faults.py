@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.launcher.cluster import NatsCluster
-from services.launcher.nats import EmbeddedNats
-from shared.store import Store, tables
+from tests.nats_cluster import NatsCluster
+from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.shared.store import Store, tables
 
 from .federation import Federation, completed, post
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 from .test_bad_requests import GOOD, fields
 
@@ -243,8 +243,8 @@ async def test_headers_without_end_are_refused_at_the_limit(broker):
 
 
 def test_no_value_grows_past_the_bound_once_serialized():
-    from services.gateway.payload import PER_VALUE
-    from shared.model import ExecutionRequest, normalize_request
+    from srcnet_eb.services.gateway.payload import PER_VALUE
+    from srcnet_eb.shared.model import ExecutionRequest, normalize_request
 
     base = {"executable": {"kind": kinds.JUPYTER_NOTEBOOK, "location": "x"}}
     size = lambda doc: len(ExecutionRequest.model_validate(normalize_request(doc)).model_dump_json())  # noqa: E731
@@ -265,8 +265,8 @@ async def test_the_largest_request_within_the_limits_is_queued(broker):
 
 
 def test_limits_the_queue_cannot_carry_are_refused():
-    from services.gateway.payload import check_limits, worst_case
-    from shared.settings import GatewaySettings
+    from srcnet_eb.services.gateway.payload import check_limits, worst_case
+    from srcnet_eb.shared.settings import GatewaySettings
 
     check_limits(GatewaySettings(database_url="x://"), 1_048_576)  # the defaults fit NATS's default
     assert worst_case(262_144, 2_000) <= 1_048_576

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.launcher.cluster import LeafNode, NatsCluster
+from tests.nats_cluster import LeafNode, NatsCluster
 
 from . import netns as ns
 from .broker import Broker
@@ -98,12 +98,12 @@ async def test_a_site_behind_a_firewall_serves_offers_only_while_its_link_is_up(
         await broker.start_gateway()
         await broker.add_site(NEAR, site_config(NEAR), **hub.settings(NEAR), heartbeat_interval=0.5)
 
-        skaha = netns.spawn([sys.executable, "-m", "standins.skaha", "--host", "127.0.0.1", "--port", str(SKAHA_PORT),
+        skaha = netns.spawn([sys.executable, "-m", "srcnet_eb.standins.skaha", "--host", "127.0.0.1", "--port", str(SKAHA_PORT),
                              "--config", str(ROOT / "standins/skaha/sites/site-b.yaml")], _child_env(),
                             tmp_path / "skaha.log")
         stack.callback(_stop, skaha)
         leaf = await stack.enter_async_context(LeafNode(FAR, hub, port=4222, netns=netns.name))
-        agent = netns.spawn([sys.executable, "-m", "services.canfar_agent"], _child_env(
+        agent = netns.spawn([sys.executable, "-m", "srcnet_eb.services.canfar_agent"], _child_env(
             **leaf.env(), EB_SITE=FAR, EB_SKAHA_URL=f"http://127.0.0.1:{SKAHA_PORT}/skaha", EB_SKAHA_CACHE_TTL="0",
             EB_HEARTBEAT_INTERVAL="0.5", EB_TOTAL_CORES="64", EB_TOTAL_MEMORY_GB="256"), tmp_path / "agent.log")
         stack.callback(_stop, agent)

@@ -13,9 +13,9 @@ import time
 import nats.errors
 import pytest
 
-from services.launcher.cluster import NatsCluster
-from shared import contracts as c
-from shared.buckets import open_bucket
+from tests.nats_cluster import NatsCluster
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.buckets import open_bucket
 
 N = 300
 

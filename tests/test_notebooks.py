@@ -10,14 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.canfar_agent.platform import CanfarPlatform
-from services.canfar_agent.settings import CanfarSettings
-from services.canfar_agent.skaha import SkahaClient
-from services.canfar_agent import notebooks
-from shared import model as m
-from shared.platform import Preparation
-from standins.skaha.app import create_app
-from standins.skaha.server import running_standin
+from srcnet_eb.services.canfar_agent.platform import CanfarPlatform
+from srcnet_eb.services.canfar_agent.settings import CanfarSettings
+from srcnet_eb.services.canfar_agent.skaha import SkahaClient
+from srcnet_eb.services.canfar_agent import notebooks
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.platform import Preparation
+from srcnet_eb.standins.skaha.app import create_app
+from srcnet_eb.standins.skaha.server import running_standin
 
 from .test_sessions import AGENT, FAST, JSON, session, standin_sessions, update, wait_phase
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import xmltodict
 import yaml
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -282,7 +282,7 @@ async def test_no_live_sites_gives_no(broker):
 
 
 async def test_end_to_end_on_postgresql(nats_url, postgres_database, site_config):
-    from shared.store import Store
+    from srcnet_eb.shared.store import Store
 
     from .broker import Broker
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from shared.store import tables
+from srcnet_eb.shared.store import tables
 
 from .broker import ALICE, BOB, OPERATOR, Broker
 from .test_sessions import AGENT, FAST, HEADLESS, phase_update, request, wait_phase

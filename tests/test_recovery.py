@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.model import ExecutionRequest, kinds
+from srcnet_eb.shared.model import ExecutionRequest, kinds
 
 from .broker import Broker
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.planner.registry import AgentRegistry
-from shared.contracts import Heartbeat, Role
+from srcnet_eb.services.planner.registry import AgentRegistry
+from srcnet_eb.shared.contracts import Heartbeat, Role
 
 
 class Clock:

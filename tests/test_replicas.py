@@ -20,11 +20,11 @@ import httpx
 import nats
 import pytest
 
-from shared import contracts as c
-from shared.capacity import CapacityLedger, Demand
-from shared.ledger_value import KEY, decode
-from shared.model import kinds, parse_duration
-from standins.skaha.server import running_standin
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.ledger_value import KEY, decode
+from srcnet_eb.shared.model import kinds, parse_duration
+from srcnet_eb.standins.skaha.server import running_standin
 
 from .test_sessions import JSON, offers_for, update, wait_phase
 
@@ -203,7 +203,7 @@ async def test_a_replica_killed_mid_session_is_taken_over_and_nothing_is_lost_or
            "EB_MAX_OFFERS": "1", "EB_SESSION_LEASE": str(lease), "EB_LEASE_RENEWAL": str(renewal)}
 
     def spawn(name: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "services.canfar_agent"], env=env | {"EB_AGENT_NAME": name},
+        return subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.canfar_agent"], env=env | {"EB_AGENT_NAME": name},
                                 stdout=open(tmp_path / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
 
     replicas = {name: spawn(name) for name in ("replica-a", "replica-b")}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from shared.model import DockerContainer, DockerImage, ExecutionRequest, Meta
-from shared.store import Store
+from srcnet_eb.shared.model import DockerContainer, DockerImage, ExecutionRequest, Meta
+from srcnet_eb.shared.store import Store
 
 
 async def test_processes_opening_a_fresh_database_together_all_succeed(fresh_database_url):

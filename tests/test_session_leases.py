@@ -10,8 +10,8 @@ import nats
 import pytest
 from pydantic import BaseModel
 
-from shared.agent.leases import Leases, Lost
-from shared.buckets import open_bucket
+from srcnet_eb.shared.agent.leases import Leases, Lost
+from srcnet_eb.shared.buckets import open_bucket
 
 BUCKET = "eb-sessions-test"
 

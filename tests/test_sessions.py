@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 HEADLESS = "images.canfar.net/skaha/casa:6.6"  # headless-capable at site-a
@@ -232,7 +232,7 @@ async def test_pending_past_the_offered_start_is_failed(broker, site_config):
 
 
 async def test_agent_killed_mid_session_is_restarted_and_the_session_completes(broker, site_config, tmp_path):
-    from standins.skaha.server import running_standin
+    from srcnet_eb.standins.skaha.server import running_standin
 
     broker.planner.tracker.sweep_interval = 0.2
     config = site_config("site-a", **(FAST | {"session_run_seconds": 4.0}))
@@ -241,7 +241,7 @@ async def test_agent_killed_mid_session_is_restarted_and_the_session_completes(b
            "EB_POLL_INTERVAL": "0.1", "EB_PREPARE_SECONDS": "1", "EB_HEARTBEAT_INTERVAL": "0.5"}
 
     def spawn() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "services.canfar_agent"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.canfar_agent"], env=env,
                                 stdout=open(tmp_path / "agent.log", "ab"), stderr=subprocess.STDOUT)
 
     agent = spawn()

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import nats
 import pytest
 
-from shared.capacity import CapacityLedger, Demand, Reservation
-from shared.ledger import LedgerBusy, SharedLedger
-from shared.ledger_value import TURN, decode, encode
+from srcnet_eb.shared.capacity import CapacityLedger, Demand, Reservation
+from srcnet_eb.shared.ledger import LedgerBusy, SharedLedger
+from srcnet_eb.shared.ledger_value import TURN, decode, encode
 
 BUCKET = "eb-capacity-test"
 TOTAL = Demand(8, 32, 0)

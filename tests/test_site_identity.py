@@ -7,9 +7,9 @@ import asyncio
 
 import nats
 
-from shared import contracts as c
-from shared.jetstream import publish
-from shared.model import Phase
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.jetstream import publish
+from srcnet_eb.shared.model import Phase
 
 from .test_sessions import AGENT, FAST, NOTEBOOK, offers_for, request, update, wait_phase
 

@@ -23,10 +23,10 @@ from nats.aio.client import Client
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
-from services.launcher.cluster import LeafNode, NatsCluster
-from shared import contracts as c
-from shared.buckets import open_bucket
-from shared.jetstream import commands_deliver, ensure_commands_consumer, subscribe_commands
+from tests.nats_cluster import LeafNode, NatsCluster
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.buckets import open_bucket
+from srcnet_eb.shared.jetstream import commands_deliver, ensure_commands_consumer, subscribe_commands
 
 from .broker import Broker
 from .test_sessions import AGENT, FAST, HEADLESS, offers_for, request, update, wait_phase

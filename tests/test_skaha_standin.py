@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.canfar_agent.skaha import (
+from srcnet_eb.services.canfar_agent.skaha import (
     SessionPhase, SkahaClient, SkahaContext, SkahaRejected, SkahaSession, SkahaUnavailable,
 )
-from standins.skaha import SkahaStandInConfig, StandInImage, load_config, running_standin
+from srcnet_eb.standins.skaha import SkahaStandInConfig, StandInImage, load_config, running_standin
 
 SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"
 ASTROML = "images.canfar.net/skaha/astroml:24.07"

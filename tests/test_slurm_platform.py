@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.slurm_agent import plugin as slurm_plugin
-from shared.agent import AgentRuntime
-from shared.ledger import SharedLedger
-from shared.model import ExecutionRequest, kinds
-from shared.platform import Preparation, RunState
-from shared.testing.conformance import PlatformConformance
+from srcnet_eb.services.slurm_agent import plugin as slurm_plugin
+from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.model import ExecutionRequest, kinds
+from srcnet_eb.shared.platform import Preparation, RunState
+from srcnet_eb.shared.testing.conformance import PlatformConformance
 
 from .slurm_cluster import cancel_all, fill_cluster
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.model import (
+from srcnet_eb.shared.model import (
     DockerContainer,
     DockerImage,
     ExecutionRequest,
@@ -22,7 +22,7 @@ from shared.model import (
     error,
     kinds,
 )
-from shared.store import Store, tables
+from srcnet_eb.shared.store import Store, tables
 
 
 def _request() -> ExecutionRequest:
@@ -121,7 +121,7 @@ async def test_a_version_1_database_is_migrated(tmp_path):
 async def test_concurrent_accepts_of_one_offerset_have_one_winner(store: Store):
     import asyncio
 
-    from shared.store.lifecycle import Conflict
+    from srcnet_eb.shared.store.lifecycle import Conflict
 
     oid = uuid.uuid4()
     await store.add_offerset(oid, _request())
@@ -198,7 +198,7 @@ async def test_owned_by_hides_other_owners_and_updates_say_it_does_not_exist(sto
 async def test_a_version_3_database_is_migrated_and_its_offersets_answer_in_the_2025_11_form(tmp_path):
     import sqlite3
 
-    from shared.model import Dialect
+    from srcnet_eb.shared.model import Dialect
 
     path = tmp_path / "v3.db"
     db = sqlite3.connect(path)  # the schema as version 3 made it, with one OfferSet and its offer

@@ -10,9 +10,9 @@ from pathlib import Path
 import nats
 import pytest
 
-from shared import contracts as c
-from shared import model as m
-from shared.mounts import resolve
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.mounts import resolve
 
 from .test_notebooks import by_site, errors, offerset
 

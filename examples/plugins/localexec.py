@@ -10,15 +10,15 @@ import shlex
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared.capacity import CapacityLedger, Demand
-from shared.contracts import Capabilities
-from shared.ledger import SharedLedger
-from shared.model import (DockerContainer, ExecutionRequest, ExecutionSession, InstantBlock, IntervalBlock, Meta,
+from srcnet_eb.shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.model import (DockerContainer, ExecutionRequest, ExecutionSession, InstantBlock, IntervalBlock, Meta,
                           MinMax, Result, SessionSchedule, SimpleComputeResource, SiteRef, error, format_duration,
                           format_interval, kinds)
-from shared.platform import Answer, Preparation, RunState, RunStatus
-from shared.plugins import PlatformPlugin
-from shared.settings import AgentSettings
+from srcnet_eb.shared.platform import Answer, Preparation, RunState, RunStatus
+from srcnet_eb.shared.plugins import PlatformPlugin
+from srcnet_eb.shared.settings import AgentSettings
 
 
 class LocalSettings(AgentSettings):

@@ -1,6 +1,6 @@
 """A CANFAR (Skaha) site agent: the `canfar` platform plug-in."""
 
-from shared.plugins import PlatformPlugin
+from srcnet_eb.shared.plugins import PlatformPlugin
 
 from .platform import CanfarPlatform, capacity
 from .settings import CanfarSettings

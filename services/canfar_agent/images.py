@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.model import DockerContainer
+from srcnet_eb.shared.model import DockerContainer
 
 from .skaha import SkahaImage
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from shared import model as m
+from srcnet_eb.shared import model as m
 
 from . import images, notebooks
 from .settings import CanfarSettings

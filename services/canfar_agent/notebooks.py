@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from shared import model as m
+from srcnet_eb.shared import model as m
 
 from . import images
 from .skaha import SkahaImage

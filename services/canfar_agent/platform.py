@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from shared import model as m
-from shared.capacity import CapacityLedger, Demand
-from shared.contracts import Capabilities
-from shared.ledger import SharedLedger
-from shared.mounts import Mount
-from shared.offers import Window, make_offer, successive_offers
-from shared.platform import Answer, Preparation, RunStatus
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.mounts import Mount
+from srcnet_eb.shared.offers import Window, make_offer, successive_offers
+from srcnet_eb.shared.platform import Answer, Preparation, RunStatus
 
 from . import launchplan
 from .launchplan import LaunchPlan

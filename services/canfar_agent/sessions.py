@@ -20,8 +20,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from shared import model as m
-from shared.platform import RunState, RunStatus
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.platform import RunState, RunStatus
 
 from . import launchplan, notebooks
 from .launchplan import HEADLESS, INTERACTIVE_TYPES, LaunchPlan, command, session_type  # noqa: F401 (their home was here)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import AgentSettings
+from srcnet_eb.shared.settings import AgentSettings
 
 
 class CanfarSettings(AgentSettings):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.capacity import Demand
-from shared.model import Message, MinMax, SimpleComputeResource, error
+from srcnet_eb.shared.capacity import Demand
+from srcnet_eb.shared.model import Message, MinMax, SimpleComputeResource, error
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""`python -m services.gateway`: serve the gateway with uvicorn (settings from EB_* variables)."""
+"""`python -m srcnet_eb.services.gateway`: serve the gateway with uvicorn (settings from EB_* variables)."""
 
 from __future__ import annotations
 
 import uvicorn
 
-from shared.settings import GatewaySettings
+from srcnet_eb.shared.settings import GatewaySettings
 
 from .app import create_app
 from .serve import uvicorn_config

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from shared.model.values import parse_instant
-from shared.store.accounting import Accounting
+from srcnet_eb.shared.model.values import parse_instant
+from srcnet_eb.shared.store.accounting import Accounting
 
 from .auth import Operator
 from .body import response_media

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from shared import contracts as c
+from srcnet_eb.shared import contracts as c
 
 from .auth import Caller
 from .openapi import answer

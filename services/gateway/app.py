@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 
-from shared import contracts as c
-from shared.contracts import AgentList
-from shared.model import EnumValueUpdate, ExecutionRequest, ExecutionSession, OfferSet
-from shared.commands import Commands
-from shared.jetstream import ensure_streams
-from shared.natsconn import broker_options
-from shared.settings import GatewaySettings
-from shared.store import Store
-from shared.store.accounting import Accounting
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.contracts import AgentList
+from srcnet_eb.shared.model import EnumValueUpdate, ExecutionRequest, ExecutionSession, OfferSet
+from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.jetstream import ensure_streams
+from srcnet_eb.shared.natsconn import broker_options
+from srcnet_eb.shared.settings import GatewaySettings
+from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.store.accounting import Accounting
 
 from . import accounting, agents, direct, offersets, openapi, payload, problems, sessions
 from .auth import authenticator

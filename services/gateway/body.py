@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from shared.model import error, normalize_request
+from srcnet_eb.shared.model import error, normalize_request
 
 from . import media
 from .limits import IntakeError, Limits

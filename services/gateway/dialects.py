@@ -10,8 +10,8 @@ from __future__ import annotations
 import mimeparse
 from fastapi import Request
 
-from shared.model import Dialect
-from shared.model.dialect import NAMES, parse
+from srcnet_eb.shared.model import Dialect
+from srcnet_eb.shared.model.dialect import NAMES, parse
 
 from . import media
 from .body import response_media

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from shared.model import ExecutionRequest, ExecutionSession, Message, Meta, OfferSet, OfferSetStatus, Result, error
+from srcnet_eb.shared.model import ExecutionRequest, ExecutionSession, Message, Meta, OfferSet, OfferSetStatus, Result, error
 
 from . import plans
 from .auth import Caller

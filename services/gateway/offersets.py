@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus
+from srcnet_eb.shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus
 
 from . import dialects, plans, respond
 from .auth import Caller

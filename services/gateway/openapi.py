@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from shared.model import kinds
+from srcnet_eb.shared.model import kinds
 
 from . import media, openapi_answers
 

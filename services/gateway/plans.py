@@ -7,9 +7,9 @@ import logging
 from datetime import UTC, datetime
 from uuid import UUID
 
-from shared import contracts as c
-from shared.jetstream import publish
-from shared.model import ExecutionRequest, error
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.jetstream import publish
+from srcnet_eb.shared.model import ExecutionRequest, error
 
 from .payload import check_fits, serialize
 from .problems import Problem

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityE
 from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.model import Message, error
+from srcnet_eb.shared.model import Message, error
 
 from . import media
 

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from shared.model import Dialect, outbound
+from srcnet_eb.shared.model import Dialect, outbound
 
 from . import dialects, media
 from .body import response_media

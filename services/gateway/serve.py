@@ -6,7 +6,7 @@ from typing import Any
 
 import uvicorn
 
-from shared.settings import GatewaySettings
+from srcnet_eb.shared.settings import GatewaySettings
 
 
 def uvicorn_config(app: Any, settings: GatewaySettings, **overrides: Any) -> uvicorn.Config:

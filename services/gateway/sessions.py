@@ -9,9 +9,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
-from shared.decisions import tell_sites
-from shared.store.lifecycle import Changed, Conflict
+from srcnet_eb.shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
+from srcnet_eb.shared.decisions import tell_sites
+from srcnet_eb.shared.store.lifecycle import Changed, Conflict
 
 from .auth import Caller, Principal
 from .body import parse_request, response_media

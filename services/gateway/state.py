@@ -9,9 +9,9 @@ from uuid import UUID
 from fastapi import Request
 from faststream.nats import NatsBroker
 
-from shared.commands import Commands
-from shared.settings import GatewaySettings
-from shared.store import Store
+from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.settings import GatewaySettings
+from srcnet_eb.shared.store import Store
 
 from .auth import Authenticator
 from .unrecorded import UnrecordedOfferSets

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from shared.model import ExecutionRequest
-from shared.store import Store
+from srcnet_eb.shared.model import ExecutionRequest
+from srcnet_eb.shared.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
-from shared import contracts as c
-from shared.agent import AgentRuntime
-from shared.capacity import Demand
-from shared.contracts import Capabilities
-from shared.ledger import SharedLedger
-from shared.platform import Answer
-from shared.settings import AgentSettings, PlannerSettings
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.shared.capacity import Demand
+from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.platform import Answer
+from srcnet_eb.shared.settings import AgentSettings, PlannerSettings
 
 
 class _DocPlatform:
@@ -30,11 +30,11 @@ class _DocPlatform:
 
 
 def document() -> str:
-    from services.planner.service import Planner
+    from srcnet_eb.services.planner.service import Planner
 
     planner = Planner(PlannerSettings())
-    from services.rucio_agent.service import RucioAgent
-    from services.rucio_agent.settings import RucioSettings
+    from srcnet_eb.services.rucio_agent.service import RucioAgent
+    from srcnet_eb.services.rucio_agent.settings import RucioSettings
 
     agent = AgentRuntime(AgentSettings(site="SITE"), _DocPlatform(), SharedLedger(Demand()), name="AGENT")
     data_agent = RucioAgent(RucioSettings(site="SITE", rucio_host="http://rucio.invalid"), name="DATA-AGENT")

@@ -15,7 +15,7 @@ import httpx
 import typer
 import yaml
 
-from shared.settings import DEV_IDENTITY, DEV_TOKEN
+from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 
 from . import client
 from .children import Children
@@ -66,7 +66,7 @@ def up(
         for site in DEMO_SITES:
             config = SITES / f"{site}.yaml"
             skaha_port = free_port()
-            children.spawn(f"skaha-{site}", "standins.skaha", {}, "--host", "127.0.0.1", "--port", str(skaha_port),
+            children.spawn(f"skaha-{site}", "srcnet_eb.standins.skaha", {}, "--host", "127.0.0.1", "--port", str(skaha_port),
                            "--config", str(config))
             skaha[site] = (skaha_port, (yaml.safe_load(config.read_text()) or {}).get("token"))
         for site, (skaha_port, token) in skaha.items():
@@ -74,18 +74,18 @@ def up(
             env = {**common, "EB_SITE": site, "EB_SKAHA_URL": f"http://127.0.0.1:{skaha_port}/skaha",
                    **({"EB_SKAHA_TOKEN": token} if token else {}),
                    **{f"EB_{k.upper()}": str(v) for k, v in {**DEMO_SITES[site], **DEMO_FIGURES[site]}.items()}}
-            children.spawn(f"agent-{site}", "services.canfar_agent", env)
+            children.spawn(f"agent-{site}", "srcnet_eb.services.canfar_agent", env)
             # Each site's data agent: Rucio when one is configured, else it judges simple-data-resource URLs.
-            children.spawn(f"data-{site}", "services.rucio_agent",
+            children.spawn(f"data-{site}", "srcnet_eb.services.rucio_agent",
                            {**common, "EB_SITE": site, **({"EB_RUCIO_HOST": rucio_url} if rucio_url else {})})
         slurm_site = detect_slurm() if slurm else None
         if slurm_site:
-            children.spawn("agent-slurm", "services.slurm_agent", {**common, **slurm_site})
+            children.spawn("agent-slurm", "srcnet_eb.services.slurm_agent", {**common, **slurm_site})
         # After the agents: a planner that starts (or restarts) re-plans what was left COLLECTING, with them.
-        children.spawn("planner", "services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
+        children.spawn("planner", "srcnet_eb.services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
         # Identity: the embedded default is for development: static mode, one token (an operator).
         auth = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
-        children.spawn("gateway", "services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
+        children.spawn("gateway", "srcnet_eb.services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
         wait_listening("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
         live = _wait_for_agents(base, 2 * len(DEMO_SITES) + bool(slurm_site))
@@ -148,7 +148,7 @@ def agent(
     config: Annotated[Path | None, typer.Option(help="YAML file of settings; EB_* variables win")] = None,
 ) -> None:
     """Run one site agent for a platform plug-in until Ctrl-C."""
-    from shared.agent.main import run_agent
+    from srcnet_eb.shared.agent.main import run_agent
 
     run_agent(platform, config)
 
@@ -177,7 +177,7 @@ def nats_config(
 @app.command()
 def platforms() -> None:
     """List the installed platform plug-ins."""
-    from shared.plugins import available
+    from srcnet_eb.shared.plugins import available
 
     for name, where in sorted(available().items()):
         typer.echo(f"{name:12} {where}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from shared.settings import DEV_TOKEN
+from srcnet_eb.shared.settings import DEV_TOKEN
 
 FINAL = {"REJECTED", "EXPIRED", "COMPLETED", "FAILED", "CANCELLED"}
 JSON = "application/json"

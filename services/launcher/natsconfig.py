@@ -19,8 +19,8 @@ from typing import Any
 
 import nkeys
 
-from shared import contracts as c
-from shared.jetstream import commands_deliver
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.jetstream import commands_deliver
 
 CLUSTER = "eb-hub"
 ROUTE_USER = "route"

@@ -1,11 +1,11 @@
-"""`python -m services.planner`: one planner (settings from EB_* variables)."""
+"""`python -m srcnet_eb.services.planner`: one planner (settings from EB_* variables)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from shared.service import run_until_stopped
-from shared.settings import PlannerSettings
+from srcnet_eb.shared.service import run_until_stopped
+from srcnet_eb.shared.settings import PlannerSettings
 
 from .service import Planner
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from shared.contracts import DataAnswer, Locality
-from shared.model import Message, warn
+from srcnet_eb.shared.contracts import DataAnswer, Locality
+from srcnet_eb.shared.model import Message, warn
 
 from .gather import Gathered
 

@@ -12,12 +12,12 @@ import logging
 import math
 from uuid import UUID
 
-from shared.commands import Commands
-from shared.decisions import tell_sites
-from shared.model import ExecutionSession, OfferSetStatus, Phase
-from shared.model import costs as c
-from shared.store import Store
-from shared.store.lifecycle import Conflict
+from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.decisions import tell_sites
+from srcnet_eb.shared.model import ExecutionSession, OfferSetStatus, Phase
+from srcnet_eb.shared.model import costs as c
+from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.store.lifecycle import Conflict
 
 from .merge import available_at
 

@@ -30,7 +30,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
-from shared.contracts import ANSWER_INBOX, FAILOVER_WAIT, WAIT_HEADER, Role
+from srcnet_eb.shared.contracts import ANSWER_INBOX, FAILOVER_WAIT, WAIT_HEADER, Role
 
 log = logging.getLogger(__name__)
 # Both ends of a lost question may reconnect (the planner's connection, then the site's): one re-ask each.

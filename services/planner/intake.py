@@ -12,8 +12,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
-from shared import contracts as c
-from shared.jetstream import subscribe_shared
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.jetstream import subscribe_shared
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.model import ExecutionSession, Message, Result, info, parse_duration, warn
+from srcnet_eb.shared.model import ExecutionSession, Message, Result, info, parse_duration, warn
 
 from .gather import Gathered
 

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from nats.js import JetStreamContext
 
-from shared import contracts as c
-from shared.jetstream import publish
-from shared.model import OfferSetStatus
-from shared.store import Store
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.jetstream import publish
+from srcnet_eb.shared.model import OfferSetStatus
+from srcnet_eb.shared.store import Store
 
 log = logging.getLogger(__name__)
 

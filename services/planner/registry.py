@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.contracts import AgentInfo, AgentList, Heartbeat, Role, SilentSite
+from srcnet_eb.shared.contracts import AgentInfo, AgentList, Heartbeat, Role, SilentSite
 
 
 @dataclass

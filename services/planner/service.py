@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
-from shared import contracts as c
-from shared import footprint
-from shared.model import ExecutionRequest, Message, OfferSetStatus, Result, error, info, warn
-from shared.settings import PlannerSettings
-from shared.jetstream import ensure_streams
-from shared.natsconn import broker_options
-from shared.store import Store
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared import footprint
+from srcnet_eb.shared.model import ExecutionRequest, Message, OfferSetStatus, Result, error, info, warn
+from srcnet_eb.shared.settings import PlannerSettings
+from srcnet_eb.shared.jetstream import ensure_streams
+from srcnet_eb.shared.natsconn import broker_options
+from srcnet_eb.shared.store import Store
 
 from .gather import Gatherer
 from .intake import PlanIntake

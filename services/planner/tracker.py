@@ -9,11 +9,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 
-from shared import contracts as c
-from shared.commands import Commands
-from shared.jetstream import subscribe_shared
-from shared.store import Store
-from shared.store.lifecycle import EXPIRY_BATCH
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.jetstream import subscribe_shared
+from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.store.lifecycle import EXPIRY_BATCH
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""`python -m services.rucio_agent`: a site's Rucio data agent (settings from EB_* variables)."""
+"""`python -m srcnet_eb.services.rucio_agent`: a site's Rucio data agent (settings from EB_* variables)."""
 
 import asyncio
 
-from shared.service import run_until_stopped
+from srcnet_eb.shared.service import run_until_stopped
 
 from .service import RucioAgent
 from .settings import RucioSettings

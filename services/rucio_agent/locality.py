@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from shared.contracts import DataItem, Locality
-from shared.model import (
+from srcnet_eb.shared.contracts import DataItem, Locality
+from srcnet_eb.shared.model import (
     Message,
     RucioDataResource,
     SimpleDataResource,
@@ -19,7 +19,7 @@ from shared.model import (
     kinds,
     warn,
 )
-from shared.model.data import Data
+from srcnet_eb.shared.model.data import Data
 
 from . import staging
 from .urls import judge_url

@@ -7,10 +7,10 @@ import uuid
 import httpx
 from faststream.nats import NatsBroker
 
-from shared import contracts as c
-from shared.agent.presence import Presence
-from shared.model import error, info
-from shared.natsconn import broker_options
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.agent.presence import Presence
+from srcnet_eb.shared.model import error, info
+from srcnet_eb.shared.natsconn import broker_options
 
 from .catalog import CatalogUnavailable, DidNotFound, RucioCatalog
 from .locality import Locator

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from shared.settings import AgentSettings
+from srcnet_eb.shared.settings import AgentSettings
 
 
 class Policy(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from shared.contracts import DataItem, Locality
+from srcnet_eb.shared.contracts import DataItem, Locality
 
 from . import staging
 from .settings import RucioSettings

@@ -1,6 +1,6 @@
 """A Slurm site agent: the `slurm` platform plug-in (the Slurm CLI tools, via asyncio subprocesses)."""
 
-from shared.plugins import PlatformPlugin
+from srcnet_eb.shared.plugins import PlatformPlugin
 
 from .platform import SlurmPlatform, capacity
 from .settings import SlurmSettings

@@ -1,6 +1,6 @@
-"""`python -m services.slurm_agent`: one Slurm site agent (settings from EB_* variables)."""
+"""`python -m srcnet_eb.services.slurm_agent`: one Slurm site agent (settings from EB_* variables)."""
 
-from shared.agent.main import run_agent
+from srcnet_eb.shared.agent.main import run_agent
 
 if __name__ == "__main__":
     run_agent("slurm")

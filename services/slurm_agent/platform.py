@@ -13,12 +13,12 @@ import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from shared import model as m
-from shared.capacity import CapacityLedger, Demand
-from shared.contracts import Capabilities
-from shared.ledger import SharedLedger
-from shared.offers import Window, make_offer, successive_offers
-from shared.platform import Answer, Preparation, RunState, RunStatus
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.offers import Window, make_offer, successive_offers
+from srcnet_eb.shared.platform import Answer, Preparation, RunState, RunStatus
 
 from .cli import SlurmCLI, SlurmError, SlurmUnavailable
 from .settings import SlurmSettings

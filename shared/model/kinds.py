@@ -49,7 +49,7 @@ SESSION = kind("session", "scheduled-execution-session")
 ENUM_VALUE_OPTION = "uri:enum-value-option"
 ENUM_VALUE_UPDATE = "uri:enum-value-update"
 
-# The dialects' names (shared.model.dialect.Dialect has the same values; kept as strings here so
+# The dialects' names (srcnet_eb.shared.model.dialect.Dialect has the same values; kept as strings here so
 # this table depends on nothing).
 NEWEST, KIND_META, OLDER = "2026-07", "2025-11", "2024"
 

@@ -1,6 +1,6 @@
 """A reusable conformance test any platform plug-in can run against itself.
 
-    from shared.testing.conformance import PlatformConformance
+    from srcnet_eb.shared.testing.conformance import PlatformConformance
 
     class TestMyPlatform(PlatformConformance):
         async def make(self):               # a fresh platform and the ledger it books its offers in

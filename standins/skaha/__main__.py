@@ -1,4 +1,4 @@
-"""``python -m standins.skaha --port 8701 --config standins/skaha/sites/site-a.yaml``"""
+"""``python -m srcnet_eb.standins.skaha --port 8701 --config standins/skaha/sites/site-a.yaml``"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .config import SkahaStandInConfig, load_config
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m standins.skaha",
+    parser = argparse.ArgumentParser(prog="python -m srcnet_eb.standins.skaha",
                                      description="Local stand-in for CANFAR Skaha v1 (test/dev only)")
     # Loopback by default: the stand-in has no real security and must not be exposed.
     parser.add_argument("--host", default="127.0.0.1")

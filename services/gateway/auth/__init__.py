@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.settings import GatewaySettings
+from srcnet_eb.shared.settings import GatewaySettings
 
 from .dependency import Caller, Operator, caller, operator
 from .principal import Authenticator, IssuerUnavailable, Principal, Unauthorized

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.model import error
+from srcnet_eb.shared.model import error
 
 from ..problems import Problem
 from .principal import IssuerUnavailable, Principal, Unauthorized

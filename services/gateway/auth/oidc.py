@@ -10,7 +10,7 @@ import httpx
 import jwt
 from jwt import exceptions as e
 
-from shared.settings import GatewaySettings
+from srcnet_eb.shared.settings import GatewaySettings
 
 from .jwks import JwksCache, UnknownKey
 from .principal import Principal, Unauthorized, principal

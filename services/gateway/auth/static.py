@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from shared.settings import StaticIdentity
+from srcnet_eb.shared.settings import StaticIdentity
 
 from .principal import Principal, Unauthorized, principal
 

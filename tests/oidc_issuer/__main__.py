@@ -1,4 +1,4 @@
-"""``python -m standins.oidc --port 8702``: an OIDC issuer stand-in on loopback, printing its issuer URL
+"""``python -m tests.oidc_issuer --port 8702``: an OIDC issuer stand-in on loopback, printing its issuer URL
 and a token (for a gateway run with EB_AUTH_MODE=oidc EB_OIDC_ISSUER=... EB_OIDC_AUDIENCE=...)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .issuer import OidcIssuer
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m standins.oidc",
+    parser = argparse.ArgumentParser(prog="python -m tests.oidc_issuer",
                                      description="Local stand-in for an OIDC issuer (test/dev only)")
     parser.add_argument("--host", default="127.0.0.1")  # loopback: the stand-in mints tokens for anyone
     parser.add_argument("--port", type=int, default=8702)

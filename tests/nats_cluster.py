@@ -35,15 +35,15 @@ from pathlib import Path
 import httpx
 import nats
 
-from shared import contracts as c
-from shared.jetstream import ensure_streams, wait_for_leader
-from shared.natsconn import connect_options
-from shared.settings import Common
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.jetstream import ensure_streams, wait_for_leader
+from srcnet_eb.shared.natsconn import connect_options
+from srcnet_eb.shared.settings import Common
 
-from .nats import nats_server_binary
-from .natsconfig import ROUTE_POOL, SECRETS, NKey, Node, Topology, leaf_config, render
-from .children import stop_processes
-from .ports import free_port
+from srcnet_eb.services.launcher.nats import nats_server_binary
+from srcnet_eb.services.launcher.natsconfig import ROUTE_POOL, SECRETS, NKey, Node, Topology, leaf_config, render
+from srcnet_eb.services.launcher.children import stop_processes
+from srcnet_eb.services.launcher.ports import free_port
 
 
 class _Running:

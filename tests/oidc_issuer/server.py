@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from ..threaded import ThreadedServer
+from srcnet_eb.standins.threaded import ThreadedServer
 from .app import create_app
 from .issuer import OidcIssuer
 
