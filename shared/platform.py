@@ -41,6 +41,7 @@ class RunState(StrEnum):
 
     PENDING = "PENDING"  # accepted by the platform, not yet running (pulling, queued)
     RUNNING = "RUNNING"
+    STOPPING = "STOPPING"  # on its way out but still holding its resources (Skaha's Terminating)
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     GONE = "GONE"  # the platform no longer knows it

@@ -216,7 +216,7 @@ async def test_cancel_terminates_then_gone_and_twice_is_fine() -> None:
         await wait_state(platform, sid, RunState.RUNNING)
         await platform.cancel(sid)
         terminating = await platform.status(sid)
-        assert (terminating.state, terminating.detail, terminating.access) == (RunState.RUNNING, "Terminating", [])
+        assert (terminating.state, terminating.detail, terminating.access) == (RunState.STOPPING, None, [])
         gone = await wait_state(platform, sid, RunState.GONE)
         assert sid in (gone.detail or "")
         await platform.cancel(sid)  # already gone: no error

@@ -10,8 +10,8 @@ Choices, checked against opencadc/science-platform skaha (session/PostAction):
   ``cmd``, ``args`` and ``env`` only reach headless sessions (Skaha builds them into the
   headless job only), so they are sent for headless sessions only.
 * Status: Pending -> PENDING; Running -> RUNNING; Completed/Succeeded -> SUCCEEDED;
-  Failed/Error -> FAILED; Terminating -> RUNNING with detail "Terminating" (the pod still
-  holds its resources and is on its way out: the runtime shows RELEASING); 404 -> GONE;
+  Failed/Error -> FAILED; Terminating -> STOPPING (the pod still holds its resources and is on
+  its way out: the runtime shows RELEASING); 404 -> GONE;
   any other status string -> PENDING with Skaha's words in the detail (not usable, not ended).
 """
 
@@ -28,11 +28,10 @@ from .launchplan import HEADLESS, INTERACTIVE_TYPES, LaunchPlan, command, sessio
 from .settings import CanfarSettings
 from .skaha import SessionPhase, SkahaClient, SkahaRejected, SkahaSession
 
-TERMINATING_DETAIL = "Terminating"
 _STATES = {
     SessionPhase.PENDING: RunState.PENDING,
     SessionPhase.RUNNING: RunState.RUNNING,
-    SessionPhase.TERMINATING: RunState.RUNNING,
+    SessionPhase.TERMINATING: RunState.STOPPING,
     SessionPhase.SUCCEEDED: RunState.SUCCEEDED,
     SessionPhase.FAILED: RunState.FAILED,
     SessionPhase.UNKNOWN: RunState.PENDING,
@@ -50,9 +49,7 @@ def session_name(session: UUID) -> str:
 def run_status(s: SkahaSession) -> RunStatus:
     state = _STATES[s.phase]
     detail: str | None = None
-    if s.phase is SessionPhase.TERMINATING:
-        detail = TERMINATING_DETAIL
-    elif s.phase is SessionPhase.FAILED:
+    if s.phase is SessionPhase.FAILED:
         detail = f"Skaha session {s.id} {s.status}"
         if s.expiry_time is not None and datetime.now(UTC) >= s.expiry_time:
             detail += f": past its expiry time {s.expiry_time.isoformat()}"

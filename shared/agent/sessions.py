@@ -274,10 +274,11 @@ class SessionDriver:
                     await self._end(rec, Phase.FAILED, error(
                         "The platform session stayed pending past its offered start {start}",
                         start=rec.available_at.isoformat()))
-            elif status.state is RunState.RUNNING:
-                if status.detail == "Terminating":
+            elif status.state is RunState.STOPPING:
+                if rec.phase is not Phase.RELEASING:
                     await self._emit(rec, Phase.RELEASING)
-                elif is_before(rec.phase, Phase.RUNNING):
+            elif status.state is RunState.RUNNING:
+                if is_before(rec.phase, Phase.RUNNING):
                     access = self._access(rec, status.access)
                     await self._emit(rec, Phase.AVAILABLE, access=access)
                     await self._emit(rec, Phase.RUNNING, access=access)
