@@ -23,7 +23,7 @@ from multiprocessing import get_context
 
 import nats
 
-from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
 from srcnet_eb.shared.ledger import LedgerBusy, SharedLedger
 from srcnet_eb.shared.offers import Window, successive_offers

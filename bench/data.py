@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.services.embedded.nats import EmbeddedNats
 from tests.rucio_server import start_rucio_server
 
 from .offersets import REQUEST, scenario

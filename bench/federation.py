@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from tests.nats_cluster import NatsCluster
-from srcnet_eb.services.launcher.ports import free_port, wait_listening
+from srcnet_eb.services.embedded.ports import free_port, wait_listening
 
 from .offersets import AUTH_ENV, HEADERS, one_offerset, pct, spawn
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import nats
 
-from srcnet_eb.services.launcher.nats import EmbeddedNats
-from srcnet_eb.services.launcher.ports import free_port, wait_listening
+from srcnet_eb.services.embedded.nats import EmbeddedNats
+from srcnet_eb.services.embedded.ports import free_port, wait_listening
 from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from srcnet_eb.services.canfar_agent.platform import CanfarPlatform
 from srcnet_eb.services.canfar_agent.settings import CanfarSettings
 from srcnet_eb.services.gateway.app import create_app
 from srcnet_eb.services.gateway.serve import uvicorn_config
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.services.planner.service import Planner
 from srcnet_eb.services.rucio_agent.service import RucioAgent
 from srcnet_eb.services.rucio_agent.settings import RucioSettings

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.shared.store import Store
 from srcnet_eb.standins.skaha.config import load_config
 

@@ -48,7 +48,7 @@ class Up:
 
     def start(self, timeout: float = 90) -> str:
         """Start it and return its banner once it says it is up."""
-        self.proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.launcher", "up", "--port", str(self.port),
+        self.proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "up", "--port", str(self.port),
                                       "--state", str(self.state)], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=self.env)
         started = threading.Event()

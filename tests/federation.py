@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from srcnet_eb.services.launcher.children import Children
-from srcnet_eb.services.launcher.ports import free_port, wait_listening
+from srcnet_eb.services.embedded.children import Children
+from srcnet_eb.services.embedded.ports import free_port, wait_listening
 
 from .broker import AUTH_ENV, HEADERS
 

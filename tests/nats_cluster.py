@@ -40,10 +40,10 @@ from srcnet_eb.shared.jetstream import ensure_streams, wait_for_leader
 from srcnet_eb.shared.natsconn import connect_options
 from srcnet_eb.shared.settings import Common
 
-from srcnet_eb.services.launcher.nats import nats_server_binary
-from srcnet_eb.services.launcher.natsconfig import ROUTE_POOL, SECRETS, NKey, Node, Topology, leaf_config, render
-from srcnet_eb.services.launcher.children import stop_processes
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.nats import nats_server_binary
+from srcnet_eb.services.deployment.natsconfig import ROUTE_POOL, SECRETS, NKey, Node, Topology, leaf_config, render
+from srcnet_eb.services.embedded.children import stop_processes
+from srcnet_eb.services.embedded.ports import free_port
 
 
 class _Running:

@@ -46,7 +46,7 @@ from typing import Any
 
 import pytest
 
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.ports import free_port
 
 from .processes import run_group
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.ports import free_port
 
 from .processes import run_group
 

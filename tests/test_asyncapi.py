@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from srcnet_eb.services.launcher.asyncapi import document
+from srcnet_eb.services.ebroker.asyncapi import document
 from srcnet_eb.shared import contracts as c
 
 

@@ -172,7 +172,7 @@ async def test_issuer_down_is_503_not_500_and_keys_in_hand_keep_working(gateway,
 
 
 async def test_issuer_unreachable_is_503(nats_url, sqlite_store):
-    from srcnet_eb.services.launcher.ports import free_port
+    from srcnet_eb.services.embedded.ports import free_port
 
     async with running_issuer() as issuer:
         token = issuer.mint("u", AUDIENCE)

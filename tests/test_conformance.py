@@ -80,7 +80,7 @@ async def test_an_agent_started_by_name_from_a_config_file_serves_a_whole_sessio
     config.write_text(f"site: laptop\nnats_url: {broker.nats_url}\ncores: 4\nheartbeat_interval: 0.5\n"
                       "poll_interval: 0.1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EB_")}
-    agent = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.launcher", "agent", "examples.plugins.localexec:plugin",
+    agent = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "agent", "examples.plugins.localexec:plugin",
                               "--config", str(config)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await broker.wait_for_agents(1, timeout=20)

@@ -9,14 +9,14 @@ import pytest
 import xmltodict
 import yaml
 
-from srcnet_eb.services.launcher.cli import DEMO_FIGURES, DEMO_SITES
+from srcnet_eb.services.embedded.default import DEMO_FIGURES, DEMO_SITES
 from srcnet_eb.shared.model import kinds
 from srcnet_eb.shared.model import costs as c
 
 from .test_offersets import EXAMPLES, JSON, post_and_wait, request, texts
 
 ASTROML = "images.canfar.net/skaha/astroml:24.07"  # at both sites
-# Two sites with different figures, as in `make up` (services/launcher/cli.py DEMO_FIGURES).
+# Two sites with different figures, as in `make up` (services/embedded/default.py DEMO_FIGURES).
 FIGURES = {
     "site-a": {"watts_per_core": 12.0, "watts_per_gb": 0.3725, "pue": 1.2, "grid_intensity": 30.0},
     "site-b": {"watts_per_core": 7.5, "watts_per_gpu": 300.0, "watts_per_gb": 0.5, "pue": 1.4,

@@ -11,7 +11,7 @@ import httpx
 import isodate
 import pytest
 
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.services.rucio_agent.catalog import RucioCatalog
 from srcnet_eb.services.rucio_agent.locality import Locator
 from srcnet_eb.services.rucio_agent.settings import RucioSettings

@@ -107,8 +107,8 @@ def test_site_agents_publish_no_ports_and_connect_as_their_own_site():
 
 def test_committed_nats_configs_are_what_nats_config_writes(tmp_path):
     """deploy/nats holds `ebroker nats-config` output for compose.yaml's sites (keys aside), and it is valid."""
-    from srcnet_eb.services.launcher.nats import nats_server_binary
-    from srcnet_eb.services.launcher.natsconfig import Node, write_deployment
+    from srcnet_eb.services.embedded.nats import nats_server_binary
+    from srcnet_eb.services.deployment.natsconfig import Node, write_deployment
 
     services = _services()
     sites = {s["environment"]["EB_SITE"] for s in services.values() if _module(s) in AGENTS}
@@ -132,8 +132,8 @@ def test_committed_nats_configs_are_what_nats_config_writes(tmp_path):
 def test_nats_config_keeps_keys_and_takes_a_sites_own_public_key(tmp_path):
     from typer.testing import CliRunner
 
-    from srcnet_eb.services.launcher.cli import app
-    from srcnet_eb.services.launcher.natsconfig import NKey
+    from srcnet_eb.services.ebroker.app import app
+    from srcnet_eb.services.deployment.natsconfig import NKey
 
     brought = NKey.new()  # made at the site: the hub gets only the public key
     args = ["nats-config", str(tmp_path), "--site", "site-a", "--site", f"site-x={brought.public}", "--leaf", "site-a"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.shared.model import kinds
 
 from .embedded import Up, processes_mentioning

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.nats_cluster import NatsCluster
-from srcnet_eb.services.launcher.nats import EmbeddedNats
+from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.shared.store import Store, tables
 
 from .federation import Federation, completed, post
@@ -54,14 +54,14 @@ async def _stored(database_url: str) -> tuple[Counter, list[tuple[str, str, int]
 
 
 async def test_planner_killed_while_collecting_loses_nothing(tmp_path):
-    """Two planners share the requests; one dies mid-collection; the other completes its requests after
-    the redelivery delay. Every accepted request ends as exactly one COMPLETE OfferSet, offers once."""
+    """Two planners share the durable consumer; the one collecting dies mid-collection; the other completes
+    its requests after the redelivery delay. Every accepted request ends as exactly one COMPLETE OfferSet,
+    offers once. planner-2 joins only once planner-1 holds the requests, so the kill always matters."""
     count, collect = 16, 3.0
     with EmbeddedNats() as nats:
         fed = Federation(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/broker.db", _single(nats.url))
         try:
             fed.planner("planner-1", collect_timeout=collect, redelivery=3)
-            fed.planner("planner-2", collect_timeout=collect, redelivery=3)
             fed.gateway("gateway")
             fed.agent("agent-a", "site-a", fed.skaha("site-a"), total_cores=64, total_memory_gb=512)
             fed.agent("agent-b", "site-b", fed.skaha("site-b"), skaha_timeout=30, skaha_cache_ttl=0)
@@ -70,6 +70,7 @@ async def test_planner_killed_while_collecting_loses_nothing(tmp_path):
             async with fed.client() as http:
                 answers = await asyncio.gather(*(post(http, f"req-{i}") for i in range(count)))
                 assert [a.status_code for a in answers] == [303] * count
+                fed.planner("planner-2", collect_timeout=collect, redelivery=3)
                 await asyncio.sleep(collect / 3)
                 fed.kill("planner-1")  # holding about half of them, mid-collection
                 done = await asyncio.gather(*(completed(http, a.headers["Location"]) for a in answers))

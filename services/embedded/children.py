@@ -45,7 +45,7 @@ class Children:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         child_env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
-        # Own process group: Ctrl-C reaches the launcher only, which then stops children in order.
+        # Own process group: Ctrl-C reaches the supervisor only, which then stops children in order.
         proc = subprocess.Popen(list(command.argv), env=child_env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         log.close()

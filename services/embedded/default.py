@@ -1,30 +1,30 @@
-"""`ebroker up`: the whole broker on this machine — embedded NATS (JetStream under --state), SQLite,
-gateway, planner, two CANFAR site agents against local Skaha stand-ins and a data agent per site, each
-child restarted if it exits. Ctrl-C stops every child cleanly."""
+"""The embedded default (`ebroker up`): the whole broker on this machine — embedded NATS (JetStream
+under the state folder), SQLite, gateway, planner, two CANFAR site agents against local Skaha
+stand-ins and a data agent per site (and a Slurm site when a Slurm cluster answers here), each child
+restarted if it exits."""
 
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
 
 import httpx
-import typer
 import yaml
 
 from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 
-from . import client
 from .children import Children
 from .nats import EmbeddedNats
 from .ports import free_port, wait_listening
 from .slurm import detect as detect_slurm
-from .supervisor import GaveUp, Supervisor
+from .supervisor import Supervisor
 
-SITES = Path(__file__).resolve().parents[2] / "standins" / "skaha" / "sites"
+SITES = files("srcnet_eb.standins.skaha") / "sites"  # the stand-ins' site configurations, shipped in the wheel
 DEMO_SITES = {"site-a": {"total_cores": 16, "total_memory_gb": 64, "singularity_image": "images.canfar.net/skaha/apptainer:1.3"},
               "site-b": {"total_cores": 32, "total_memory_gb": 128, "total_gpus": 1}}
 # What the demo sites' offers cost (README "Costs and energy"): site-a on a hydro grid, unpriced; site-b
@@ -33,28 +33,27 @@ DEMO_FIGURES = {"site-a": {"watts_per_core": 12, "pue": 1.2, "grid_intensity": 3
                 "site-b": {"watts_per_core": 7.5, "watts_per_gpu": 300, "pue": 1.4, "grid_intensity": 250,
                            "price_per_core_hour": 0.02, "price_per_gpu_hour": 1.2, "price_currency": "EUR"}}
 
-app = typer.Typer(add_completion=False, help="SRCNet Execution Broker")
+
+@dataclass(frozen=True)
+class Options:
+    port: int = 8080
+    nats_url: str | None = None
+    database_url: str | None = None
+    rucio_url: str | None = None
+    collect_timeout: float = 5.0
+    state: Path = Path("var")
+    slurm: bool = True
 
 
-@app.command()
-def up(
-    port: Annotated[int, typer.Option(help="gateway port on 127.0.0.1")] = 8080,
-    nats_url: Annotated[str | None, typer.Option(envvar="EB_NATS_URL", help="use this NATS instead of an embedded one")] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="EB_DATABASE_URL", help="SQLAlchemy URL; default SQLite in --state")] = None,
-    rucio_url: Annotated[str | None, typer.Option(envvar="EB_RUCIO_HOST", help="the sites' data agents ask this "
-                                                  "Rucio (EB_RUCIO_* settings); default: they judge URLs only")] = None,
-    collect_timeout: Annotated[float, typer.Option(help="seconds the planner waits for sites")] = 5.0,
-    state: Annotated[Path, typer.Option(help="folder for the database, the JetStream store and logs")] = Path("var"),
-    slurm: Annotated[bool, typer.Option(help="add a Slurm site when a Slurm cluster answers here")] = True,
-) -> None:
-    """Bring the broker up on its embedded default and keep it up until Ctrl-C. A child that exits is
-    started again; a restart on the same --state keeps the database and the streams."""
-    state = state.resolve()
+def run(options: Options, stopping: threading.Event, echo: Callable[[str], None],
+        warn: Callable[[str], None]) -> None:
+    """Start every child, print where things are, and supervise until `stopping` is set. Raises
+    supervisor.GaveUp when a child keeps failing; stops every child on the way out."""
+    port, nats_url, database_url, rucio_url = options.port, options.nats_url, options.database_url, options.rucio_url
+    collect_timeout, slurm = options.collect_timeout, options.slurm
+    state = options.state.resolve()
     children = Children(state / "logs")
-    supervisor = Supervisor(children, lambda line: typer.echo(line, err=True))
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    supervisor = Supervisor(children, warn)
     try:
         nats = None if nats_url else EmbeddedNats(store=state / "nats")
         if nats:  # first started, last stopped
@@ -89,7 +88,7 @@ def up(
         wait_listening("127.0.0.1", port, timeout=30)
         base = f"http://127.0.0.1:{port}"
         live = _wait_for_agents(base, 2 * len(DEMO_SITES) + bool(slurm_site))
-        typer.echo(f"Execution Broker up ({live} live agents: platform and data agents of each site)\n"
+        echo(f"Execution Broker up ({live} live agents: platform and data agents of each site)\n"
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
                    f"  requests  POST {base}/requests   (offers; /offersets too)   POST {base}/direct   (run now)\n"
                    f"  agents    {base}/agents\n"
@@ -105,11 +104,8 @@ def up(
                    "\nCtrl-C stops everything.")
         while not stopping.wait(0.25):
             supervisor.check()
-    except GaveUp as exc:
-        typer.echo(f"stopping: {exc} (see {children.log_dir})", err=True)
-        raise typer.Exit(1) from None
     finally:
-        typer.echo("stopping…")
+        echo("stopping…")
         children.stop()
 
 
@@ -128,63 +124,3 @@ def _wait_for_agents(base: str, expected: int, timeout: float = 20.0) -> int:
     return live
 
 
-@app.command()
-def asyncapi(
-    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
-) -> None:
-    """Print the AsyncAPI document of every NATS subject, generated from the code."""
-    from .asyncapi import document
-
-    text = document()
-    if out:
-        out.write_text(text)
-    else:
-        typer.echo(text)
-
-
-@app.command()
-def agent(
-    platform: Annotated[str, typer.Argument(help="plug-in name (see `ebroker platforms`) or module:attribute")],
-    config: Annotated[Path | None, typer.Option(help="YAML file of settings; EB_* variables win")] = None,
-) -> None:
-    """Run one site agent for a platform plug-in until Ctrl-C."""
-    from srcnet_eb.shared.agent.main import run_agent
-
-    run_agent(platform, config)
-
-
-@app.command("nats-config")
-def nats_config(
-    out: Annotated[Path, typer.Argument(help="folder for the server configurations (secrets go to its secrets/)")]
-    = Path("deploy/nats"),
-    site: Annotated[list[str] | None, typer.Option(
-        "--site", help="NAME (its nkey is made here) or NAME=UPUBLICKEY (the site made its own and keeps the seed)")] = None,
-    leaf: Annotated[list[str] | None, typer.Option("--leaf", help="also write this site's leaf node configuration")] = None,
-    node: Annotated[list[str] | None, typer.Option("--node", help="host name of a cluster node; default nats-1..3")] = None,
-) -> None:
-    """Write the NATS cluster's configurations (an account per site), the central and per-site nkeys and leaf
-    node configurations. Running it again keeps the keys already written; reload the servers after."""
-    from .natsconfig import Node, write_deployment
-
-    sites = dict((s.split("=", 1)[0], s.split("=", 1)[1]) if "=" in s else (s, None) for s in site or [])
-    nodes = [Node(name=host, host=host) for host in node or ["nats-1", "nats-2", "nats-3"]]
-    topology, written = write_deployment(out, nodes, sites, tuple(leaf or ()))
-    for path in written:
-        typer.echo(f"wrote {path}")
-    typer.echo(f"EB_NATS_URL={topology.servers}")
-
-
-@app.command()
-def platforms() -> None:
-    """List the installed platform plug-ins."""
-    from srcnet_eb.shared.plugins import available
-
-    for name, where in sorted(available().items()):
-        typer.echo(f"{name:12} {where}")
-
-
-client.install(app)
-
-
-def main() -> None:
-    app()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from srcnet_eb.services.launcher.ports import free_port
+from srcnet_eb.services.embedded.ports import free_port
 
 from .embedded import processes_mentioning
 
@@ -23,7 +23,7 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if k not in ("EB_NATS_URL", "EB_DATABASE_URL")}
-    proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.launcher", "up", "--port", str(port), "--state", str(state)],
+    proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "up", "--port", str(port), "--state", str(state)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     try:
@@ -53,15 +53,15 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
         assert len(processes_mentioning(str(state))) >= 5  # planner, gateway, 2 agents, ...
         # The bundled client sends the development token by itself.
         env_cli = {k: v for k, v in env.items() if k != "EB_TOKEN"}
-        asked = subprocess.run([sys.executable, "-m", "srcnet_eb.services.launcher", "ask", str(EXAMPLE), "--url", base],
+        asked = subprocess.run([sys.executable, "-m", "srcnet_eb.services.ebroker", "ask", str(EXAMPLE), "--url", base],
                                capture_output=True, text=True, timeout=30, env=env_cli)
         assert asked.returncode == 0 and ": YES" in asked.stdout, asked.stdout + asked.stderr
         offer = re.search(r"(http://\S+/sessions/\S+)", asked.stdout).group(1)
-        refused = subprocess.run([sys.executable, "-m", "srcnet_eb.services.launcher", "reject", offer, "--token", "wrong"],
+        refused = subprocess.run([sys.executable, "-m", "srcnet_eb.services.ebroker", "reject", offer, "--token", "wrong"],
                                  capture_output=True, text=True, timeout=30, env=env_cli)
         assert refused.returncode == 1 and "401: Authorization: unknown token" in refused.stderr
         # Run now: with the demo sites' figures only site-b keeps within examples/costs.yaml's 0.5 kWh.
-        ran = subprocess.run([sys.executable, "-m", "srcnet_eb.services.launcher", "direct", str(EXAMPLE.parent / "costs.yaml"),
+        ran = subprocess.run([sys.executable, "-m", "srcnet_eb.services.ebroker", "direct", str(EXAMPLE.parent / "costs.yaml"),
                               "--url", base], capture_output=True, text=True, timeout=60, env=env_cli)
         assert ran.returncode == 0 and "/sessions/" in ran.stdout and " at site-b " in ran.stdout, ran.stdout + ran.stderr
         assert re.search(r"\d kWh \S+ gCO2e \S+ EUR", ran.stdout), ran.stdout

@@ -43,7 +43,7 @@ class EmbeddedNats:
         return args
 
     def start(self) -> EmbeddedNats:
-        # Own session: Ctrl-C goes to the launcher, which stops NATS last, after its clients.
+        # Own session: Ctrl-C goes to the supervisor, which stops NATS last, after its clients.
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
         wait_listening("127.0.0.1", self.port)

@@ -1,0 +1,4 @@
+"""`python -m srcnet_eb.services.ebroker`: the `ebroker` command."""
+from .app import main
+
+main()
