@@ -83,3 +83,15 @@ def test_nothing_imports_the_old_bare_roots():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             bare += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in OLD_ROOTS]
     assert bare == []
+
+
+def test_rucio_clients_only_with_the_rucio_extra(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    rucio = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: rucio")]
+    assert rucio and all('extra == "rucio"' in line for line in rucio), rucio
+    # A data agent without EB_RUCIO_HOST (URLs only, as in `make up`) starts without the extra.
+    ran = subprocess.run([sys.executable, "-c", "import sys; sys.modules['rucio'] = None;"
+                          "import srcnet_eb.services.rucio_agent.service, srcnet_eb.services.rucio_agent.__main__"],
+                         capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr

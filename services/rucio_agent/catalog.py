@@ -15,25 +15,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from rucio.client import Client
-from rucio.common.constants import HTTPMethod
-from rucio.common.exception import DataIdentifierNotFound, DuplicateRule, RucioException
-from rucio.common.utils import build_url
+try:
+    from rucio.client import Client
+    from rucio.common.constants import HTTPMethod
+    from rucio.common.exception import DataIdentifierNotFound, DuplicateRule, RucioException
+    from rucio.common.utils import build_url
+except ImportError as exc:  # only a data agent with EB_RUCIO_HOST needs it
+    raise ImportError("asking Rucio needs the rucio extra: pip install 'srcnet-execution-broker[rucio]'") from exc
 
+from .errors import CatalogUnavailable, DidNotFound
 from .settings import RucioSettings
 from .staging import LinkStats
 
 T = TypeVar("T")
-
-
-class CatalogUnavailable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class DidNotFound(Exception):
-    pass
 
 
 class RucioCatalog:

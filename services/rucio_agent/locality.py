@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -22,9 +23,12 @@ from srcnet_eb.shared.model import (
 from srcnet_eb.shared.model.data import Data
 
 from . import staging
-from .urls import judge_url
-from .catalog import CatalogUnavailable, DidNotFound, RucioCatalog
+from .errors import CatalogUnavailable, DidNotFound
 from .settings import Policy, RucioSettings
+from .urls import judge_url
+
+if TYPE_CHECKING:  # the rucio extra is imported only where a catalogue is made (service.py)
+    from .catalog import RucioCatalog
 
 _RANK = {Locality.LOCAL: 0, Locality.STAGE: 1, Locality.UNKNOWN: 2, Locality.NO: 3}
 

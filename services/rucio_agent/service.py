@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 import httpx
 from faststream.nats import NatsBroker
@@ -12,9 +13,12 @@ from srcnet_eb.shared.agent.presence import Presence
 from srcnet_eb.shared.model import error, info
 from srcnet_eb.shared.natsconn import broker_options
 
-from .catalog import CatalogUnavailable, DidNotFound, RucioCatalog
+from .errors import CatalogUnavailable, DidNotFound
 from .locality import Locator
 from .settings import RucioSettings
+
+if TYPE_CHECKING:
+    from .catalog import RucioCatalog
 
 log = logging.getLogger(__name__)
 PLATFORM = "rucio"
@@ -25,7 +29,7 @@ class RucioAgent:
         self.settings = settings
         self.site = c.check_site(settings.site)
         self.name = name or f"{self.site}-rucio-{uuid.uuid4().hex[:8]}"
-        self.catalog = RucioCatalog(settings) if settings.rucio_host else None  # None: URLs only
+        self.catalog = _catalog(settings) if settings.rucio_host else None  # None: URLs only
         self.http = httpx.AsyncClient(timeout=3.0)
         self.locator = Locator(settings, self.catalog, self.http)
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
@@ -125,3 +129,9 @@ class RucioAgent:
         if self.catalog is not None:
             self.catalog.close()
 
+
+def _catalog(settings: RucioSettings) -> "RucioCatalog":
+    """Imported here: without EB_RUCIO_HOST the agent runs without the rucio extra installed."""
+    from .catalog import RucioCatalog
+
+    return RucioCatalog(settings)
