@@ -25,7 +25,7 @@ import nats
 
 from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
-from srcnet_eb.shared.ledger import LedgerBusy, SharedLedger
+from srcnet_eb.shared.capacity.ledger import LedgerBusy, SharedLedger
 from srcnet_eb.shared.offers import Window, successive_offers
 
 TOTAL = Demand(1000, 4000, 0)

@@ -3,69 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from . import model as m
-from .capacity import CapacityLedger, Demand
+from .capacity import Demand
+from .capacity.window import Window
 from .mounts import resolve
 from .platform import Preparation
-from .settings import AgentSettings
-
-
-@dataclass(frozen=True)
-class Window:
-    """When offers for one request may start, and the blocks each offer is made of."""
-
-    earliest: datetime
-    latest: datetime
-    expires: datetime
-    prepare: timedelta
-    duration: timedelta
-    release: timedelta
-
-    @property
-    def block(self) -> timedelta:
-        """What a reservation covers: start-up, the session, release."""
-        return self.prepare + self.duration + self.release
-
-    @classmethod
-    def of(cls, request: m.ExecutionRequest, preparation: Preparation, s: AgentSettings) -> Window:
-        now = datetime.now(UTC).replace(microsecond=0)
-        asked = request.requested.window()
-        # Data staging first: compute (and its reservation) starts after it.
-        earliest = max([now, *(asked[:1] if asked else []), *([preparation.not_before] if preparation.not_before else [])])
-        latest = asked[1] if asked else now + timedelta(seconds=s.horizon)
-        return cls(earliest, latest, now + timedelta(seconds=s.offer_expiry), timedelta(seconds=s.prepare_seconds),
-                   request.requested.duration_or(timedelta(seconds=s.default_duration)),
-                   timedelta(seconds=s.release_seconds))
-
-    def too_long(self, s: AgentSettings, what: str) -> m.Message | None:
-        most = timedelta(seconds=s.max_duration)
-        if self.duration <= most:
-            return None
-        return m.error("{site}: {asked} asked, {what} here last at most {most}", site=s.site, what=what,
-                       asked=m.format_duration(self.duration), most=m.format_duration(most))
-
-
-async def successive_offers(window: Window, ledger: CapacityLedger, demand: Demand, max_offers: int,
-                            find: Callable[[datetime], Awaitable[datetime | None]],
-                            build: Callable[[uuid.UUID, datetime], m.ExecutionSession]) -> list[m.ExecutionSession]:
-    """Up to `max_offers` alternatives, one after another, each holding its block in the ledger until the
-    offers expire; `find(earliest)` is the platform's "when could it start". `ledger` is the view a
-    `SharedLedger.book` plan is given, so the holds become the site's atomically."""
-    offers: list[m.ExecutionSession] = []
-    earliest = window.earliest
-    while len(offers) < max_offers and earliest <= window.latest:
-        start = await find(earliest)
-        if start is None:
-            break
-        session = uuid.uuid4()
-        ledger.reserve(session, start, start + window.block, demand, hold_until=window.expires)
-        offers.append(build(session, start))
-        earliest = start + window.block
-    return offers
 
 
 def make_offer(session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime, window: Window, *,

@@ -1,6 +1,7 @@
 """The port a platform plug-in implements. The agent runtime does everything else: NATS, heartbeats,
-queue groups, the site's shared capacity ledger (handed to the platform to book its offers in with
-`ledger.book`; the runtime confirms and releases them), retries and the session state machine."""
+queue groups, booking offers in the site's shared capacity ledger (`srcnet_eb.shared.capacity.booking`:
+the platform only says how big a request is, what it would run and, if it knows better than the ledger,
+when it could start), confirming and releasing them, retries and the session state machine."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
-from uuid import UUID
 
+from .capacity.demand import Demand
 from .contracts import Capabilities
-from .model import ExecutionRequest, ExecutionSession, Message, Result
+from .model import Component, ExecutionRequest, ExecutionSession, Message, Result
 
 
 @dataclass
@@ -25,6 +26,24 @@ class Answer:
     @classmethod
     def no(cls, *messages: Message) -> Answer:
         return cls(Result.NO, [], list(messages))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a platform would run for one request: how much of the site it takes and what its offers say."""
+
+    demand: Demand
+    description: str  # the offer's meta.description, e.g. "Slurm job at site-a"
+    executable: Component | None = None  # what the site runs, when it settles more than the request said
+
+
+class NoStart(Exception):
+    """Raised by a platform's `earliest_start` when its back end cannot say (it is down, it refused): the
+    search stops there, the offers found so far stand, and with none this message is the NO's reason."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message.message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,7 @@ class RunStatus:
 @runtime_checkable
 class Platform(Protocol):
     kind: str  # e.g. "canfar", "slurm"
+    runs: str  # what it runs, in the plural, for messages: "sessions", "jobs"
 
     async def start(self) -> None: ...
 
@@ -65,7 +85,9 @@ class Platform(Protocol):
 
     async def capabilities(self) -> Capabilities: ...
 
-    async def offers(self, offerset: UUID, request: ExecutionRequest, preparation: Preparation) -> Answer: ...
+    async def propose(self, request: ExecutionRequest) -> Proposal | list[Message]:
+        """How big `request` is here and what would run; or why this site cannot run it (the NO's reasons).
+        The runtime then books up to `max_offers` offers in the site's ledger."""
 
     async def launch(self, session: ExecutionSession) -> str:
         """Start the accepted session; returns the platform's id for it. Idempotent: if the platform
@@ -80,6 +102,11 @@ class Platform(Protocol):
         """Make sure the platform keeps it running until `until` (within what was offered)."""
 
     # Optional, looked up by the runtime when a platform has them:
+    #   async earliest_start(view: CapacityLedger, demand: Demand, window: Window, earliest: datetime)
+    #       -> datetime | None
+    #       the first start >= earliest (within window.latest) where it could run for window.block; None:
+    #       none. Without it, the ledger's next fit. A platform whose own queue decides (Slurm) asks it here,
+    #       testing the demand plus view.used(...), the site's held offers; raises NoStart if it cannot say.
     #   check_mounts(mounts: list[srcnet_eb.shared.mounts.Mount]) -> list[Message]
     #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
     #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]

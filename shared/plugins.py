@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from .capacity import Demand
-from .ledger import SharedLedger
 from .platform import Platform
-from .settings import AgentSettings
+from .settings import PlatformSettings
 
 GROUP = "srcnet_eb.platforms"
 
@@ -21,9 +20,12 @@ class PlatformPlugin:
     """What a plug-in package exposes (as the entry point's object)."""
 
     name: str
-    settings: type[AgentSettings]  # read from EB_* variables (and a YAML file, if given)
-    create: Callable[[AgentSettings, SharedLedger], Platform]  # books its offers in the site's shared ledger
-    capacity: Callable[[AgentSettings], Demand]  # the site's configured cores/memory/GPUs
+    settings: type[PlatformSettings]  # read from EB_* variables (and a YAML file, if given)
+    create: Callable[[PlatformSettings], Platform]  # the runtime books its offers in the site's shared ledger
+
+    def capacity(self, settings: PlatformSettings) -> Demand:
+        """The site's configured cores/memory/GPUs (EB_TOTAL_*): what its offers never exceed."""
+        return settings.capacity()
 
 
 class PluginNotFound(LookupError):

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .capacity.demand import Demand
+
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 DEFAULT_DATABASE = "sqlite+aiosqlite:///./var/broker.db"
 
@@ -133,3 +135,16 @@ class AgentSettings(Common):
         if (self.price_per_core_hour is not None or self.price_per_gpu_hour is not None) and not self.price_currency:
             raise ValueError("a price (price_per_core_hour, price_per_gpu_hour) needs price_currency (EB_PRICE_CURRENCY)")
         return self
+
+
+class PlatformSettings(AgentSettings):
+    """A platform agent's settings: what every agent has, and the site's capacity (`EB_TOTAL_CORES`,
+    `EB_TOTAL_MEMORY_GB`, `EB_TOTAL_GPUS`), which offers never exceed at any time. A platform's own
+    settings subclass it (and may give other defaults)."""
+
+    total_cores: int = Field(32, ge=0, description="cores this site gives the broker")
+    total_memory_gb: int = Field(128, ge=0, description="memory (GiB) this site gives the broker")
+    total_gpus: int = Field(0, ge=0, description="GPUs this site gives the broker")
+
+    def capacity(self) -> Demand:
+        return Demand(self.total_cores, self.total_memory_gb, self.total_gpus)

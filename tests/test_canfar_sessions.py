@@ -17,7 +17,8 @@ from srcnet_eb.services.canfar_agent.sessions import LaunchError, session_name, 
 from srcnet_eb.services.canfar_agent.settings import CanfarSettings
 from srcnet_eb.services.canfar_agent.skaha import SkahaClient, SkahaUnavailable
 from srcnet_eb.shared import model as m
-from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.capacity.booking import Booking
+from srcnet_eb.shared.capacity.ledger import SharedLedger
 from srcnet_eb.shared.platform import Preparation, RunState, RunStatus
 from srcnet_eb.standins.skaha.app import create_app
 from srcnet_eb.standins.skaha.config import SkahaStandInConfig, StandInImage
@@ -53,11 +54,11 @@ def settings(url: str, **overrides: object) -> CanfarSettings:
 
 
 @contextlib.asynccontextmanager
-async def site(standin: dict | None = None, **agent: object) -> AsyncIterator[tuple[StandInURL, CanfarPlatform]]:
+async def site(standin: dict | None = None, **agent: object) -> AsyncIterator[tuple[StandInURL, CanfarPlatform, Booking]]:
     async with running_standin(standin_config(**(standin or {}))) as url:
         platform = CanfarPlatform(settings(url, **agent))
         try:
-            yield url, platform
+            yield url, platform, Booking.in_memory(platform, platform.settings)
         finally:
             await platform.stop()
 
@@ -72,8 +73,8 @@ def request(image: str, cores: int = 1, memory: int = 2, **executable: object) -
     })
 
 
-async def offer(platform: CanfarPlatform, image: str, **kw: object) -> m.ExecutionSession:
-    answer = await platform.offers(uuid4(), request(image, **kw), Preparation())
+async def offer(booking: Booking, image: str, **kw: object) -> m.ExecutionSession:
+    answer = await booking.offers(uuid4(), request(image, **kw), Preparation())
     assert answer.result is m.Result.YES, answer.messages
     return answer.offers[0]
 
@@ -94,8 +95,8 @@ async def skaha_sessions(url: str):
 
 
 async def test_headless_launch_goes_pending_running_succeeded() -> None:
-    async with site() as (url, platform):
-        session = await offer(platform, NOTEBOOK, entrypoint="python run.py -v", environment={"A": "1"})
+    async with site() as (url, platform, booking):
+        session = await offer(booking, NOTEBOOK, entrypoint="python run.py -v", environment={"A": "1"})
         sid = await platform.launch(session)
         first = await platform.status(sid)
         assert first.state is RunState.PENDING and first.access == []
@@ -110,8 +111,8 @@ async def test_headless_launch_goes_pending_running_succeeded() -> None:
 
 
 async def test_interactive_launch_gives_an_access_url() -> None:
-    async with site() as (url, platform):
-        sid = await platform.launch(await offer(platform, NOTEBOOK, cores=2, memory=4))
+    async with site() as (url, platform, booking):
+        sid = await platform.launch(await offer(booking, NOTEBOOK, cores=2, memory=4))
         running = await wait_state(platform, sid, RunState.RUNNING)
         assert len(running.access) == 1 and f"/session/notebook/{sid}/" in running.access[0]
         [listed] = await skaha_sessions(url)
@@ -125,11 +126,12 @@ async def test_launch_sends_command_args_and_env_to_skaha() -> None:
     app = create_app(standin_config())
     client = SkahaClient("http://skaha.test", cache_ttl=0, transport=httpx.ASGITransport(app=app))
     platform = CanfarPlatform(settings("http://skaha.test"), client=client)
+    booking = Booking.in_memory(platform, platform.settings)
     try:
-        headless = await offer(platform, BATCH, entrypoint="python 'run.py' -v", environment={"A": "1", "B": "x y"})
+        headless = await offer(booking, BATCH, entrypoint="python 'run.py' -v", environment={"A": "1", "B": "x y"})
         sim = app.state.store.sessions[await platform.launch(headless)]
         assert (sim.type, sim.cmd, sim.args, sim.env) == ("headless", "python", "run.py -v", ["A=1", "B=x y"])
-        notebook = await offer(platform, NOTEBOOK, environment={"A": "1"})
+        notebook = await offer(booking, NOTEBOOK, environment={"A": "1"})
         sim = app.state.store.sessions[await platform.launch(notebook)]
         assert (sim.type, sim.cmd, sim.env) == ("notebook", None, [])  # Skaha only applies env to headless
     finally:
@@ -141,15 +143,16 @@ async def test_a_command_reaches_skaha_as_args_after_the_entrypoint_or_to_the_im
     app = create_app(standin_config())
     client = SkahaClient("http://skaha.test", cache_ttl=0, transport=httpx.ASGITransport(app=app))
     platform = CanfarPlatform(settings("http://skaha.test"), client=client)
+    booking = Booking.in_memory(platform, platform.settings)
     try:
-        both = await offer(platform, BATCH, entrypoint="python run.py", command=["--fast", "-n=3"])
+        both = await offer(booking, BATCH, entrypoint="python run.py", command=["--fast", "-n=3"])
         sim = app.state.store.sessions[await platform.launch(both)]
         assert (sim.type, sim.cmd, sim.args) == ("headless", "python", "run.py --fast -n=3")
-        alone = await offer(platform, NOTEBOOK, command=["--fast"])  # a command makes it headless
+        alone = await offer(booking, NOTEBOOK, command=["--fast"])  # a command makes it headless
         sim = app.state.store.sessions[await platform.launch(alone)]
         assert (sim.type, sim.cmd, sim.args) == ("headless", None, "--fast")
         for word in ("two words", 'say "hi"', ""):
-            answer = await platform.offers(uuid4(), request(BATCH, command=["-v", word]), Preparation())
+            answer = await booking.offers(uuid4(), request(BATCH, command=["-v", word]), Preparation())
             assert answer.result is m.Result.NO, word
             assert f"Skaha cannot pass the argument '{word}' whole" in answer.messages[0].message
     finally:
@@ -172,8 +175,8 @@ def test_session_type_choice() -> None:
 
 
 async def test_launch_is_idempotent_also_across_an_agent_restart() -> None:
-    async with site() as (url, platform):
-        session = await offer(platform, NOTEBOOK)
+    async with site() as (url, platform, booking):
+        session = await offer(booking, NOTEBOOK)
         sid = await platform.launch(session)
         assert await platform.launch(session) == sid
         restarted = CanfarPlatform(platform.settings)  # fresh client, no memory of the launch
@@ -185,8 +188,8 @@ async def test_launch_is_idempotent_also_across_an_agent_restart() -> None:
 
 
 async def test_relaunch_of_a_finished_job_reports_it_instead_of_running_it_again() -> None:
-    async with site() as (url, platform):
-        session = await offer(platform, BATCH, entrypoint="true")
+    async with site() as (url, platform, booking):
+        session = await offer(booking, BATCH, entrypoint="true")
         sid = await platform.launch(session)
         await wait_state(platform, sid, RunState.SUCCEEDED)
         assert await platform.launch(session) == sid
@@ -194,16 +197,16 @@ async def test_relaunch_of_a_finished_job_reports_it_instead_of_running_it_again
 
 
 async def test_failing_image_is_failed_with_detail() -> None:
-    async with site() as (_, platform):
-        sid = await platform.launch(await offer(platform, BROKEN))  # headless only: no entrypoint needed
+    async with site() as (_, platform, booking):
+        sid = await platform.launch(await offer(booking, BROKEN))  # headless only: no entrypoint needed
         failed = await wait_state(platform, sid, RunState.FAILED)
         assert failed.detail is not None and "Failed" in failed.detail and sid in failed.detail
         assert failed.access == []
 
 
 async def test_image_withdrawn_after_the_offer_is_a_clear_error() -> None:
-    async with site() as (url, platform):
-        session = await offer(platform, NOTEBOOK)
+    async with site() as (url, platform, booking):
+        session = await offer(booking, NOTEBOOK)
         gone = m.DockerContainer(image={"locations": ["images.canfar.net/skaha/withdrawn:1"]})
         with pytest.raises(LaunchError, match="no longer be launched: .*withdrawn:1 is not offered"):
             await platform.launch(session.model_copy(update={"executable": gone}))
@@ -211,8 +214,8 @@ async def test_image_withdrawn_after_the_offer_is_a_clear_error() -> None:
 
 
 async def test_cancel_terminates_then_gone_and_twice_is_fine() -> None:
-    async with site() as (_, platform):
-        sid = await platform.launch(await offer(platform, NOTEBOOK))
+    async with site() as (_, platform, booking):
+        sid = await platform.launch(await offer(booking, NOTEBOOK))
         await wait_state(platform, sid, RunState.RUNNING)
         await platform.cancel(sid)
         terminating = await platform.status(sid)
@@ -223,9 +226,9 @@ async def test_cancel_terminates_then_gone_and_twice_is_fine() -> None:
 
 
 async def test_extend_renews_only_when_skaha_would_stop_it_earlier() -> None:
-    async with site({"session_expiry_seconds": 1.5}) as (_, platform):
-        left = await platform.launch(await offer(platform, CARTA))
-        kept = await platform.launch(await offer(platform, NOTEBOOK))
+    async with site({"session_expiry_seconds": 1.5}) as (_, platform, booking):
+        left = await platform.launch(await offer(booking, CARTA))
+        kept = await platform.launch(await offer(booking, NOTEBOOK))
         started = time.monotonic()
         await wait_state(platform, kept, RunState.RUNNING)
         await asyncio.sleep(0.7 - (time.monotonic() - started))
@@ -241,14 +244,14 @@ async def test_extend_renews_only_when_skaha_would_stop_it_earlier() -> None:
 
 
 async def test_status_of_an_unknown_id_is_gone() -> None:
-    async with site() as (_, platform):
+    async with site() as (_, platform, booking):
         assert (await platform.status("nosuch12")).state is RunState.GONE
         await platform.extend("nosuch12", datetime.now(UTC) + timedelta(hours=1))  # nothing to extend
 
 
 async def test_skaha_outage_raises_unavailable() -> None:
-    async with site() as (url, platform):
-        session = await offer(platform, NOTEBOOK)
+    async with site() as (url, platform, booking):
+        session = await offer(booking, NOTEBOOK)
         sid = await platform.launch(session)
         async with httpx.AsyncClient() as http:
             (await http.post(url.control("outage"), json={"down": True})).raise_for_status()
@@ -264,31 +267,31 @@ async def test_skaha_outage_raises_unavailable() -> None:
 
 
 async def test_confirm_makes_a_reservation_firm_and_release_frees_it() -> None:
-    async with site(total_cores=4, total_memory_gb=8) as (_, platform):
+    async with site(total_cores=4, total_memory_gb=8) as (_, platform, booking):
         now = [datetime.now(UTC)]
-        platform.ledger = SharedLedger(platform.ledger.total, clock=lambda: now[0])
+        booking.ledger = SharedLedger(booking.ledger.total, clock=lambda: now[0])
         req = request(NOTEBOOK, cores=4, memory=8)  # the whole site
 
-        first = await platform.offers(uuid4(), req, Preparation())
+        first = await booking.offers(uuid4(), req, Preparation())
         taken, *others = first.offers
-        assert others and len(platform.ledger) == len(first.offers)
-        assert await platform.ledger.confirm(taken.meta.uuid)
+        assert others and len(booking.ledger) == len(first.offers)
+        assert await booking.ledger.confirm(taken.meta.uuid)
         now[0] += timedelta(seconds=platform.settings.offer_expiry + 1)  # the offers expire ...
-        assert len(platform.ledger) == 1  # ... but the accepted one holds on
+        assert len(booking.ledger) == 1  # ... but the accepted one holds on
 
-        later = await platform.offers(uuid4(), req, Preparation())  # (the clock stays on: time never goes back)
+        later = await booking.offers(uuid4(), req, Preparation())  # (the clock stays on: time never goes back)
         assert later.offers[0].schedule.preparing.start > taken.schedule.preparing.start  # after the taken block
         for o in later.offers:
-            await platform.ledger.release(o.meta.uuid)
-        await platform.ledger.release(taken.meta.uuid)  # the session ended: its capacity is free again
-        assert len(platform.ledger) == 0
-        again = await platform.offers(uuid4(), req, Preparation())
+            await booking.ledger.release(o.meta.uuid)
+        await booking.ledger.release(taken.meta.uuid)  # the session ended: its capacity is free again
+        assert len(booking.ledger) == 0
+        again = await booking.offers(uuid4(), req, Preparation())
         assert again.offers[0].schedule.preparing.start <= taken.schedule.preparing.start + timedelta(seconds=2)
 
 
 async def test_an_image_without_a_session_type_for_the_request_is_a_no_not_a_failed_launch() -> None:
-    async with site() as (url, platform):
-        answer = await platform.offers(uuid4(), request(CARTA, entrypoint="run.sh"), Preparation())
+    async with site() as (url, platform, booking):
+        answer = await booking.offers(uuid4(), request(CARTA, entrypoint="run.sh"), Preparation())
         assert answer.result is m.Result.NO
         assert f"image {CARTA} is labelled carta: no session type to run it with an entrypoint" in \
             answer.messages[0].message

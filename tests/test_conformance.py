@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
+
+import srcnet_eb.plugin
 
 from examples.plugins.localexec import LocalSettings
 from examples.plugins.localexec import plugin as local
 from srcnet_eb.services.canfar_agent import plugin as canfar
-from srcnet_eb.shared.ledger import SharedLedger
 from srcnet_eb.shared.model import ExecutionRequest, kinds
 from srcnet_eb.shared.plugins import PluginNotFound, available, load
 from srcnet_eb.shared.testing.conformance import PlatformConformance
@@ -28,9 +32,8 @@ def _request(image: str, entrypoint: str | None, cores: int) -> ExecutionRequest
 
 class TestLocalExample(PlatformConformance):
     async def make(self):
-        settings = LocalSettings(site="laptop", cores=4, memory_gb=8)
-        ledger = SharedLedger(local.capacity(settings))
-        return local.create(settings, ledger), ledger
+        settings = LocalSettings(site="laptop", total_cores=4, total_memory_gb=8)
+        return local.create(settings), settings
 
     def yes_request(self):
         return _request("any", "sleep 0.5", 2)
@@ -51,14 +54,27 @@ class TestCanfar(PlatformConformance):
     async def make(self):
         settings = canfar.settings(site="site-a", skaha_url=self.url, total_cores=16, total_memory_gb=64,
                                    skaha_cache_ttl=0)
-        ledger = SharedLedger(canfar.capacity(settings))
-        return canfar.create(settings, ledger), ledger
+        return canfar.create(settings), settings
 
     def yes_request(self):
         return _request("images.canfar.net/skaha/casa:6.6", "echo done", 2)
 
     def no_request(self):
         return _request("images.canfar.net/skaha/pulsar:2.1", "true", 1)  # not at site-a
+
+
+def test_the_example_imports_only_the_plugin_api_and_every_name_of_it_resolves():
+    tree = ast.parse((Path(__file__).parents[1] / "examples" / "plugins" / "localexec.py").read_text())
+    imported = {node.module if isinstance(node, ast.ImportFrom) else alias.name
+                for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names}
+    ours = {name for name in imported if name == "srcnet_eb" or name.startswith(("srcnet_eb.", "examples."))}
+    assert ours == {"srcnet_eb.plugin"}, imported
+    names = srcnet_eb.plugin.__all__
+    assert len(set(names)) == len(names) and all(getattr(srcnet_eb.plugin, name) is not None for name in names)
+    assert {"Platform", "PlatformPlugin", "PlatformSettings", "Proposal", "RunState", "RunStatus", "Demand",
+            "PlatformConformance", "error", "info"} <= set(names)
+    assert not {name for name in dir(srcnet_eb.plugin) if not name.startswith("_")} - set(names), "all is all"
 
 
 def test_plugins_are_found_by_entry_point_and_by_path():
@@ -77,7 +93,7 @@ async def test_an_agent_started_by_name_from_a_config_file_serves_a_whole_sessio
     import sys
 
     config = tmp_path / "laptop.yaml"
-    config.write_text(f"site: laptop\nnats_url: {broker.nats_url}\ncores: 4\nheartbeat_interval: 0.5\n"
+    config.write_text(f"site: laptop\nnats_url: {broker.nats_url}\ntotal_cores: 4\nheartbeat_interval: 0.5\n"
                       "poll_interval: 0.1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EB_")}
     agent = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "agent", "examples.plugins.localexec:plugin",

@@ -77,7 +77,7 @@ async def test_an_energy_limit_keeps_only_the_offers_under_it_and_the_no_names_t
     assert all(of(o)[c.ENERGY] <= 0.5 for o in body["offers"])
     assert "site-a: the estimated uri:srcnet-eb:cost:energy-kwh is 0.61176, over the limit 0.5 at costs[0]" in texts(body)
     # The refused offers' holds were released at once, not left to lapse at their expiry.
-    assert len(sites.sites["site-a"].platform.ledger) == 0
+    assert len(sites.sites["site-a"].agent.ledger) == 0
 
 
 async def test_limits_on_a_component_and_in_money_and_on_metrics(sites):
@@ -94,7 +94,7 @@ async def test_limits_on_a_component_and_in_money_and_on_metrics(sites):
     assert {o["site"]["name"] for o in body["offers"]} == {"site-a"}
     assert ("site-b: uri:srcnet-eb:metric:grid-intensity-gco2e-per-kwh is 250; the limit at metrics[0] asks "
             "at most 100") in texts(body)
-    assert len(sites.sites["site-b"].platform.ledger) == 0  # refused before anything was booked
+    assert len(sites.sites["site-b"].agent.ledger) == 0  # refused before anything was booked
 
 
 async def test_a_limit_no_site_can_meet_is_a_no_naming_it_and_unknown_types_are_named(sites):

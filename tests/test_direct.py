@@ -43,7 +43,7 @@ async def test_direct_accepts_the_best_offer_and_the_session_runs_to_completed(b
     accepted = uuid.UUID(session["meta"]["uuid"])
 
     def held(site: str) -> set[uuid.UUID]:
-        return {r.id for r in broker.sites[site].platform.ledger.view().reservations()}
+        return {r.id for r in broker.sites[site].agent.ledger.view().reservations()}
 
     for _ in range(200):
         if not held("site-b") and held("site-a") <= {accepted}:

@@ -15,6 +15,7 @@ from srcnet_eb.services.canfar_agent.settings import CanfarSettings
 from srcnet_eb.services.canfar_agent.skaha import SkahaClient
 from srcnet_eb.services.canfar_agent import notebooks
 from srcnet_eb.shared import model as m
+from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.platform import Preparation
 from srcnet_eb.standins.skaha.app import create_app
 from srcnet_eb.standins.skaha.server import running_standin
@@ -137,12 +138,13 @@ async def test_a_singularity_session_runs_the_image_with_the_sites_command(site_
     # In process (ASGI): to look at what Skaha was sent, which its API does not show.
     platform = CanfarPlatform(settings, client=SkahaClient(settings.skaha_url, transport=httpx.ASGITransport(app),
                                                            cache_ttl=0.0))
+    booking = Booking.in_memory(platform, settings)
     try:
         spaced = m.ExecutionRequest.model_validate(singularity("oras://registry.example.org/my tools:1"))
-        refused = await platform.offers(uuid.uuid4(), spaced, Preparation())
+        refused = await booking.offers(uuid.uuid4(), spaced, Preparation())
         assert refused.result is m.Result.NO and "cannot pass a location with spaces" in refused.messages[0].message
         request = m.ExecutionRequest.model_validate(singularity("oras://registry.example.org/tools:1"))
-        answer = await platform.offers(uuid.uuid4(), request, Preparation())
+        answer = await booking.offers(uuid.uuid4(), request, Preparation())
         assert answer.result is m.Result.YES, answer.messages
         await platform.launch(answer.offers[0])
         [created] = app.state.store.sessions.values()

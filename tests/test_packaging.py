@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_ROOTS = {"shared", "services", "standins"}
-PROBE = ("import srcnet_eb.shared.model, srcnet_eb.services.gateway.app, srcnet_eb.standins.skaha;"
+PROBE = ("import srcnet_eb.plugin, srcnet_eb.shared.model, srcnet_eb.services.gateway.app, srcnet_eb.standins.skaha;"
          "from importlib.metadata import entry_points;"
          "[e.load() for e in entry_points(group='srcnet_eb.platforms') if e.name in ('canfar', 'slurm')];"
          "print(srcnet_eb.shared.model.__file__)")

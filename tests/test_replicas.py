@@ -22,7 +22,7 @@ import pytest
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
-from srcnet_eb.shared.ledger_value import KEY, decode
+from srcnet_eb.shared.capacity.value import KEY, decode
 from srcnet_eb.shared.model import kinds, parse_duration
 from srcnet_eb.standins.skaha.server import running_standin
 

@@ -77,7 +77,7 @@ def standin_sessions(site) -> list[dict]:
 async def test_accept_rejects_siblings_and_the_session_runs_to_completed(broker, site):
     offers = await offers_for(broker, request(HEADLESS, entrypoint="python -c 'print(42)'"))
     assert len(offers) == 4
-    held = len(site.platform.ledger)
+    held = len(site.agent.ledger)
     got = await update(broker, offers[0], "ACCEPTED")
     assert got.status_code == 200, got.text
     assert got.json()["phase"] in ("ACCEPTED", "WAITING", "PREPARING")
@@ -91,7 +91,7 @@ async def test_accept_rejects_siblings_and_the_session_runs_to_completed(broker,
     assert phases[:3] == ["ACCEPTED", "WAITING", "PREPARING"] and phases[-2:] == ["RELEASING", "COMPLETED"]
     assert set(done["observed"]) >= {"preparing", "releasing"} and done["options"] == []
     assert [s["name"] for s in standin_sessions(site)] == ["eb-" + offers[0]["meta"]["uuid"].replace("-", "")[:12]]
-    assert len(site.platform.ledger) < held  # siblings' holds released at once, the finished session's too
+    assert len(site.agent.ledger) < held  # siblings' holds released at once, the finished session's too
 
 
 async def test_interactive_session_shows_its_connect_url_and_cancel_stops_it(broker, site):
@@ -114,14 +114,14 @@ async def test_interactive_session_shows_its_connect_url_and_cancel_stops_it(bro
 
 async def test_reject_releases_the_reservation(broker, site):
     offers = await offers_for(broker, request(NOTEBOOK))
-    held = len(site.platform.ledger)
+    held = len(site.agent.ledger)
     got = await update(broker, offers[1], "REJECTED")
     assert got.status_code == 200 and got.json()["phase"] == "REJECTED"
     for _ in range(100):
-        if len(site.platform.ledger) == held - 1:
+        if len(site.agent.ledger) == held - 1:
             break
         await asyncio.sleep(0.02)
-    assert len(site.platform.ledger) == held - 1
+    assert len(site.agent.ledger) == held - 1
     assert (await session(broker, offers[0]))["phase"] == "OFFERED"  # the others stand
 
 
@@ -135,7 +135,7 @@ async def test_offers_expire_without_anyone_looking(broker, site_config):
     assert {r.phase for r in rows} == {"EXPIRED"}  # swept, not computed on read
     got = await update(broker, offers[0], "ACCEPTED")
     assert got.status_code == 409 and "only an OFFERED session can be accepted" in got.json()["messages"][0]["message"]
-    assert len(s.platform.ledger) == 0
+    assert len(s.agent.ledger) == 0
 
 
 async def test_expiry_happens_after_every_process_restarted(broker, site_config):

@@ -12,8 +12,8 @@ import nats
 import pytest
 
 from srcnet_eb.shared.capacity import CapacityLedger, Demand, Reservation
-from srcnet_eb.shared.ledger import LedgerBusy, SharedLedger
-from srcnet_eb.shared.ledger_value import TURN, decode, encode
+from srcnet_eb.shared.capacity.ledger import LedgerBusy, SharedLedger
+from srcnet_eb.shared.capacity.value import TURN, decode, encode
 
 BUCKET = "eb-capacity-test"
 TOTAL = Demand(8, 32, 0)

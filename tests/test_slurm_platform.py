@@ -12,7 +12,8 @@ import pytest
 
 from srcnet_eb.services.slurm_agent import plugin as slurm_plugin
 from srcnet_eb.shared.agent import AgentRuntime
-from srcnet_eb.shared.ledger import SharedLedger
+from srcnet_eb.shared.capacity.booking import Booking
+from srcnet_eb.shared.capacity.ledger import SharedLedger
 from srcnet_eb.shared.model import ExecutionRequest, kinds
 from srcnet_eb.shared.platform import Preparation, RunState
 from srcnet_eb.shared.testing.conformance import PlatformConformance
@@ -44,11 +45,12 @@ def settings(slurm, **changes):
 def platform_for(slurm, **changes):
     s = settings(slurm, **changes)
     ledger = SharedLedger(slurm_plugin.capacity(s))
-    return slurm_plugin.create(s, ledger), ledger
+    platform = slurm_plugin.create(s)
+    return platform, Booking(platform, ledger, s)  # its offers booked as the agent runtime books them
 
 
-async def ask(platform, doc: dict):
-    return await platform.offers(uuid.uuid4(), ExecutionRequest.model_validate(doc), Preparation())
+async def ask(booking: Booking, doc: dict):
+    return await booking.offers(uuid.uuid4(), ExecutionRequest.model_validate(doc), Preparation())
 
 
 @pytest.fixture
@@ -59,18 +61,18 @@ def idle(slurm):
 
 
 async def test_an_idle_cluster_offers_now(idle):
-    platform, ledger = platform_for(idle)
-    answer = await ask(platform, job())
+    platform, booking = platform_for(idle)
+    answer = await ask(booking, job())
     assert answer.result == "YES", answer.messages
     first = answer.offers[0].schedule.preparing.start
     assert abs((first - datetime.now(UTC)).total_seconds()) < 90
-    assert len(answer.offers) >= 2 and len(ledger) == len(answer.offers)
+    assert len(answer.offers) >= 2 and len(booking.ledger) == len(answer.offers)
 
 
 async def test_a_full_cluster_offers_when_the_long_job_ends(idle):
     long_job = fill_cluster(idle, 600)  # every CPU for 10 minutes
-    platform, _ = platform_for(idle)
-    answer = await ask(platform, job())
+    platform, booking = platform_for(idle)
+    answer = await ask(booking, job())
     assert answer.result == "YES", answer.messages
     first = answer.offers[0].schedule.preparing.start
     wait = (first - datetime.now(UTC)).total_seconds()
@@ -78,29 +80,29 @@ async def test_a_full_cluster_offers_when_the_long_job_ends(idle):
 
 
 async def test_too_many_cores_and_a_second_gpu_are_no_with_slurms_reason(idle):
-    platform, _ = platform_for(idle, total_cores=64, total_gpus=4)  # our ledger would allow it; Slurm will not
-    answer = await ask(platform, job(cores=idle.cpus + 1))
+    platform, booking = platform_for(idle, total_cores=64, total_gpus=4)  # our ledger would allow it; Slurm will not
+    answer = await ask(booking, job(cores=idle.cpus + 1))
     assert answer.result == "NO"
     text = answer.messages[0].message
     assert text.startswith("slurm-site: Slurm says:") and "more processors requested than permitted" in text.lower()
-    answer = await ask(platform, job(gpus=idle.gpus + 1))
+    answer = await ask(booking, job(gpus=idle.gpus + 1))
     assert answer.result == "NO" and "requested node configuration is not available" in answer.messages[0].message.lower()
 
 
 async def test_open_offers_do_not_count_the_same_free_cores(idle):
-    platform, ledger = platform_for(idle)
+    platform, booking = platform_for(idle)
     everything = job(cores=idle.cpus)
-    first = await ask(platform, everything)
-    second = await ask(platform, everything)
+    first = await ask(booking, everything)
+    second = await ask(booking, everything)
     starts = sorted((o.schedule.preparing.start, o.schedule.releasing.start) for o in first.offers + second.offers)
     for (_, end), (start, _) in zip(starts, starts[1:], strict=False):
         assert start >= end - timedelta(seconds=1), starts
 
 
 async def test_a_real_job_runs_to_succeeded_and_a_failing_one_fails_with_its_exit_code(idle):
-    platform, _ = platform_for(idle)
-    good = (await ask(platform, job("echo hello"))).offers[0]
-    bad = (await ask(platform, job("exit 3"))).offers[0]
+    platform, booking = platform_for(idle)
+    good = (await ask(booking, job("echo hello"))).offers[0]
+    bad = (await ask(booking, job("exit 3"))).offers[0]
     good_id, bad_id = await platform.launch(good), await platform.launch(bad)
     assert await platform.launch(good) == good_id  # idempotent by job name
     deadline = time.monotonic() + 60
@@ -114,8 +116,8 @@ async def test_a_real_job_runs_to_succeeded_and_a_failing_one_fails_with_its_exi
 
 
 async def test_cancel_removes_the_job(idle):
-    platform, _ = platform_for(idle)
-    offer = (await ask(platform, job("sleep 120"))).offers[0]
+    platform, booking = platform_for(idle)
+    offer = (await ask(booking, job("sleep 120"))).offers[0]
     job_id = await platform.launch(offer)
     await platform.cancel(job_id)
     for _ in range(100):
@@ -129,9 +131,9 @@ async def test_cancel_removes_the_job(idle):
 async def test_slurmctld_down_is_no_with_a_message_quickly(idle, tmp_path):
     conf = tmp_path / "slurm.conf"
     conf.write_text(open(idle.conf).read().replace("SlurmctldPort=", "#SlurmctldPort=") + "\nSlurmctldPort=9\n")
-    platform, _ = platform_for(idle, slurm_conf=str(conf), slurm_timeout=3)
+    platform, booking = platform_for(idle, slurm_conf=str(conf), slurm_timeout=3)
     started = time.monotonic()
-    answer = await ask(platform, job())
+    answer = await ask(booking, job())
     assert answer.result == "NO" and "slurm-site: Slurm is unavailable" in answer.messages[0].message
     assert time.monotonic() - started < 15
     capabilities = await platform.capabilities()
@@ -146,7 +148,8 @@ class TestSlurmConformance(PlatformConformance):
         self.slurm = idle
 
     async def make(self):
-        return platform_for(self.slurm)
+        platform, _ = platform_for(self.slurm)
+        return platform, platform.settings
 
     def yes_request(self):
         return ExecutionRequest.model_validate(job("sleep 1"))
@@ -183,11 +186,11 @@ async def test_one_offerset_from_canfar_and_slurm_and_a_slurm_session_completes(
 
 async def test_a_command_runs_as_the_entrypoints_arguments_each_word_kept_whole(idle, tmp_path):
     """2026-07 `command`: the job's sh gets each argument as one word, spaces and quotes included."""
-    platform, _ = platform_for(idle)
+    platform, booking = platform_for(idle)
     out = tmp_path / "out.txt"
     doc = job("sh -c")
     doc["executable"]["command"] = ['printf "%s|" "$@" > "$0"', str(out), "two words", "it's"]
-    offer = (await ask(platform, doc)).offers[0]
+    offer = (await ask(booking, doc)).offers[0]
     job_id = await platform.launch(offer)
     deadline = time.monotonic() + 60
     while (state := await platform.status(job_id)).state not in (RunState.SUCCEEDED, RunState.FAILED):
@@ -198,31 +201,31 @@ async def test_a_command_runs_as_the_entrypoints_arguments_each_word_kept_whole(
 
 
 async def test_a_template_without_a_place_for_the_command_is_no_saying_so(idle):
-    platform, _ = platform_for(idle, command_template="{entrypoint}")
+    platform, booking = platform_for(idle, command_template="{entrypoint}")
     doc = job("echo")
     doc["executable"]["command"] = ["hello"]
-    answer = await ask(platform, doc)
+    answer = await ask(booking, doc)
     assert answer.result.value == "NO" and "takes no container command" in answer.messages[0].message
-    assert (await ask(platform, job("echo hello"))).offers  # no command: the template still serves
+    assert (await ask(booking, job("echo hello"))).offers  # no command: the template still serves
 
 
 async def test_a_command_without_an_entrypoint_needs_a_runtime_or_an_image_in_the_template(idle):
     doc = job("")
     del doc["executable"]["entrypoint"]
     doc["executable"]["command"] = ["-v"]
-    answer = await ask(platform_for(idle)[0], doc)  # no runtime, default template: no image to run
+    answer = await ask(platform_for(idle)[1], doc)  # no runtime, default template: no image to run
     assert answer.result.value == "NO" and "a command needs an entrypoint here" in answer.messages[0].message
-    platform, _ = platform_for(idle, command_template="podman run --rm {image} {command}")
-    offer = (await ask(platform, doc)).offers[0]
+    platform, booking = platform_for(idle, command_template="podman run --rm {image} {command}")
+    offer = (await ask(booking, doc)).offers[0]
     assert platform.command(offer) == "podman run --rm docker.io/library/busybox:1 -v"
 
 
 async def test_under_apptainer_a_command_follows_the_entrypoint_or_goes_to_the_images_own(idle):
-    platform, _ = platform_for(idle, container_runtime="apptainer")
+    platform, booking = platform_for(idle, container_runtime="apptainer")
     doc = job("sh -c")
     doc["executable"]["command"] = ["echo $0", "two words"]
-    offer = (await ask(platform, doc)).offers[0]
+    offer = (await ask(booking, doc)).offers[0]
     assert platform.command(offer) == "apptainer exec docker://docker.io/library/busybox:1 sh -c 'echo $0' 'two words'"
     del doc["executable"]["entrypoint"]
-    offer = (await ask(platform, doc)).offers[0]
+    offer = (await ask(booking, doc)).offers[0]
     assert platform.command(offer) == "apptainer run docker://docker.io/library/busybox:1 'echo $0' 'two words'"

@@ -2,7 +2,7 @@
 
 from srcnet_eb.shared.plugins import PlatformPlugin
 
-from .platform import CanfarPlatform, capacity
+from .platform import CanfarPlatform
 from .settings import CanfarSettings
 
-plugin = PlatformPlugin(name="canfar", settings=CanfarSettings, create=CanfarPlatform, capacity=capacity)
+plugin = PlatformPlugin(name="canfar", settings=CanfarSettings, create=CanfarPlatform)

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from srcnet_eb.shared import model as m
-from srcnet_eb.shared.capacity import CapacityLedger, Demand
 from srcnet_eb.shared.contracts import Capabilities
-from srcnet_eb.shared.ledger import SharedLedger
 from srcnet_eb.shared.mounts import Mount
-from srcnet_eb.shared.offers import Window, make_offer, successive_offers
-from srcnet_eb.shared.platform import Answer, Preparation, RunStatus
+from srcnet_eb.shared.platform import Proposal, RunStatus
 
 from . import launchplan
-from .launchplan import LaunchPlan
 from .sessions import SkahaSessions
 from .settings import CanfarSettings
 from .sizing import size
@@ -23,21 +18,15 @@ from .skaha import SessionPhase, SkahaClient, SkahaUnavailable
 KIND = "canfar"
 
 
-def capacity(settings: CanfarSettings) -> Demand:
-    """What the site gives the broker; offers never promise more at any time."""
-    return Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus)
-
-
 class CanfarPlatform:
     kind = KIND
+    runs = "sessions"
 
-    def __init__(self, settings: CanfarSettings, ledger: SharedLedger | None = None,
-                 client: SkahaClient | None = None) -> None:
+    def __init__(self, settings: CanfarSettings, client: SkahaClient | None = None) -> None:
         self.settings = settings
         self.site = settings.site
         self.client = client or SkahaClient(settings.skaha_url, settings.skaha_token,
                                             timeout=settings.skaha_timeout, cache_ttl=settings.skaha_cache_ttl)
-        self.ledger = ledger if ledger is not None else SharedLedger(capacity(settings))  # empty is falsy
         self.sessions = SkahaSessions(self.client, settings)
 
     async def start(self) -> None:
@@ -58,24 +47,25 @@ class CanfarPlatform:
             max_gpus=min(max(ctx.gpus, default=0), self.settings.total_gpus),
         )
 
-    async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest,
-                     preparation: Preparation = Preparation()) -> Answer:
+    async def propose(self, request: m.ExecutionRequest) -> Proposal | list[m.Message]:
+        """The Skaha session that would run it (image, type) and the resource options it fits; the
+        runtime books it (the ledger's next fit: Skaha has no queue to ask)."""
         site = self.site
         try:
             found, ctx = await self.client.images(), await self.client.context()
         except SkahaUnavailable as exc:
-            return Answer.no(m.error("{site}: the Skaha platform is unavailable: {reason}", site=site, reason=exc.reason))
+            return [m.error("{site}: the Skaha platform is unavailable: {reason}", site=site, reason=exc.reason)]
         plan = launchplan.plan(request.executable, found, self.settings)
         if isinstance(plan, m.Message):
-            return Answer.no(plan)
+            return [plan]
         if plan.type != launchplan.HEADLESS and ctx.max_interactive_sessions is not None:
             full = await self._interactive_full(ctx.max_interactive_sessions)
             if full is not None:
-                return Answer.no(full)
+                return [full]
         sized = size(request.simple_compute, ctx.cores, ctx.memory_gb, tuple(g for g in ctx.gpus if g <= self.settings.total_gpus), site)
         if sized.demand is None:
-            return Answer(m.Result.NO, [], sized.reasons)
-        return await self._schedule(offerset, request, sized.demand, plan, preparation)
+            return sized.reasons
+        return Proposal(sized.demand, f"{plan.image.id} ({plan.type} session) at {site} (CANFAR)", plan.executable)
 
     async def _interactive_full(self, most: int) -> m.Message | None:
         """Skaha caps the interactive sessions of one account (the broker's), headless ones not: a notebook
@@ -113,31 +103,3 @@ class CanfarPlatform:
 
     async def extend(self, platform_id: str, until: datetime) -> None:
         await self.sessions.extend(platform_id, until)
-
-    async def _schedule(self, offerset: uuid.UUID, request: m.ExecutionRequest, demand: Demand, launch: LaunchPlan,
-                        preparation: Preparation) -> Answer:
-        s, site = self.settings, self.site
-        window = Window.of(request, preparation, s)
-        too_long = window.too_long(s, "sessions")
-        if too_long:
-            return Answer.no(too_long)
-        if not demand.within(self.ledger.total):
-            return Answer.no(m.error("{site}: {cores} cores, {memory} GiB, {gpus} GPUs exceed the site's capacity",
-                                     site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
-
-        def build(session: uuid.UUID, start: datetime) -> m.ExecutionSession:
-            return make_offer(session, request, demand, start, window, preparation=preparation,
-                              site=site, platform=KIND, executable=launch.executable,
-                              description=f"{launch.image.id} ({launch.type} session) at {site} (CANFAR)")
-
-        async def plan(view: CapacityLedger) -> list[m.ExecutionSession]:
-            async def find(earliest: datetime) -> datetime | None:
-                return view.next_fit(demand, earliest, window.block, window.latest)
-
-            return await successive_offers(window, view, demand, s.max_offers, find, build)
-
-        offers = await self.ledger.book(offerset, plan)  # atomic across the site's replicas
-        if not offers:
-            return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB in the requested window",
-                                     site=site, cores=demand.cores, memory=demand.memory_gb))
-        return Answer(m.Result.YES, offers, [])

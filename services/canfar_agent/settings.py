@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from srcnet_eb.shared.settings import AgentSettings
+from srcnet_eb.shared.settings import PlatformSettings
 
 
-class CanfarSettings(AgentSettings):
+class CanfarSettings(PlatformSettings):
     skaha_url: str = Field(description="base URL of the Skaha service, e.g. https://ws-uv.canfar.net")
     skaha_token: str | None = None
     skaha_cache_ttl: float = 30.0
     skaha_timeout: float = 5.0
-    total_cores: int = Field(32, description="cores this site gives the broker")
-    total_memory_gb: int = 128
-    total_gpus: int = 0
     # Notebooks (jupyter-notebook executables) open in a Skaha `notebook` session of this image unless the
     # request names one the site offers; empty: the first image Skaha lists with the notebook type.
     notebook_image: str | None = None

@@ -8,8 +8,8 @@ from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.capacity import Demand
 from srcnet_eb.shared.contracts import Capabilities
-from srcnet_eb.shared.ledger import SharedLedger
-from srcnet_eb.shared.platform import Answer
+from srcnet_eb.shared.capacity.ledger import SharedLedger
+from srcnet_eb.shared.platform import Proposal
 from srcnet_eb.shared.settings import AgentSettings, PlannerSettings
 
 
@@ -17,6 +17,7 @@ class _DocPlatform:
     """Only to instantiate the runtime for documentation; never answers."""
 
     kind = "PLATFORM"
+    runs = "sessions"
 
     async def start(self) -> None: ...
 
@@ -25,7 +26,7 @@ class _DocPlatform:
     async def capabilities(self) -> Capabilities:
         return Capabilities()
 
-    async def offers(self, offerset, request, preparation) -> Answer:
+    async def propose(self, request) -> Proposal:
         raise NotImplementedError
 
 

@@ -2,7 +2,7 @@
 
 from srcnet_eb.shared.plugins import PlatformPlugin
 
-from .platform import SlurmPlatform, capacity
+from .platform import SlurmPlatform
 from .settings import SlurmSettings
 
-plugin = PlatformPlugin(name="slurm", settings=SlurmSettings, create=SlurmPlatform, capacity=capacity)
+plugin = PlatformPlugin(name="slurm", settings=SlurmSettings, create=SlurmPlatform)

@@ -3,7 +3,8 @@
 Offers come from `sbatch --test-only`, which answers when a job could start. The site's open offers
 are unknown to Slurm, so each window is tested as a job as big as the request *plus* the offers
 already held over that window in the site's shared ledger (every replica's): Slurm then only says
-"now" if both fit. The whole search is one booking, computed again if another replica booked meanwhile.
+"now" if both fit (`earliest_start`). The runtime books the offers (one booking for the whole search,
+computed again if another replica booked meanwhile).
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
+from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.contracts import Capabilities
-from srcnet_eb.shared.ledger import SharedLedger
-from srcnet_eb.shared.offers import Window, make_offer, successive_offers
-from srcnet_eb.shared.platform import Answer, Preparation, RunState, RunStatus
+from srcnet_eb.shared.platform import NoStart, Proposal, RunState, RunStatus
 
 from .cli import SlurmCLI, SlurmError, SlurmUnavailable
 from .settings import SlurmSettings
@@ -29,21 +29,17 @@ _RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING"}
 _FAILED = {"FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "CANCELLED"}
 
 
-def capacity(settings: SlurmSettings) -> Demand:
-    return Demand(settings.total_cores, settings.total_memory_gb, settings.total_gpus)
-
-
 def job_name(session: uuid.UUID) -> str:
     return "eb-" + session.hex[:12]
 
 
 class SlurmPlatform:
     kind = KIND
+    runs = "jobs"
 
-    def __init__(self, settings: SlurmSettings, ledger: SharedLedger | None = None, cli: SlurmCLI | None = None) -> None:
+    def __init__(self, settings: SlurmSettings, cli: SlurmCLI | None = None) -> None:
         self.settings = settings
         self.site = settings.site
-        self.ledger = ledger if ledger is not None else SharedLedger(capacity(settings))
         self.cli = cli or SlurmCLI(settings.slurm_conf, settings.slurm_timeout, settings.slurm_bin)
         self.runtime = settings.container_runtime or next(
             (tool for tool in ("apptainer", "singularity") if shutil.which(tool)), None)
@@ -65,45 +61,23 @@ class SlurmPlatform:
         memory = (compute.memory.min if compute.memory and compute.memory.min else self.settings.default_memory_gb)
         return Demand(cores, memory, compute.gpus().min or 0)
 
-    async def offers(self, offerset: uuid.UUID, request: m.ExecutionRequest, preparation: Preparation) -> Answer:
-        s, site = self.settings, self.site
+    async def propose(self, request: m.ExecutionRequest) -> Proposal | list[m.Message]:
         if not isinstance(request.executable, (m.DockerContainer, m.SingularityContainer)):
-            return Answer.no(m.error("{site}: Slurm runs containers, not {kind}", site=site,
-                                     kind=m.kinds.short(request.executable.kind)))
+            return [m.error("{site}: Slurm runs containers, not {kind}", site=self.site,
+                            kind=m.kinds.short(request.executable.kind))]
         cannot = self._cannot_run(request.executable)
         if cannot is not None:
-            return Answer.no(cannot)
-        window = Window.of(request, preparation, s)
-        too_long = window.too_long(s, "jobs")
-        if too_long:
-            return Answer.no(too_long)
-        demand = self._demand(request)
-        failed: list[m.Message] = []
+            return [cannot]
+        return Proposal(self._demand(request), f"Slurm job at {self.site}")
 
-        def build(session: uuid.UUID, start: datetime) -> m.ExecutionSession:
-            return make_offer(session, request, demand, start, window, preparation=preparation,
-                              site=site, platform=KIND, description=f"Slurm job at {site}")
-
-        async def plan(view: CapacityLedger) -> list[m.ExecutionSession]:
-            failed.clear()  # a repeat (another replica booked meanwhile) starts afresh
-
-            async def find(earliest: datetime) -> datetime | None:
-                try:
-                    return await self._slot(view, demand, window.block, earliest, window.latest)
-                except SlurmUnavailable as exc:  # (a SlurmError too: caught first)
-                    failed.append(m.error("{site}: Slurm is unavailable: {reason}", site=site, reason=exc.reason))
-                except SlurmError as exc:
-                    failed.append(m.error("{site}: Slurm says: {reason}", site=site, reason=exc.reason))
-                return None  # the offers found so far stand
-
-            return await successive_offers(window, view, demand, s.max_offers, find, build)
-
-        offers = await self.ledger.book(offerset, plan)
-        if not offers:
-            return Answer.no(*(failed or [m.error(
-                "{site}: no start for {cores} cores, {memory} GiB, {gpus} GPUs in the requested window",
-                site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus)]))
-        return Answer(m.Result.YES, offers)
+    async def earliest_start(self, view: CapacityLedger, demand: Demand, window: Window,
+                             earliest: datetime) -> datetime | None:
+        try:
+            return await self._slot(view, demand, window.block, earliest, window.latest)
+        except SlurmUnavailable as exc:  # (a SlurmError too: caught first)
+            raise NoStart(m.error("{site}: Slurm is unavailable: {reason}", site=self.site, reason=exc.reason))
+        except SlurmError as exc:
+            raise NoStart(m.error("{site}: Slurm says: {reason}", site=self.site, reason=exc.reason))
 
     async def _slot(self, view: CapacityLedger, demand: Demand, block: timedelta, earliest: datetime,
                     latest: datetime) -> datetime | None:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from srcnet_eb.shared.settings import AgentSettings
+from srcnet_eb.shared.settings import PlatformSettings
 
 
-class SlurmSettings(AgentSettings):
+class SlurmSettings(PlatformSettings):
     slurm_conf: str | None = Field(None, description="SLURM_CONF for the CLI tools; default: the system's")
     slurm_bin: str | None = Field(None, description="folder of sbatch/squeue/...; default: PATH")
     slurm_timeout: float = Field(10.0, description="seconds for one Slurm command (they hang while slurmctld is down)")
     partition: str | None = None
-    total_cores: int = Field(2, description="cores of the partition the broker may use")
-    total_memory_gb: int = 4
-    total_gpus: int = 0
+    total_cores: int = Field(2, ge=0, description="cores of the partition the broker may use")
+    total_memory_gb: int = Field(4, ge=0, description="memory (GiB) of the partition the broker may use")
     # How a container runs: Apptainer/Singularity when the site has it, else this template.
     container_runtime: str | None = Field(None, description="apptainer or singularity; default: whichever is on PATH")
     command_template: str = Field(

@@ -17,7 +17,8 @@ from .. import footprint
 from ..model import ExecutionRequest, Result, error
 from ..mounts import resolve
 from ..platform import Answer, Platform, Preparation
-from ..ledger import LedgerBusy, SharedLedger
+from ..capacity.booking import Booking
+from ..capacity.ledger import LedgerBusy, SharedLedger
 from ..plugins import PlatformPlugin
 from ..settings import AgentSettings
 from ..natsconn import broker_options
@@ -35,7 +36,8 @@ class AgentRuntime:
                  name: str | None = None) -> None:
         self.settings = settings
         self.platform = platform
-        self.ledger = ledger  # the site's, shared by its replicas: the platform books offers, the runtime confirms/releases
+        self.ledger = ledger  # the site's, shared by its replicas: offers are booked, confirmed and released in it
+        self.booking = Booking(platform, ledger, settings)
         self.site = c.check_site(settings.site)
         self.name = name or settings.agent_name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
@@ -66,7 +68,7 @@ class AgentRuntime:
     @classmethod
     def from_plugin(cls, plugin: PlatformPlugin, settings: AgentSettings, name: str | None = None) -> "AgentRuntime":
         ledger = SharedLedger(plugin.capacity(settings))
-        return cls(settings, plugin.create(settings, ledger), ledger, name)
+        return cls(settings, plugin.create(settings), ledger, name)
 
     async def answer(self, msg: c.OfferRequest, reply: str | None = None) -> Answer:
         """The site's answer within the request's deadline (`reply`: where the planner waits for it)."""
@@ -77,7 +79,7 @@ class AgentRuntime:
             if refused:
                 return Answer.no(*refused)
             preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
-            answer = await self._within(self.platform.offers(msg.offerset, msg.request, preparation), budget, reply)
+            answer = await self._within(self.booking.offers(msg.offerset, msg.request, preparation), budget, reply)
             return await self.priced(msg.request, answer)
         except TimeoutError:
             return Answer.no(error("Site {site} could not answer in time", site=self.site))

@@ -39,7 +39,7 @@ from ..model import (
 )
 from ..buckets import open_bucket
 from ..capacity import Demand, Reservation
-from ..ledger import SharedLedger
+from ..capacity.ledger import SharedLedger
 from ..platform import Platform, RunState
 from .leases import Leases, Lost
 

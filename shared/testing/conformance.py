@@ -1,15 +1,16 @@
 """A reusable conformance test any platform plug-in can run against itself.
 
-    from srcnet_eb.shared.testing.conformance import PlatformConformance
+    from srcnet_eb.plugin import PlatformConformance
 
     class TestMyPlatform(PlatformConformance):
-        async def make(self):               # a fresh platform and the ledger it books its offers in
-            ledger = SharedLedger(Demand(8, 32, 0))
-            return MyPlatform(settings, ledger), ledger
+        async def make(self):               # a fresh platform and its settings (capacity: total_*)
+            settings = MySettings(site="test", total_cores=8, total_memory_gb=32)
+            return MyPlatform(settings), settings
         def yes_request(self): ...          # an ExecutionRequest this platform can run (and that ends by itself)
         def no_request(self): ...           # one it must refuse
 
 pytest then runs every `test_*` below against the plug-in, over whatever real back end `make` uses.
+Offers are booked as the agent runtime books them (`Booking`, in a ledger of this process alone).
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ import uuid
 from datetime import UTC, datetime
 
 from ..capacity import Demand
+from ..capacity.booking import Booking
 from ..contracts import Capabilities
-from ..ledger import SharedLedger
 from ..model import ExecutionRequest, Level, Phase, Result, SimpleComputeResource
 from ..platform import Platform, Preparation, RunState
+from ..settings import PlatformSettings
 
 
 class PlatformConformance:
     timeout: float = 30.0  # seconds a launched session may take to run and end
     max_offers: int = 4
 
-    async def make(self) -> tuple[Platform, SharedLedger]:
+    async def make(self) -> tuple[Platform, PlatformSettings]:
         raise NotImplementedError
 
     def yes_request(self) -> ExecutionRequest:
@@ -39,10 +41,10 @@ class PlatformConformance:
     def no_request(self) -> ExecutionRequest:
         raise NotImplementedError
 
-    async def _started(self) -> tuple[Platform, SharedLedger]:
-        platform, ledger = await self.make()
+    async def _started(self) -> tuple[Platform, Booking]:
+        platform, settings = await self.make()
         await platform.start()
-        return platform, ledger
+        return platform, Booking.in_memory(platform, settings)
 
     async def _until(self, platform: Platform, platform_id: str, states: set[RunState]) -> RunState:
         deadline = time.monotonic() + self.timeout
@@ -61,10 +63,11 @@ class PlatformConformance:
             await platform.stop()
 
     async def test_yes_gives_well_formed_offers_that_hold_capacity(self):
-        platform, ledger = await self._started()
+        platform, booking = await self._started()
+        ledger = booking.ledger
         try:
             request = self.yes_request()
-            answer = await platform.offers(uuid.uuid4(), request, Preparation())
+            answer = await booking.offers(uuid.uuid4(), request, Preparation())
             assert answer.result is Result.YES, answer.messages
             assert 1 <= len(answer.offers) <= self.max_offers
             now = datetime.now(UTC)
@@ -85,18 +88,19 @@ class PlatformConformance:
             await platform.stop()
 
     async def test_no_says_why(self):
-        platform, _ = await self._started()
+        platform, booking = await self._started()
         try:
-            answer = await platform.offers(uuid.uuid4(), self.no_request(), Preparation())
+            answer = await booking.offers(uuid.uuid4(), self.no_request(), Preparation())
             assert answer.result is Result.NO and answer.offers == []
             assert any(m.level in (Level.ERROR, Level.WARN) and m.message for m in answer.messages)
         finally:
             await platform.stop()
 
     async def test_open_offers_never_double_book(self):
-        platform, ledger = await self._started()
+        platform, booking = await self._started()
+        ledger = booking.ledger
         try:  # at the same time: offers must be booked through `ledger.book`, not reserved beside it
-            await asyncio.gather(*(platform.offers(uuid.uuid4(), self.yes_request(), Preparation()) for _ in range(3)))
+            await asyncio.gather(*(booking.offers(uuid.uuid4(), self.yes_request(), Preparation()) for _ in range(3)))
             view = ledger.view()
             for held in view.reservations():
                 assert view.used(held.start, held.end).within(view.total)
@@ -105,11 +109,12 @@ class PlatformConformance:
             await platform.stop()
 
     async def test_the_same_offerset_asked_again_holds_only_its_new_offers(self):
-        platform, ledger = await self._started()
+        platform, booking = await self._started()
+        ledger = booking.ledger
         try:  # a planner replaced mid-collection asks again: the first answer's holds must go
             offerset = uuid.uuid4()
-            first = await platform.offers(offerset, self.yes_request(), Preparation())
-            second = await platform.offers(offerset, self.yes_request(), Preparation())
+            first = await booking.offers(offerset, self.yes_request(), Preparation())
+            second = await booking.offers(offerset, self.yes_request(), Preparation())
             held = {r.id for r in ledger.view().reservations()}
             assert {o.meta.uuid for o in second.offers} <= held
             assert not {o.meta.uuid for o in first.offers} & held
@@ -117,9 +122,10 @@ class PlatformConformance:
             await platform.stop()
 
     async def test_launch_runs_to_the_end_and_is_idempotent(self):
-        platform, ledger = await self._started()
+        platform, booking = await self._started()
+        ledger = booking.ledger
         try:
-            offer = (await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
+            offer = (await booking.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
             assert await ledger.confirm(offer.meta.uuid)
             first = await platform.launch(offer)
             assert await platform.launch(offer) == first, "a second launch finds the first"
@@ -129,9 +135,9 @@ class PlatformConformance:
             await platform.stop()
 
     async def test_cancel_stops_it(self):
-        platform, _ = await self._started()
+        platform, booking = await self._started()
         try:
-            offer = (await platform.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
+            offer = (await booking.offers(uuid.uuid4(), self.yes_request(), Preparation())).offers[0]
             running = await platform.launch(offer)
             await self._until(platform, running, {RunState.RUNNING, RunState.SUCCEEDED})
             await platform.cancel(running)

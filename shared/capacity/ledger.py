@@ -38,9 +38,10 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
-from .buckets import open_bucket
-from .capacity import CapacityLedger, Demand, Reservation
-from .ledger_value import KEY, TURN, Codec
+from ..buckets import open_bucket
+from .demand import Demand
+from .snapshot import CapacityLedger, Reservation
+from .value import KEY, TURN, Codec
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""The capacity computation: offers reserve cores/memory/GPUs over time so no two promise the same.
+"""One snapshot of a site's reservations and the capacity computation over it: offers reserve cores/memory/GPUs over time so no two promise the same.
 
 A reservation holds its block [start, end) until `hold_until` (the offer's expiry); after that
 it lapses by itself unless it was made firm (accepted). `CapacityLedger` is pure and synchronous:
-it computes over one snapshot of a site's reservations. `srcnet_eb.shared.ledger.SharedLedger` keeps the
+it computes over one snapshot of a site's reservations. `srcnet_eb.shared.capacity.ledger.SharedLedger` keeps the
 site's one copy (shared by its agent replicas) and makes each change to it atomic.
 """
 
@@ -13,21 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-
-@dataclass(frozen=True)
-class Demand:
-    cores: int = 0
-    memory_gb: int = 0
-    gpus: int = 0
-
-    def __add__(self, other: Demand) -> Demand:
-        return Demand(self.cores + other.cores, self.memory_gb + other.memory_gb, self.gpus + other.gpus)
-
-    def __sub__(self, other: Demand) -> Demand:
-        return Demand(self.cores - other.cores, self.memory_gb - other.memory_gb, self.gpus - other.gpus)
-
-    def within(self, other: Demand) -> bool:
-        return self.cores <= other.cores and self.memory_gb <= other.memory_gb and self.gpus <= other.gpus
+from .demand import Demand
 
 
 @dataclass(frozen=True)  # immutable: ledger snapshots share them instead of copying

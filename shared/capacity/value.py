@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from .capacity import Demand, Reservation
+from .demand import Demand
+from .snapshot import Reservation
 
 KEY = "reservations"
 TURN = "turn"  # the replica whose turn it is to book, when one claimed it (see SharedLedger)
