@@ -26,7 +26,8 @@ import nats
 from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
 from srcnet_eb.shared.capacity.ledger import LedgerBusy, SharedLedger
-from srcnet_eb.shared.offers import Window, successive_offers
+from srcnet_eb.shared.capacity.booking import successive_offers
+from srcnet_eb.shared.capacity.window import Window
 
 TOTAL = Demand(1000, 4000, 0)
 ASK = Demand(2, 4, 0)

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from srcnet_eb.services.canfar_agent.platform import CanfarPlatform
-from srcnet_eb.services.canfar_agent.sessions import LaunchError, session_name, session_type
+from srcnet_eb.services.canfar_agent.launches import LaunchError, session_name, session_type
 from srcnet_eb.services.canfar_agent.settings import CanfarSettings
-from srcnet_eb.services.canfar_agent.skaha import SkahaClient, SkahaUnavailable
+from srcnet_eb.services.canfar_agent.skaha import SkahaClient
+from srcnet_eb.services.canfar_agent.skaha_types import SkahaUnavailable
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.capacity.ledger import SharedLedger

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from srcnet_eb.services.canfar_agent.skaha import (
-    SessionPhase, SkahaClient, SkahaContext, SkahaRejected, SkahaSession, SkahaUnavailable,
-)
+from srcnet_eb.services.canfar_agent.skaha import SkahaClient
+from srcnet_eb.services.canfar_agent.skaha_types import (SessionPhase, SkahaContext, SkahaRejected, SkahaSession,
+                                                       SkahaUnavailable)
 from srcnet_eb.standins.skaha import SkahaStandInConfig, StandInImage, load_config, running_standin
 
 SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"

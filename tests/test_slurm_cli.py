@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from srcnet_eb.services.slurm_agent.cli import TERMINAL_STATES, Accounting, SlurmCLI, SlurmError, SlurmUnavailable
+from srcnet_eb.services.slurm_agent.slurmctl import TERMINAL_STATES, Accounting, SlurmCLI, SlurmError, SlurmUnavailable
 
 from .slurm_cluster import SlurmCluster, cancel_all, fill_cluster
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from srcnet_eb.shared.model import DockerContainer
 
-from .skaha import SkahaImage
+from .skaha_types import SkahaImage
 
 
 def normalize(reference: str) -> str:

@@ -22,7 +22,7 @@ from srcnet_eb.shared import model as m
 
 from . import images, notebooks
 from .settings import CanfarSettings
-from .skaha import SkahaImage
+from .skaha_types import SkahaImage
 
 HEADLESS = "headless"
 INTERACTIVE_TYPES = ("notebook", "desktop", "carta", "firefly", "contributed")  # preference order

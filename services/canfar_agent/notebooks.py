@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from srcnet_eb.shared import model as m
 
 from . import images
-from .skaha import SkahaImage
+from .skaha_types import SkahaImage
 
 NOTEBOOK = "notebook"
 

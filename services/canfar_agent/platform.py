@@ -10,10 +10,11 @@ from srcnet_eb.shared.mounts import Mount
 from srcnet_eb.shared.platform import Proposal, RunStatus
 
 from . import launchplan
-from .sessions import SkahaSessions
+from .launches import SkahaSessions
 from .settings import CanfarSettings
 from .sizing import size
-from .skaha import SessionPhase, SkahaClient, SkahaUnavailable
+from .skaha import SkahaClient
+from .skaha_types import SessionPhase, SkahaUnavailable
 
 KIND = "canfar"
 
@@ -91,7 +92,7 @@ class CanfarPlatform:
     def access_for(self, session: m.ExecutionSession, urls: list[str]) -> list[str]:
         return self.sessions.access_for(session, urls)
 
-    # --- the lifecycle of accepted offers (see sessions.py) ---------------------
+    # --- the lifecycle of accepted offers (see launches.py) ---------------------
     async def launch(self, session: m.ExecutionSession) -> str:
         return await self.sessions.launch(session)
 

@@ -5,7 +5,8 @@ array of ``{id, types, digest}``; ``GET /v1/context`` is
 ``{cores: {default, defaultRequest, defaultLimit, options}, memoryGB: {...},
 gpus: {options}, maxInteractiveSessions}`` (2021 releases used flat
 ``defaultCores/availableCores/defaultRAM/availableRAM``); sessions are created
-with form parameters and answered with the bare session ID in text/plain.
+with form parameters and answered with the bare session ID in text/plain. What it answers, as
+types: skaha_types.py; as read off the wire: skaha_wire.py.
 
 Failure policy: anything that means "this Skaha cannot serve us right now"
 (connect error, timeout, 5xx, 401/403, malformed payload) raises
@@ -18,175 +19,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .skaha_types import SkahaContext, SkahaImage, SkahaRejected, SkahaSession, SkahaUnavailable
+from .skaha_wire import IMAGES, SESSIONS, WireContext, WireSession, default_of, session_of
 
 T = TypeVar("T")
-
-
-class SkahaError(Exception):
-    def __init__(self, reason: str, status_code: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status_code = status_code
-
-
-class SkahaUnavailable(SkahaError):
-    """The platform cannot be used right now (down, unreachable, auth refused, garbage)."""
-
-
-class SkahaRejected(SkahaError):
-    """The platform is up but refused this request (HTTP 400/404/...); ``reason`` is its message."""
-
-
-@dataclass(frozen=True)
-class SkahaImage:
-    id: str
-    types: tuple[str, ...]
-    digest: str | None
-
-
-@dataclass(frozen=True)
-class SkahaContext:
-    cores: tuple[int, ...]  # sorted options
-    memory_gb: tuple[int, ...]
-    gpus: tuple[int, ...]  # () when the site has no GPUs
-    default_cores: int | None = None
-    default_memory_gb: int | None = None
-    max_interactive_sessions: int | None = None
-
-
-class SessionPhase(StrEnum):
-    """Skaha's status strings folded across releases ("Succeeded" became "Completed")."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    TERMINATING = "Terminating"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    UNKNOWN = "Unknown"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (SessionPhase.SUCCEEDED, SessionPhase.FAILED)
-
-
-_PHASES = {
-    "pending": SessionPhase.PENDING, "running": SessionPhase.RUNNING,
-    "terminating": SessionPhase.TERMINATING, "succeeded": SessionPhase.SUCCEEDED,
-    "completed": SessionPhase.SUCCEEDED, "failed": SessionPhase.FAILED,
-    "error": SessionPhase.FAILED,
-}
-
-
-@dataclass(frozen=True)
-class SkahaSession:
-    id: str
-    name: str | None
-    image: str | None
-    type: str | None
-    status: str  # exactly as Skaha said it
-    phase: SessionPhase
-    userid: str | None = None
-    start_time: datetime | None = None
-    expiry_time: datetime | None = None
-    connect_url: str | None = None
-    requested_cpu_cores: float | None = None
-    requested_ram_gb: float | None = None
-    requested_gpus: int | None = None
-
-
-# --- wire models: tolerant of extra fields and of both context spellings ----
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class _WireImage(_Wire):
-    id: str
-    types: list[str] = []
-    digest: str | None = None
-
-
-class _WireRange(_Wire):
-    default: int | None = None
-    defaultRequest: int | None = None
-    options: list[int] = []
-
-
-class _WireContext(_Wire):
-    cores: _WireRange | None = None
-    memoryGB: _WireRange | None = None
-    gpus: _WireRange | None = None
-    maxInteractiveSessions: int | None = None
-    # Spelling of the first (2021) /context releases.
-    defaultCores: int | None = None
-    availableCores: list[int] | None = None
-    defaultRAM: int | None = None
-    availableRAM: list[int] | None = None
-    availableGPUs: list[int] | None = None
-
-    @field_validator("maxInteractiveSessions", mode="before")
-    @classmethod
-    def _lenient_int(cls, v: Any) -> Any:
-        # Helm-templated configs have shipped this as a string; it is advisory only.
-        try:
-            return int(v)
-        except (TypeError, ValueError):
-            return None
-
-
-class _WireSession(_Wire):
-    id: str
-    userid: str | None = None
-    image: str | None = None
-    type: str | None = None
-    status: str = "Unknown"
-    name: str | None = None
-    startTime: str | None = None
-    expiryTime: str | None = None
-    connectURL: str | None = None
-    requestedRAM: str | None = None
-    requestedCPUCores: str | None = None
-    requestedGPUCores: str | None = None
-
-
-_IMAGES = TypeAdapter(list[_WireImage])
-_SESSIONS = TypeAdapter(list[_WireSession])
-
-
-def _number(raw: str | None) -> float | None:
-    """'8.00', '8G', '8Gi', '0.500' -> float; '<none>', '' -> None."""
-    if not raw:
-        return None
-    try:
-        return float(raw.strip().rstrip("iGgB"))
-    except ValueError:
-        return None
-
-
-def _time(raw: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _session(w: _WireSession) -> SkahaSession:
-    gpus = _number(w.requestedGPUCores)
-    return SkahaSession(
-        id=w.id, name=w.name, image=w.image, type=w.type, status=w.status,
-        phase=_PHASES.get(w.status.lower(), SessionPhase.UNKNOWN), userid=w.userid,
-        start_time=_time(w.startTime), expiry_time=_time(w.expiryTime),
-        connect_url=w.connectURL or None, requested_cpu_cores=_number(w.requestedCPUCores),
-        requested_ram_gb=_number(w.requestedRAM),
-        requested_gpus=int(gpus) if gpus is not None else None,
-    )
 
 
 class _Cached(Generic[T]):
@@ -266,11 +108,11 @@ class SkahaClient:
         return await self._context.get()
 
     async def _fetch_images(self) -> list[SkahaImage]:
-        wire = self._parse(_IMAGES, await self._request("GET", "v1/image"), "v1/image")
+        wire = self._parse(IMAGES, await self._request("GET", "v1/image"), "v1/image")
         return [SkahaImage(w.id, tuple(w.types), w.digest) for w in wire]
 
     async def _fetch_context(self) -> SkahaContext:
-        w = self._parse(_WireContext, await self._request("GET", "v1/context"), "v1/context")
+        w = self._parse(WireContext, await self._request("GET", "v1/context"), "v1/context")
         cores = w.cores.options if w.cores else (w.availableCores or [])
         memory = w.memoryGB.options if w.memoryGB else (w.availableRAM or [])
         gpus = w.gpus.options if w.gpus else (w.availableGPUs or [])
@@ -279,13 +121,13 @@ class SkahaClient:
         return SkahaContext(
             cores=tuple(sorted(set(cores))), memory_gb=tuple(sorted(set(memory))),
             gpus=tuple(sorted(set(gpus))),
-            default_cores=_default(w.cores, w.defaultCores),
-            default_memory_gb=_default(w.memoryGB, w.defaultRAM),
+            default_cores=default_of(w.cores, w.defaultCores),
+            default_memory_gb=default_of(w.memoryGB, w.defaultRAM),
             max_interactive_sessions=w.maxInteractiveSessions,
         )
 
     # --- sessions -------------------------------------------------------------
-    async def create_session(
+    async def createsession_of(
         self, *, name: str, image: str, type: str = "headless", cores: int | None = None,
         ram: int | None = None, gpus: int | None = None, cmd: str | None = None,
         args: Sequence[str] | str | None = None, env: Mapping[str, str] | None = None,
@@ -312,7 +154,7 @@ class SkahaClient:
                        status: str | None = None) -> list[SkahaSession]:
         params = {k: v for k, v in (("type", type), ("status", status)) if v}
         resp = await self._request("GET", "v1/session", params=params)
-        return [_session(w) for w in self._parse(_SESSIONS, resp, "v1/session")]
+        return [session_of(w) for w in self._parse(SESSIONS, resp, "v1/session")]
 
     async def session(self, session_id: str) -> SkahaSession | None:
         """The session, or ``None`` once Skaha no longer knows it (404)."""
@@ -323,9 +165,9 @@ class SkahaClient:
             if exc.status_code == 404:
                 return None
             raise
-        return _session(self._parse(_WireSession, resp, path))
+        return session_of(self._parse(WireSession, resp, path))
 
-    async def delete_session(self, session_id: str) -> bool:
+    async def deletesession_of(self, session_id: str) -> bool:
         """Delete; ``False`` if it was already gone (so callers can retry idempotently)."""
         try:
             await self._request("DELETE", _session_path(session_id))
@@ -335,7 +177,7 @@ class SkahaClient:
             raise
         return True
 
-    async def renew_session(self, session_id: str) -> None:
+    async def renewsession_of(self, session_id: str) -> None:
         """Push the expiry time out by Skaha's configured session lifetime."""
         await self._request("POST", _session_path(session_id), params={"action": "renew"})
 
@@ -371,12 +213,6 @@ class SkahaClient:
             raise SkahaUnavailable(
                 f"malformed payload from {path}: {first['msg']} at {first['loc']}"
             ) from None
-
-
-def _default(rng: _WireRange | None, legacy: int | None) -> int | None:
-    if rng is not None:
-        return rng.default if rng.default is not None else rng.defaultRequest
-    return legacy
 
 
 def _service_url(base_url: str) -> str:

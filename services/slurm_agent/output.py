@@ -1,4 +1,4 @@
-"""What the Slurm CLI tools print, as types, and how it is read (see cli.py for the formats)."""
+"""What the Slurm CLI tools print, as types, and how it is read (see slurmctl.py for the formats)."""
 
 from __future__ import annotations
 

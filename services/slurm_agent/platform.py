@@ -20,7 +20,8 @@ from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.contracts import Capabilities
 from srcnet_eb.shared.platform import NoStart, Proposal, RunState, RunStatus
 
-from .cli import SlurmCLI, SlurmError, SlurmUnavailable
+from .output import SlurmError, SlurmUnavailable
+from .slurmctl import SlurmCLI
 from .settings import SlurmSettings
 
 KIND = "slurm"

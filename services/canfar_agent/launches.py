@@ -26,7 +26,8 @@ from srcnet_eb.shared.platform import RunState, RunStatus
 from . import launchplan, notebooks
 from .launchplan import HEADLESS, INTERACTIVE_TYPES, LaunchPlan, command, session_type  # noqa: F401 (their home was here)
 from .settings import CanfarSettings
-from .skaha import SessionPhase, SkahaClient, SkahaRejected, SkahaSession
+from .skaha import SkahaClient
+from .skaha_types import SessionPhase, SkahaRejected, SkahaSession
 
 _STATES = {
     SessionPhase.PENDING: RunState.PENDING,
