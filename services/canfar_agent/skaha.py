@@ -127,7 +127,7 @@ class SkahaClient:
         )
 
     # --- sessions -------------------------------------------------------------
-    async def createsession_of(
+    async def create_session(
         self, *, name: str, image: str, type: str = "headless", cores: int | None = None,
         ram: int | None = None, gpus: int | None = None, cmd: str | None = None,
         args: Sequence[str] | str | None = None, env: Mapping[str, str] | None = None,
@@ -167,7 +167,7 @@ class SkahaClient:
             raise
         return session_of(self._parse(WireSession, resp, path))
 
-    async def deletesession_of(self, session_id: str) -> bool:
+    async def delete_session(self, session_id: str) -> bool:
         """Delete; ``False`` if it was already gone (so callers can retry idempotently)."""
         try:
             await self._request("DELETE", _session_path(session_id))
@@ -177,7 +177,7 @@ class SkahaClient:
             raise
         return True
 
-    async def renewsession_of(self, session_id: str) -> None:
+    async def renew_session(self, session_id: str) -> None:
         """Push the expiry time out by Skaha's configured session lifetime."""
         await self._request("POST", _session_path(session_id), params={"action": "renew"})
 
