@@ -37,8 +37,8 @@ async def post_and_wait(broker, doc: dict, wait: float = 10) -> dict:
     return got.json()
 
 
-async def hang(offerset, req, preparation=None):
-    """A platform that answers after the planner has given up."""
+async def hang(req):
+    """A platform that answers (`propose`) after the planner has given up."""
     await asyncio.sleep(30)
 
 
@@ -84,7 +84,7 @@ async def test_polling_without_wait_then_prefer_wait(two_sites):
     two_sites.planner.settings.collect_timeout = 2.0
     slow = await two_sites.start_agent("site-c", "http://127.0.0.1:9/skaha")
     await two_sites.wait_for_agents(3)
-    slow.platform.offers = hang  # keeps the OfferSet open until the timeout
+    slow.platform.propose = hang  # keeps the OfferSet open until the timeout
     posted = await two_sites.http.post("/offersets", content=json.dumps(request("images.canfar.net/skaha/astroml:24.07")),
                                        headers=JSON)
     url = posted.headers["location"]
@@ -103,7 +103,7 @@ async def test_prefer_wait_returns_after_n_seconds_when_still_collecting(broker,
     await broker.wait_for_agents(1)
     slow = broker.sites["slow"].platform
 
-    slow.offers = hang
+    slow.propose = hang
     posted = await broker.http.post("/offersets", content=json.dumps(request("images.canfar.net/skaha/astroml:24.07")),
                                     headers=JSON)
     started = time.monotonic()
@@ -127,7 +127,7 @@ async def test_silent_agent_is_named_and_offerset_saved_at_the_timeout(two_sites
     silent = await two_sites.start_agent("site-c", "http://127.0.0.1:9/skaha")
     await two_sites.wait_for_agents(3)
 
-    silent.platform.offers = hang
+    silent.platform.propose = hang
     started = time.monotonic()
     body = await post_and_wait(two_sites, request("images.canfar.net/skaha/astroml:24.07"), wait=10)
     elapsed = time.monotonic() - started
