@@ -14,19 +14,19 @@ class Commands:
         self.js = js
         self._consumers: set[str] = set()  # sites whose commands consumer is known to exist
 
-    async def send(self, target: Target, action: c.Action, reason: str | None = None) -> None:
+    async def send(self, target: Target, action: c.CommandAction, reason: str | None = None) -> None:
         command = c.SessionCommand(session=target.uuid, action=action, reason=reason,
-                                   offer=target.offer if action is c.Action.LAUNCH else None)
+                                   offer=target.offer if action is c.CommandAction.LAUNCH else None)
         if target.site not in self._consumers:  # the site's agents never create it: the central side does
             await ensure_commands_consumer(self.js, target.site)
             self._consumers.add(target.site)
         await publish(self.js, c.command_subject(target.site), command, command.msg_id)
 
     async def launch(self, target: Target) -> None:
-        await self.send(target, c.Action.LAUNCH)
+        await self.send(target, c.CommandAction.LAUNCH)
 
     async def release(self, target: Target, reason: str) -> None:
-        await self.send(target, c.Action.RELEASE, reason)
+        await self.send(target, c.CommandAction.RELEASE, reason)
 
     async def cancel(self, target: Target, reason: str) -> None:
-        await self.send(target, c.Action.CANCEL, reason)
+        await self.send(target, c.CommandAction.CANCEL, reason)

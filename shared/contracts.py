@@ -220,7 +220,9 @@ class OfferSetCompleted(BaseModel):
     result: Result
 
 
-class Action(StrEnum):
+class CommandAction(StrEnum):
+    """What a SessionCommand tells a site's agents to do (not an audit row's: that is store.audit.AuditAction)."""
+
     LAUNCH = "LAUNCH"  # an accepted offer: run it
     RELEASE = "RELEASE"  # a rejected or expired offer: free its reservation
     CANCEL = "CANCEL"  # stop it, free its resources
@@ -228,7 +230,7 @@ class Action(StrEnum):
 
 class SessionCommand(BaseModel):
     session: UUID
-    action: Action
+    action: CommandAction
     offer: ExecutionSession | None = Field(None, description="the accepted offer, with LAUNCH")
     reason: str | None = None
     sent: datetime = Field(default_factory=_now)
@@ -333,3 +335,4 @@ class StageProgress(BaseModel):
     total: int = 0
     bytes: int | None = Field(None, description="once OK: the bytes of the rules' files now at the site")
     messages: list[Message] = Field(default_factory=list)
+Action = CommandAction  # the agent driver's name until it moves to CommandAction (helper "consumer")

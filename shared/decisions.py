@@ -16,7 +16,7 @@ async def tell_sites(commands: Commands, store: Store, changed: Changed, phase: 
     target = changed.session
     if phase is Phase.ACCEPTED:
         await commands.launch(target)
-        await store.handed_over(target.uuid)
+        await store.sessions.handed_over(target.uuid)
     elif phase is Phase.CANCELLED and target.phase is not Phase.OFFERED:
         await commands.cancel(target, "cancelled by the client")
     else:

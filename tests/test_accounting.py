@@ -54,12 +54,12 @@ def _offer(site: str, cores: int, gpus: int) -> ExecutionSession:
 async def _session(store: Store, owner: str, site: str, cores: int, gpus: int) -> tuple[uuid.UUID, datetime]:
     """An accepted session of `owner`; returns it and when it was accepted."""
     oid = uuid.uuid4()
-    await store.add_offerset(oid, ExecutionRequest(meta=Meta(name="acct"), executable=DockerContainer(
+    await store.offersets.add(oid, ExecutionRequest(meta=Meta(name="acct"), executable=DockerContainer(
         image=DockerImage(locations=["img:1"]))), owner=owner)
     offer = _offer(site, cores, gpus)
-    await store.complete_offerset(oid, Result.YES, [], [(offer, f"{site}-agent")])
-    await store.accept(offer.meta.uuid, "test", actor=owner)
-    accepted = parse_instant((await store.history(offer.meta.uuid))[0]["time"])
+    await store.offersets.complete(oid, Result.YES, [], [(offer, f"{site}-agent")])
+    await store.sessions.accept(offer.meta.uuid, "test", actor=owner)
+    accepted = (await store.sessions.history(offer.meta.uuid))[0].time
     return offer.meta.uuid, accepted
 
 
@@ -76,27 +76,27 @@ async def test_usage_is_cores_and_gpus_times_the_time_in_use_clipped_to_the_peri
              (Phase.AVAILABLE, 10, []), (Phase.RUNNING, 11, []), (Phase.RELEASING, 100, []),
              (Phase.COMPLETED, 101, [])]  # minutes after acceptance
     for phase, minutes, messages in steps:
-        await store.record(sid, phase, t0 + timedelta(minutes=minutes), "agent", messages)
+        await store.sessions.record(sid, phase, t0 + timedelta(minutes=minutes), "agent", messages)
     # A second session, cancelled while waiting: counted, never in use.
     cancelled, _ = await _session(store, user, site, cores=8, gpus=0)
-    await store.cancel(cancelled, "test", actor=user)
+    await store.sessions.cancel(cancelled, "test", actor=user)
     later = t0 + 3 * H
 
-    whole = _rows(await store.usage(t0 - H, t0 + 2 * H, now=later), user)[site]
+    whole = _rows(await store.accounts.usage(t0 - H, t0 + 2 * H, now=later), user)[site]
     assert whole == {"user": user, "site": site, "platform": "canfar", "sessions": 2, "core_hours": 4 * 1.5,
                      "gpu_hours": 2 * 1.5, "staged_bytes": 123_456_789}  # in use from minute 10 to minute 100
-    half = _rows(await store.usage(t0 + timedelta(minutes=55), t0 + 3 * H, now=later), user)[site]
+    half = _rows(await store.accounts.usage(t0 + timedelta(minutes=55), t0 + 3 * H, now=later), user)[site]
     assert half["core_hours"] == pytest.approx(4 * 0.75) and half["gpu_hours"] == pytest.approx(2 * 0.75)
     assert half["staged_bytes"] == 0  # the data came before the period
     assert half["sessions"] == 1  # the cancelled one ended (at once) before it
-    assert _rows(await store.usage(t0 + 2 * H, t0 + 3 * H, now=later), user).get(site) is None
+    assert _rows(await store.accounts.usage(t0 + 2 * H, t0 + 3 * H, now=later), user).get(site) is None
 
 
 async def test_a_running_session_counts_up_to_now(store: Store):
     user, site = f"user-{uuid.uuid4().hex[:8]}", f"s-{uuid.uuid4().hex[:6]}"
     sid, t0 = await _session(store, user, site, cores=2, gpus=0)
-    await store.record(sid, Phase.RUNNING, t0 + timedelta(minutes=6), "agent")
-    report = await store.usage(t0, t0 + 10 * H, now=t0 + timedelta(minutes=36))
+    await store.sessions.record(sid, Phase.RUNNING, t0 + timedelta(minutes=6), "agent")
+    report = await store.accounts.usage(t0, t0 + 10 * H, now=t0 + timedelta(minutes=36))
     assert _rows(report, user)[site]["core_hours"] == pytest.approx(2 * 0.5)
 
 

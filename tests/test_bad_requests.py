@@ -136,7 +136,7 @@ async def test_no_stream_for_offer_requests_is_503_and_nothing_left_collecting(b
                                  headers={"Content-Type": "application/json", "Accept": "application/json"})
     assert got.status_code == 503
     assert "could not be queued for the planners" in got.json()["messages"][0]["message"]
-    assert await broker.store.collecting() == []
+    assert await broker.store.offersets.collecting() == []
 
 
 async def test_with_no_planner_running_a_request_waits_in_the_stream_for_one(broker):
@@ -147,7 +147,7 @@ async def test_with_no_planner_running_a_request_waits_in_the_stream_for_one(bro
     await broker.start_planner()  # a planner that comes later takes it from the stream
     done = await broker.http.get(got.headers["Location"], headers={"Accept": "application/json", "Prefer": "wait=10"})
     assert done.json()["status"] == "COMPLETE"
-    assert await broker.store.collecting() == []
+    assert await broker.store.offersets.collecting() == []
 
 
 async def test_garbage_never_gives_5xx(broker):

@@ -36,7 +36,7 @@ async def test_direct_accepts_the_best_offer_and_the_session_runs_to_completed(b
     session = posted.json()
     assert session["meta"]["url"] == location and session["site"]["name"] == "site-a"
     assert session["phase"] != "OFFERED" and session["costs"]
-    offerset = next(iter(await broker.store.collecting()), None)
+    offerset = next(iter(await broker.store.offersets.collecting()), None)
     assert offerset is None  # nothing left half done
     # Its siblings were rejected, and their holds released at both sites: only the accepted one may stay
     # (until it ends).

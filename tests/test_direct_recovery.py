@@ -19,14 +19,14 @@ async def test_a_second_delivery_accepts_the_best_offer_once(broker, site_config
                                          "owner": "alice", "direct": True})
     # The first planner completed it (as if not direct: it died before accepting) ...
     await planner.plan(offerset, plan.request, owner="alice")
-    assert await broker.store.accepted_in(offerset) is None
+    assert await broker.store.offersets.accepted_in(offerset) is None
     # ... the stream delivers it again: this one accepts, and a third delivery changes nothing.
     await planner._take(plan, 2)
-    accepted = await broker.store.accepted_in(offerset)
+    accepted = await broker.store.offersets.accepted_in(offerset)
     assert accepted is not None
     await planner._take(plan, 3)
-    assert await broker.store.accepted_in(offerset) == accepted
-    doc = await broker.store.offerset_document(offerset)
+    assert await broker.store.offersets.accepted_in(offerset) == accepted
+    doc = await broker.store.offersets.document(offerset)
     phases = {o["meta"]["uuid"]: o["phase"] for o in doc["offers"]}
     assert phases[str(accepted)] != "OFFERED"
     assert all(p == "REJECTED" for u, p in phases.items() if u != str(accepted))

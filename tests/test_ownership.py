@@ -113,8 +113,8 @@ async def test_every_step_is_in_the_audit_trail_with_who_and_where(federation):
 
 
 async def test_without_a_token_nothing_is_asked(federation):
-    before = await federation.store.collecting()  # PostgreSQL's database is shared by the session's tests
+    before = await federation.store.offersets.collecting()  # PostgreSQL's database is shared by the session's tests
     anonymous = federation.client(None)
     got = await anonymous.post("/offersets", content=json.dumps(request(HEADLESS)), headers=JSON)
     assert got.status_code == 401 and got.headers["www-authenticate"].startswith("Bearer")
-    assert await federation.store.collecting() == before
+    assert await federation.store.offersets.collecting() == before

@@ -24,7 +24,7 @@ def _request(name: str) -> ExecutionRequest:
 async def _status(store, offerset: uuid.UUID, timeout: float) -> dict:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        doc = await store.offerset_document(offerset)
+        doc = await store.offersets.document(offerset)
         if doc["status"] == "COMPLETE" or asyncio.get_running_loop().time() > deadline:
             return doc
         await asyncio.sleep(0.1)
@@ -36,8 +36,8 @@ async def test_a_starting_planner_replans_offersets_left_collecting(nats_url, sq
         await broker.add_site("site-a", site_config("site-a"))
         old, recent = uuid.uuid4(), uuid.uuid4()
         now = datetime.now(UTC)
-        await sqlite_store.add_offerset(old, _request("left behind"), created=now - timedelta(minutes=30), owner="alice")
-        await sqlite_store.add_offerset(recent, _request("just taken"), created=now, owner="alice")
+        await sqlite_store.offersets.add(old, _request("left behind"), created=now - timedelta(minutes=30), owner="alice")
+        await sqlite_store.offersets.add(recent, _request("just taken"), created=now, owner="alice")
         planner = await broker.start_planner()
         done = await _status(sqlite_store, old, 10)
         assert done["status"] == "COMPLETE" and done["result"] == "YES" and done["offers"], done
@@ -61,17 +61,17 @@ async def test_a_direct_request_left_collecting_is_accepted_when_replanned(nats_
         await broker.add_site("site-a", site_config("site-a"))
         offerset = uuid.uuid4()
         when = datetime.now(UTC) - timedelta(minutes=5)
-        await sqlite_store.add_offerset(offerset, _request("run now"), created=when, owner="alice", direct=True)
-        [pending] = [row for row in await sqlite_store.collecting() if row.offerset == offerset]
+        await sqlite_store.offersets.add(offerset, _request("run now"), created=when, owner="alice", direct=True)
+        [pending] = [row for row in await sqlite_store.offersets.collecting() if row.offerset == offerset]
         assert pending.direct and pending.owner == "alice"
         planner = await broker.start_planner()
         done = await _status(sqlite_store, offerset, 10)
         assert done["status"] == "COMPLETE" and done["result"] == "YES", done
         await planner.recovery.wait()
-        accepted = await sqlite_store.accepted_in(offerset)
+        accepted = await sqlite_store.offersets.accepted_in(offerset)
         assert accepted is not None
-        phases = [o["phase"] for o in (await sqlite_store.offerset_document(offerset))["offers"]]
+        phases = [o["phase"] for o in (await sqlite_store.offersets.document(offerset))["offers"]]
         assert phases.count("OFFERED") == 0 and len(phases) - phases.count("REJECTED") == 1, phases
-        assert await sqlite_store.session_document(accepted, owned_by="alice") is not None
+        assert await sqlite_store.sessions.document(accepted, owned_by="alice") is not None
     finally:
         await broker.close()

@@ -178,7 +178,7 @@ async def test_a_launch_delivered_twice_to_two_replicas_makes_one_platform_sessi
     assert (await update(broker, offer, "ACCEPTED")).status_code == 200
     raw = await asyncio.wait_for(launches.get(), 5)
     command = c.SessionCommand.model_validate_json(raw)
-    assert command.action is c.Action.LAUNCH
+    assert command.action is c.CommandAction.LAUNCH
     # Again on the stream under another message id (past de-duplication), and straight to both replicas.
     await nc.jetstream().publish(c.command_subject("site-a"), raw, headers={"Nats-Msg-Id": f"again-{uuid.uuid4()}"})
     await asyncio.gather(site.agent.sessions.handle(command), other.sessions.handle(command))

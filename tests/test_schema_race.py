@@ -14,8 +14,8 @@ async def test_processes_opening_a_fresh_database_together_all_succeed(fresh_dat
     try:
         oid = uuid.uuid4()
         request = ExecutionRequest(meta=Meta(name="race"), executable=DockerContainer(image=DockerImage(locations=["i:1"])))
-        await stores[0].add_offerset(oid, request)
-        await stores[1].add_offerset(oid, request)  # idempotent: the second record keeps the first
-        assert (await stores[5].offerset(oid)).meta.name == "race"
+        await stores[0].offersets.add(oid, request)
+        await stores[1].offersets.add(oid, request)  # idempotent: the second record keeps the first
+        assert (await stores[5].offersets.get(oid)).meta.name == "race"
     finally:
         await asyncio.gather(*(s.close() for s in stores))

@@ -131,7 +131,7 @@ async def test_offers_expire_without_anyone_looking(broker, site_config):
     await broker.wait_for_agents(1)
     offers = await offers_for(broker, request(NOTEBOOK))
     await asyncio.sleep(1.6)
-    rows = [await broker.store.session(uuid.UUID(o["meta"]["uuid"])) for o in offers]
+    rows = [await broker.store.sessions.get(uuid.UUID(o["meta"]["uuid"])) for o in offers]
     assert {r.phase for r in rows} == {"EXPIRED"}  # swept, not computed on read
     got = await update(broker, offers[0], "ACCEPTED")
     assert got.status_code == 409 and "only an OFFERED session can be accepted" in got.json()["messages"][0]["message"]

@@ -41,16 +41,16 @@ def _offer(start: datetime, site: str = "site-a") -> ExecutionSession:
 
 async def test_offerset_round_trip(store: Store):
     oid = uuid.uuid4()
-    created = await store.add_offerset(oid, _request())
+    created = await store.offersets.add(oid, _request())
     assert created.status is OfferSetStatus.COLLECTING
-    read = await store.offerset(oid)
+    read = await store.offersets.get(oid)
     assert read.status is OfferSetStatus.COLLECTING and read.result is None and read.offers == []
-    assert [row.offerset for row in await store.collecting()] == [oid]
+    assert [row.offerset for row in await store.offersets.collecting()] == [oid]
 
     now = datetime.now(UTC).replace(microsecond=0)
     offers = [(_offer(now), "agent-1"), (_offer(now + timedelta(hours=1), "site-b"), "agent-2")]
-    assert await store.complete_offerset(oid, Result.YES, [error("site-c: {why}", why="no image")], offers)
-    read = await store.offerset(oid)
+    assert await store.offersets.complete(oid, Result.YES, [error("site-c: {why}", why="no image")], offers)
+    read = await store.offersets.get(oid)
     assert read.status is OfferSetStatus.COMPLETE and read.result is Result.YES
     assert [o.meta.uuid for o in read.offers] == [o.meta.uuid for o, _ in offers]
     assert read.meta.messages[0].message == "site-c: no image" and read.meta.messages[0].values == {"why": "no image"}
@@ -58,33 +58,33 @@ async def test_offerset_round_trip(store: Store):
     assert first.phase is Phase.OFFERED and first.expires == now + timedelta(minutes=5)
     assert first.expires.tzinfo is not None and first.schedule.preparing.start == now
     assert first.kind == kinds.SESSION and first.options[0].values == ["ACCEPTED", "REJECTED"]
-    assert await store.collecting() == []
+    assert await store.offersets.collecting() == []
 
-    session = await store.session(offers[1][0].meta.uuid)
+    session = await store.sessions.get(offers[1][0].meta.uuid)
     assert session.site == SiteRef(name="site-b", platform="canfar")
 
 
 async def test_completing_twice_changes_nothing(store: Store):
     oid = uuid.uuid4()
-    await store.add_offerset(oid, _request())
+    await store.offersets.add(oid, _request())
     now = datetime.now(UTC)
-    assert await store.complete_offerset(oid, Result.YES, [], [(_offer(now), "a")])
-    assert not await store.complete_offerset(oid, Result.NO, [], [(_offer(now), "b")])
-    read = await store.offerset(oid)
+    assert await store.offersets.complete(oid, Result.YES, [], [(_offer(now), "a")])
+    assert not await store.offersets.complete(oid, Result.NO, [], [(_offer(now), "b")])
+    read = await store.offersets.get(oid)
     assert read.result is Result.YES and len(read.offers) == 1
 
 
 async def test_unknown_uuids_read_as_none(store: Store):
-    assert await store.offerset(uuid.uuid4()) is None
-    assert await store.session(uuid.uuid4()) is None
+    assert await store.offersets.get(uuid.uuid4()) is None
+    assert await store.sessions.get(uuid.uuid4()) is None
 
 
 async def test_schema_creation_is_idempotent(store: Store):
     await store.create_schema()
     oid = uuid.uuid4()
-    await store.add_offerset(oid, _request())
+    await store.offersets.add(oid, _request())
     await store.create_schema()
-    assert (await store.offerset(oid)) is not None
+    assert (await store.offersets.get(oid)) is not None
 
 
 async def test_a_version_1_database_is_migrated(tmp_path):
@@ -107,11 +107,11 @@ async def test_a_version_1_database_is_migrated(tmp_path):
     store = await Store.open(f"sqlite+aiosqlite:///{path}")
     try:
         oid = uuid.uuid4()
-        await store.add_offerset(oid, _request())
+        await store.offersets.add(oid, _request())
         now = datetime.now(UTC)
         offer = _offer(now + timedelta(minutes=1))
-        assert await store.complete_offerset(oid, Result.YES, [], [(offer, "a")])
-        changed = await store.accept(offer.meta.uuid, "test")  # uses the columns version 2 added
+        assert await store.offersets.complete(oid, Result.YES, [], [(offer, "a")])
+        changed = await store.sessions.accept(offer.meta.uuid, "test")  # uses the columns version 2 added
         assert changed.session.phase is Phase.ACCEPTED
     finally:
         await store.close()
@@ -124,16 +124,16 @@ async def test_concurrent_accepts_of_one_offerset_have_one_winner(store: Store):
     from srcnet_eb.shared.store.lifecycle import Conflict
 
     oid = uuid.uuid4()
-    await store.add_offerset(oid, _request())
+    await store.offersets.add(oid, _request())
     now = datetime.now(UTC)
     offers = [_offer(now + timedelta(minutes=i)) for i in range(4)]
-    await store.complete_offerset(oid, Result.YES, [], [(o, "a") for o in offers])
-    results = await asyncio.gather(*(store.accept(o.meta.uuid, "test") for o in offers), return_exceptions=True)
+    await store.offersets.complete(oid, Result.YES, [], [(o, "a") for o in offers])
+    results = await asyncio.gather(*(store.sessions.accept(o.meta.uuid, "test") for o in offers), return_exceptions=True)
     winners = [r for r in results if not isinstance(r, BaseException)]
     assert len(winners) == 1 and all(isinstance(r, Conflict) for r in results if r not in winners)
-    read = await store.offerset(oid)
+    read = await store.offersets.get(oid)
     assert sorted(o.phase for o in read.offers) == [Phase.ACCEPTED] + [Phase.REJECTED] * 3
-    assert [h["phase"] for h in await store.history(winners[0].session.uuid)] == ["ACCEPTED"]
+    assert [h.phase for h in await store.sessions.history(winners[0].session.uuid)] == ["ACCEPTED"]
 
 
 async def test_a_version_2_database_is_migrated_and_its_offersets_are_the_operators(tmp_path):
@@ -167,32 +167,32 @@ async def test_a_version_2_database_is_migrated_and_its_offersets_are_the_operat
                    (str(old),))
         db.commit()
         db.close()
-        assert await store.offerset_document(old, owned_by="alice") is None  # nobody's: operators only
-        assert (await store.offerset_document(old))["meta"]["name"] == "old"
+        assert await store.offersets.document(old, owned_by="alice") is None  # nobody's: operators only
+        assert (await store.offersets.document(old))["meta"]["name"] == "old"
         mine = uuid.uuid4()
-        await store.add_offerset(mine, _request(), owner="alice")  # the columns version 3 added
+        await store.offersets.add(mine, _request(), owner="alice")  # the columns version 3 added
         offer = _offer(datetime.now(UTC) + timedelta(minutes=1))
-        assert await store.complete_offerset(mine, Result.YES, [], [(offer, "a")])
-        assert await store.offerset_document(mine, owned_by="bob") is None
-        assert await store.session_document(offer.meta.uuid, owned_by="alice") is not None
-        await store.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")
-        assert await store.record(offer.meta.uuid, Phase.PREPARING, datetime.now(UTC), "agent")
+        assert await store.offersets.complete(mine, Result.YES, [], [(offer, "a")])
+        assert await store.offersets.document(mine, owned_by="bob") is None
+        assert await store.sessions.document(offer.meta.uuid, owned_by="alice") is not None
+        await store.sessions.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")
+        assert await store.sessions.record(offer.meta.uuid, Phase.PREPARING, datetime.now(UTC), "agent")
     finally:
         await store.close()
 
 
 async def test_owned_by_hides_other_owners_and_updates_say_it_does_not_exist(store: Store):
     oid = uuid.uuid4()
-    await store.add_offerset(oid, _request(), owner="alice")
+    await store.offersets.add(oid, _request(), owner="alice")
     offer = _offer(datetime.now(UTC) + timedelta(minutes=1))
-    await store.complete_offerset(oid, Result.YES, [], [(offer, "a")])
-    assert await store.offerset_document(oid, owned_by="bob") is None
-    assert await store.session_document(offer.meta.uuid, owned_by="bob") is None
-    for change in (store.accept, store.reject, store.cancel):
+    await store.offersets.complete(oid, Result.YES, [], [(offer, "a")])
+    assert await store.offersets.document(oid, owned_by="bob") is None
+    assert await store.sessions.document(offer.meta.uuid, owned_by="bob") is None
+    for change in (store.sessions.accept, store.sessions.reject, store.sessions.cancel):
         with pytest.raises(LookupError):
             await change(offer.meta.uuid, "test", actor="bob", owned_by="bob")
-    assert (await store.session(offer.meta.uuid)).phase is Phase.OFFERED
-    assert (await store.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")).session.phase is Phase.ACCEPTED
+    assert (await store.sessions.get(offer.meta.uuid)).phase is Phase.OFFERED
+    assert (await store.sessions.accept(offer.meta.uuid, "test", actor="alice", owned_by="alice")).session.phase is Phase.ACCEPTED
 
 
 async def test_a_version_3_database_is_migrated_and_its_offersets_answer_in_the_2025_11_form(tmp_path):
@@ -230,14 +230,14 @@ async def test_a_version_3_database_is_migrated_and_its_offersets_answer_in_the_
     try:
         assert sqlite3.connect(path).execute("SELECT version FROM eb_schema").fetchone() == (tables.SCHEMA_VERSION,)
         # Rows from before the column were answered in the 2025-11 form; so they still are.
-        assert (await store.offerset_view(old))[1] is Dialect.V2025_11
-        assert (await store.session_view(old_offer))[1] is Dialect.V2025_11
+        assert (await store.offersets.view(old))[1] is Dialect.V2025_11
+        assert (await store.sessions.view(old_offer))[1] is Dialect.V2025_11
         mine = uuid.uuid4()
-        await store.add_offerset(mine, _request().model_copy(update={"dialect": Dialect.V2026_07}), owner="alice")
+        await store.offersets.add(mine, _request().model_copy(update={"dialect": Dialect.V2026_07}), owner="alice")
         offer = _offer(datetime.now(UTC) + timedelta(minutes=1))
-        assert await store.complete_offerset(mine, Result.YES, [], [(offer, "a")])
-        assert (await store.offerset_view(mine, owned_by="alice"))[1] is Dialect.V2026_07
-        assert (await store.session_view(offer.meta.uuid, owned_by="alice"))[1] is Dialect.V2026_07
-        assert await store.session_view(offer.meta.uuid, owned_by="bob") is None
+        assert await store.offersets.complete(mine, Result.YES, [], [(offer, "a")])
+        assert (await store.offersets.view(mine, owned_by="alice"))[1] is Dialect.V2026_07
+        assert (await store.sessions.view(offer.meta.uuid, owned_by="alice"))[1] is Dialect.V2026_07
+        assert await store.sessions.view(offer.meta.uuid, owned_by="bob") is None
     finally:
         await store.close()

@@ -56,4 +56,4 @@ async def get_accounting(
     since = _instant("start", start, until - DEFAULT_PERIOD)
     if since >= until:
         raise Problem.field(422, "The request is not valid", "start", "must be before end")
-    return reply(request, await gw.store.usage(since, until), "accounting")
+    return reply(request, await gw.store.accounts.usage(since, until), "accounting")

@@ -58,13 +58,13 @@ async def post_direct(request: Request, gw: Annotated[Gateway, Depends(gateway)]
             await asyncio.wait_for(completed.wait(), gw.settings.direct_wait)
         except TimeoutError:
             pass
-    accepted = await gw.store.accepted_in(offerset_id)
+    accepted = await gw.store.offersets.accepted_in(offerset_id)
     if accepted is not None:
-        session = await gw.store.session_document(accepted)
+        session = await gw.store.sessions.document(accepted)
         location = gw.session_url(request, accepted)
         return reply(request, gw.session_with_url(request, session), "execution", 303, {"Location": location})
     url = gw.offerset_url(request, offerset_id)
-    offerset = await gw.store.offerset_document(offerset_id)
+    offerset = await gw.store.offersets.document(offerset_id)
     if offerset is None or offerset["status"] == OfferSetStatus.COLLECTING:
         doc = offerset or OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=created,
                                              modified=created)).wire()

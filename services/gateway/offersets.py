@@ -82,13 +82,13 @@ async def get_offerset(
     dialects.wanted(request)
     wait = wait_seconds(prefer, gw.settings.max_wait)
     with gw.waiters.watch(uuid) as completed:
-        found = await gw.store.offerset_view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
+        found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
         if found is not None and found[0]["status"] == OfferSetStatus.COLLECTING and wait > 0:
             try:
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-            found = await gw.store.offerset_view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
+            found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
     if found is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
     offerset, dialect = found

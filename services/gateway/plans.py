@@ -37,7 +37,7 @@ async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: 
         reason = error("The request could not be queued for the planners: {reason}", reason=type(exc).__name__)
         raise Problem(503, "No planner available", [reason]) from exc
     try:
-        await gw.store.add_offerset(offerset, request, created=created, owner=owner, direct=direct)
+        await gw.store.offersets.add(offerset, request, created=created, owner=owner, direct=direct)
     except Exception as exc:  # queued all the same: recorded once the database is back (here or by the planner)
         log.warning("OfferSet %s queued but not yet recorded: %r", offerset, exc)
         gw.unrecorded.hold(offerset, Unrecorded(request, created, owner, direct))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from srcnet_eb.shared.model import EnumValueUpdate, ExecutionSession, Phase, normalize_update
+from srcnet_eb.shared.model.lifecycle import CLIENT_PHASES
 from srcnet_eb.shared.decisions import tell_sites
 from srcnet_eb.shared.store.lifecycle import Changed, Conflict
 
@@ -22,7 +23,6 @@ from .state import Gateway, gateway
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"])
-CLIENT_PHASES = (Phase.ACCEPTED, Phase.REJECTED, Phase.CANCELLED)
 
 
 @router.get(
@@ -36,7 +36,7 @@ CLIENT_PHASES = (Phase.ACCEPTED, Phase.REJECTED, Phase.CANCELLED)
     response_class=Response,
 )
 async def get_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
-    found = await gw.store.session_view(uuid, owned_by=who.owned_by)
+    found = await gw.store.sessions.view(uuid, owned_by=who.owned_by)
     if found is None:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}")
     return respond.session(request, gw.session_with_url(request, found[0]), found[1])
@@ -74,13 +74,14 @@ async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depe
     except Conflict as exc:
         raise Problem.field(409, "Not allowed in this phase", "value", exc.reason) from exc
     await _tell_sites(gw, changed, Phase(update.value))
-    session, dialect = await gw.store.session_view(uuid)  # the caller's: the update above found it so
+    session, dialect = await gw.store.sessions.view(uuid)  # the caller's: the update above found it so
     return respond.session(request, gw.session_with_url(request, session), dialect)
 
 
 async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str, who: Principal) -> Changed:
     """The change, if the caller may make it: a session of another owner is, to it, no session (404)."""
-    change = {Phase.ACCEPTED: gw.store.accept, Phase.REJECTED: gw.store.reject}.get(phase, gw.store.cancel)
+    sessions = gw.store.sessions
+    change = {Phase.ACCEPTED: sessions.accept, Phase.REJECTED: sessions.reject}.get(phase, sessions.cancel)
     return await change(uuid, source, actor=who.sub, owned_by=who.owned_by)
 
 

@@ -54,7 +54,7 @@ class UnrecordedOfferSets:
             while loop.time() < deadline:
                 await asyncio.sleep(delay)
                 try:
-                    await self.store.add_offerset(offerset, held.request, created=held.created, owner=held.owner,
+                    await self.store.offersets.add(offerset, held.request, created=held.created, owner=held.owner,
                                                   direct=held.direct)
                     return
                 except Exception as exc:

@@ -42,16 +42,16 @@ class Direct:
     async def settle(self, offerset: UUID, owner: str | None) -> UUID | None:
         """Accept the best offer of a COMPLETE OfferSet, unless one is accepted already; idempotent, so a
         planner that takes the request over (the first died in between) finishes the job."""
-        accepted = await self.store.accepted_in(offerset)
+        accepted = await self.store.offersets.accepted_in(offerset)
         if accepted is not None:
             return accepted
-        doc = await self.store.offerset_document(offerset)
+        doc = await self.store.offersets.document(offerset)
         if doc is None or doc["status"] != OfferSetStatus.COMPLETE:
             return None
         offers = [ExecutionSession.model_validate(o) for o in doc["offers"] if o["phase"] == Phase.OFFERED]
         for offer in sorted(offers, key=rank):
             try:
-                changed = await self.store.accept(offer.meta.uuid, SOURCE, actor=owner)
+                changed = await self.store.sessions.accept(offer.meta.uuid, SOURCE, actor=owner)
             except Conflict as exc:  # expired meanwhile, or another accept won: the next, or that one
                 log.info("direct %s: %s not accepted: %s", offerset, offer.meta.uuid, exc.reason)
                 continue
@@ -60,4 +60,4 @@ class Direct:
             except Exception:  # recorded: the sweep re-sends LAUNCH, the siblings' holds lapse at expiry
                 log.warning("direct %s: the site of %s not told yet", offerset, offer.meta.uuid, exc_info=True)
             return offer.meta.uuid
-        return await self.store.accepted_in(offerset)
+        return await self.store.offersets.accepted_in(offerset)

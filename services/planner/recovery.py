@@ -43,7 +43,7 @@ class Recovery:
 
     async def _run(self) -> None:
         try:
-            rows = await self.store.collecting()
+            rows = await self.store.offersets.collecting()
         except Exception as exc:  # the database is away: the stream still has what it has
             log.warning("could not look for OfferSets left COLLECTING: %r", exc)
             return
@@ -55,7 +55,7 @@ class Recovery:
             if left > 0:
                 await asyncio.sleep(left)
             try:
-                known = await self.store.offerset_document(offerset)
+                known = await self.store.offersets.document(offerset)
                 if known is None or known["status"] != OfferSetStatus.COLLECTING:
                     continue
                 await publish(self.js, c.PLAN, c.PlanRequest(offerset=offerset, request=row.request, received=row.created,

@@ -130,7 +130,7 @@ class Planner:
             return
         late = datetime.now(UTC) - msg.received > timedelta(seconds=self.settings.collect_timeout)
         if delivered > 1 or late:  # another planner died collecting it, the stream lost it, or only an ack was lost
-            known = await self.store.offerset_document(msg.offerset)
+            known = await self.store.offersets.document(msg.offerset)
             if known is not None and known["status"] != OfferSetStatus.COLLECTING:
                 if msg.direct:  # the planner that completed it may have died before it accepted an offer
                     await self.direct.settle(msg.offerset, msg.owner)
@@ -159,12 +159,12 @@ class Planner:
             outcome = Outcome(Result.NO, [error("The planner failed: {reason}", reason=type(exc).__name__)])
         if note is not None:
             outcome.messages.insert(0, note)
-        done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
+        done = await self.store.offersets.complete(offerset, outcome.result, outcome.messages, outcome.offers)
         if not done:
             # Its gateway has not recorded it yet (it queues first; or it died in between), or did so just
             # now: record it (idempotent), then complete it. (A repeat of a COMPLETE one changes nothing.)
-            await self.store.add_offerset(offerset, request, created=received, owner=owner, direct=direct)
-            done = await self.store.complete_offerset(offerset, outcome.result, outcome.messages, outcome.offers)
+            await self.store.offersets.add(offerset, request, created=received, owner=owner, direct=direct)
+            done = await self.store.offersets.complete(offerset, outcome.result, outcome.messages, outcome.offers)
         if done and direct:  # before COMPLETED: the gateway answering POST /direct reads the accepted session
             await self.direct.settle(offerset, owner)
         if done:

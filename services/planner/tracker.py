@@ -52,7 +52,7 @@ class Tracker:
             await msg.term()
             return
         try:  # in the database before it is acknowledged: a planner that dies here loses nothing
-            if not await self.store.record(event.session, event.phase, event.time, event.agent, event.messages,
+            if not await self.store.sessions.record(event.session, event.phase, event.time, event.agent, event.messages,
                                            event.access, event.platform_id, site=site):
                 log.debug("event %s for %s from %s not applied", event.phase, event.session, site)
         except Exception:
@@ -63,12 +63,12 @@ class Tracker:
 
     async def sweep(self) -> None:
         # No RELEASE for expired offers: an agent's hold lapses by itself at the offer's expiry.
-        while await self.store.expire_due() == EXPIRY_BATCH:
+        while await self.store.sessions.expire_due() == EXPIRY_BATCH:
             await asyncio.sleep(0)
         stale = datetime.now(UTC) - timedelta(seconds=max(2.0, self.sweep_interval * 2))
-        for target in await self.store.awaiting_handover(stale):
+        for target in await self.store.sessions.awaiting_handover(stale):
             await self.commands.launch(target)
-            await self.store.handed_over(target.uuid)
+            await self.store.sessions.handed_over(target.uuid)
 
     async def _sweep_forever(self) -> None:
         while True:

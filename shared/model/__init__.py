@@ -16,15 +16,12 @@ from .messages import Level, Message, error, info, warn
 from .offerset import OfferSet, OfferSetStatus, Result
 from .request import ExecutionRequest, RequestedSchedule, RequestSchedule
 from .resources import Accelerator, SimpleComputeResource, SimpleStorageResource, SimpleVolumeMount
+from .lifecycle import FINAL_PHASES, LIVE_ORDER, Phase, is_before
 from .session import (
-    FINAL_PHASES,
-    LIVE_ORDER,
-    is_before,
     EnumValueOption,
     ExecutionSession,
     InstantBlock,
     IntervalBlock,
-    Phase,
     SessionConnector,
     SessionSchedule,
     SiteRef,

@@ -15,37 +15,8 @@ from .messages import Message
 from .data import Data
 from .executable import Executable
 from .resources import Compute, Storage, Volume
+from .lifecycle import FINAL_PHASES, IN_USE_PHASES, Phase, client_choices
 from .values import IsoDuration
-
-
-class Phase(StrEnum):
-    PROPOSED = "PROPOSED"
-    OFFERED = "OFFERED"
-    ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    WAITING = "WAITING"
-    PREPARING = "PREPARING"
-    AVAILABLE = "AVAILABLE"
-    READY = "READY"  # older name of AVAILABLE
-    RUNNING = "RUNNING"
-    RELEASING = "RELEASING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-FINAL_PHASES = frozenset({Phase.REJECTED, Phase.EXPIRED, Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED})
-
-# The way forward through the live phases; a session may skip some but never goes back.
-LIVE_ORDER = (Phase.OFFERED, Phase.ACCEPTED, Phase.WAITING, Phase.PREPARING, Phase.AVAILABLE, Phase.READY,
-              Phase.RUNNING, Phase.RELEASING)
-
-
-def is_before(phase: Phase, other: Phase) -> bool:
-    """Does `phase` come before `other` on the way forward (final phases come after every live one)?"""
-    rank = {p: i for i, p in enumerate(LIVE_ORDER)}
-    return rank.get(phase, len(LIVE_ORDER)) < rank.get(other, len(LIVE_ORDER))
 
 
 class InstantBlock(Wire):
@@ -94,7 +65,7 @@ class SessionConnector(Wire):
 def connector_status(phase: Phase) -> ConnectorStatus:
     if phase in FINAL_PHASES or phase is Phase.RELEASING:
         return ConnectorStatus.FINISHED
-    if phase in (Phase.AVAILABLE, Phase.READY, Phase.RUNNING):
+    if phase in IN_USE_PHASES:
         return ConnectorStatus.AVAILABLE
     return ConnectorStatus.PREPARING
 
@@ -136,8 +107,5 @@ class ExecutionSession(Wire):
 
 def options_for(phase: Phase) -> list[EnumValueOption]:
     """The updates a client may make next, derived from the phase alone."""
-    if phase is Phase.OFFERED:
-        return [EnumValueOption(path="phase", values=[Phase.ACCEPTED, Phase.REJECTED])]
-    if phase in FINAL_PHASES or phase is Phase.PROPOSED:
-        return []
-    return [EnumValueOption(path="phase", values=[Phase.CANCELLED])]
+    choices = client_choices(phase)
+    return [EnumValueOption(path="phase", values=list(choices))] if choices else []

@@ -18,14 +18,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..model import FINAL_PHASES, Phase, kinds
+from ..model import kinds
+from ..model.lifecycle import FINAL_PHASES, IN_USE_PHASES, NEVER_ACCEPTED_PHASES, Phase
 from ..model.resources import SimpleComputeResource
 from . import tables
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
 
-IN_USE = frozenset({Phase.AVAILABLE, Phase.READY, Phase.RUNNING})
-NEVER_ACCEPTED = (Phase.OFFERED, Phase.PROPOSED, Phase.REJECTED, Phase.EXPIRED)
 CHUNK = 500  # sessions per query for their events
 
 
@@ -53,9 +52,9 @@ def in_use(events: Sequence[tuple[Phase, datetime]], now: datetime) -> tuple[dat
     """When the session was in use, from its phase events in time order."""
     began = None
     for phase, time in events:
-        if began is None and phase in IN_USE:
+        if began is None and phase in IN_USE_PHASES:
             began = time
-        elif began is not None and phase not in IN_USE:
+        elif began is not None and phase not in IN_USE_PHASES:
             return began, time
     return (began, now) if began is not None else None
 
@@ -78,13 +77,16 @@ def resources(document: dict[str, Any]) -> tuple[int, int]:
 
 
 class Accounts:
-    engine: AsyncEngine
+    """`store.accounts`: usage per (user, site, platform), from the phase events."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
 
     async def usage(self, start: datetime, end: datetime, now: datetime | None = None) -> Accounting:
         now = now or datetime.now(UTC)
         candidates = (select(_s.c.uuid, _s.c.site, _s.c.platform, _s.c.document, _o.c.owner)
                       .join(_o, _o.c.uuid == _s.c.offerset)
-                      .where(_s.c.phase.notin_(NEVER_ACCEPTED), _s.c.created < end,
+                      .where(_s.c.phase.notin_(list(NEVER_ACCEPTED_PHASES)), _s.c.created < end,
                              or_(_s.c.phase.notin_(list(FINAL_PHASES)), _s.c.modified >= start)))
         async with self.engine.connect() as conn:
             sessions = (await conn.execute(candidates)).all()

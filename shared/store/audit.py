@@ -21,7 +21,10 @@ _a, _s, _o = tables.audit, tables.sessions, tables.offersets
 SESSION_CONTEXT = select(_s, _o.c.owner).join(_o, _o.c.uuid == _s.c.offerset)
 
 
-class Action(StrEnum):
+class AuditAction(StrEnum):
+    """What an audit row records (not a command to a site: that is contracts.CommandAction)."""
+
+
     REQUEST = "REQUEST"  # a caller asked for offers: an OfferSet exists
     OFFER = "OFFER"  # a site offered a session
     COMPLETE = "COMPLETE"  # the OfferSet was closed, with its result
@@ -33,7 +36,7 @@ class Action(StrEnum):
     PHASE = "PHASE"  # an agent's report: a phase change, or a platform action within a phase
 
 
-def about(row: Any, action: Action, actor: str, time: datetime, **detail: Any) -> dict[str, Any]:
+def about(row: Any, action: AuditAction, actor: str, time: datetime, **detail: Any) -> dict[str, Any]:
     """An audit row about a session, from a row of SESSION_CONTEXT."""
     return {"time": time, "action": action, "actor": actor[:256], "owner": row.owner, "site": row.site,
             "platform": row.platform, "offerset": row.offerset, "session": row.uuid,

@@ -1,6 +1,7 @@
-"""Session phase changes in the database: client updates (accept, reject, cancel), expiry, and the
-agents' reports. Every change is a compare-and-set on the phase, so concurrent writers (two
-clients, a gateway and the expiry sweep, a late event) cannot both win."""
+"""`store.sessions`: session phase changes in the database — client updates (accept, reject, cancel),
+expiry, the agents' reports — and a session's reads. Every change is a compare-and-set on the phase,
+so concurrent writers (two clients, a gateway and the expiry sweep, a late event) cannot both win;
+which phase may follow which is decided by the rules in model/lifecycle.py."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..contracts import staged_bytes
-from ..model import FINAL_PHASES, LIVE_ORDER, ExecutionSession, Message, Phase, format_instant, info, is_before
+from ..model import Dialect, ExecutionSession, Message, info
+from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
 from . import audit, tables
-from .audit import SESSION_CONTEXT, Action
+from .audit import SESSION_CONTEXT, AuditAction
+from .documents import PhaseEvent, dialect_of, observed_schedule, session_document
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
-
-# The way forward; an event may skip phases but never go back.
-LIVE = frozenset(LIVE_ORDER[1:])  # accepted and not yet ended: what CANCELLED may follow
+# With its OfferSet's dialect: a session is answered in the dialect of the request that made it.
+_SESSION = select(_s, _o.c.dialect).join(_o, _o.c.uuid == _s.c.offerset).where(_s.c.uuid == bindparam("key"))
+_SESSION_OWNED = _SESSION.where(_o.c.owner == bindparam("owner"))
+_HISTORY = select(_e).where(_e.c.session == bindparam("key")).order_by(_e.c.id)
 EXPIRY_BATCH = 500
 
 
@@ -61,7 +65,8 @@ def _target(row: Any, with_offer: bool = False) -> Target:
 
 
 class SessionLifecycle:
-    engine: AsyncEngine
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
 
     async def _row(self, conn: AsyncConnection, uuid: UUID, owned_by: str | None = None) -> Any:
         """The session with its OfferSet's owner; only if `owned_by` owns it, when given (else LookupError,
@@ -110,12 +115,12 @@ class SessionLifecycle:
             siblings = (await conn.execute(SESSION_CONTEXT.where(_s.c.offerset == row.offerset, _s.c.uuid != str(uuid),
                                                                  _s.c.phase == Phase.OFFERED))).all()
             released = []
-            trail = [audit.about(row, Action.ACCEPT, actor, now, source=source)]
+            trail = [audit.about(row, AuditAction.ACCEPT, actor, now, source=source)]
             for sibling in siblings:
                 if await self._move(conn, UUID(sibling.uuid), {Phase.OFFERED}, Phase.REJECTED, now, source,
                                     info("Offer {uuid} of the same OfferSet was accepted", uuid=uuid)):
                     released.append(_target(sibling))
-                    trail.append(audit.about(sibling, Action.REJECT, actor, now, because=f"{uuid} accepted"))
+                    trail.append(audit.about(sibling, AuditAction.REJECT, actor, now, because=f"{uuid} accepted"))
             await audit.write(conn, trail)
             accepted = _target(row, with_offer=True)
             accepted.phase = Phase.ACCEPTED
@@ -127,7 +132,7 @@ class SessionLifecycle:
             row = await self._row(conn, uuid, owned_by)
             if not await self._move(conn, uuid, {Phase.OFFERED}, Phase.REJECTED, now, source):
                 raise Conflict(f"only an OFFERED session can be rejected; this one is {row.phase}", Phase(row.phase))
-            await audit.write(conn, [audit.about(row, Action.REJECT, actor or source, now, source=source)])
+            await audit.write(conn, [audit.about(row, AuditAction.REJECT, actor or source, now, source=source)])
         return Changed(_target(row))
 
     async def cancel(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
@@ -135,9 +140,9 @@ class SessionLifecycle:
         now = _now()
         async with self.engine.begin() as conn:
             row = await self._row(conn, uuid, owned_by)
-            if not await self._move(conn, uuid, LIVE | {Phase.OFFERED}, Phase.CANCELLED, now, source):
+            if not await self._move(conn, uuid, CANCELLABLE_PHASES, Phase.CANCELLED, now, source):
                 raise Conflict(f"a session that is {row.phase} can no longer be cancelled", Phase(row.phase))
-            await audit.write(conn, [audit.about(row, Action.CANCEL, actor or source, now, source=source,
+            await audit.write(conn, [audit.about(row, AuditAction.CANCEL, actor or source, now, source=source,
                                                  was=row.phase)])
         return Changed(_target(row))
 
@@ -159,7 +164,7 @@ class SessionLifecycle:
                 await conn.execute(insert(_e), [{"session": u, "phase": Phase.EXPIRED, "time": now, "source": source,
                                                  "messages": None} for u in moved])
                 rows = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid.in_(moved)))).all()
-                await audit.write(conn, [audit.about(r, Action.EXPIRE, source, now) for r in rows])
+                await audit.write(conn, [audit.about(r, AuditAction.EXPIRE, source, now) for r in rows])
         return len(moved)
 
     async def record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message] = (),
@@ -181,21 +186,21 @@ class SessionLifecycle:
             if current is Phase.OFFERED:
                 return False
             kept = moved = False
-            if current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
+            if is_report_forward(current, phase):
+                kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
+                                                staged=staged, **values)
+            elif current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
                 if phase is current and messages:
                     await self._log(conn, uuid, phase, when, source, messages, staged)
                     kept = True
-            elif not is_before(current, phase):
+            else:
                 if values:
                     await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(**values))
                 if phase is current and messages:  # more words about the phase it is in
                     await self._log(conn, uuid, phase, when, source, messages, staged)
                     kept = True
-            else:
-                kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
-                                                staged=staged, **values)
             if kept:
-                await audit.write(conn, [audit.about(row, Action.PHASE, source, when, phase=phase,
+                await audit.write(conn, [audit.about(row, AuditAction.PHASE, source, when, phase=phase,
                                                      messages=[m.message for m in messages] or None,
                                                      platform_id=platform_id, staged_bytes=staged)])
             return moved
@@ -206,7 +211,7 @@ class SessionLifecycle:
             await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(handed_over=now))
             row = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid == str(uuid)))).first()
             if row is not None:
-                await audit.write(conn, [audit.about(row, Action.LAUNCH, "broker", now, agent=row.agent)])
+                await audit.write(conn, [audit.about(row, AuditAction.LAUNCH, "broker", now, agent=row.agent)])
 
     async def awaiting_handover(self, older_than: datetime) -> list[Target]:
         """Accepted sessions whose LAUNCH never reached the stream (the gateway died in between)."""
@@ -215,16 +220,38 @@ class SessionLifecycle:
                                                         _s.c.modified <= older_than))).all()
         return [_target(r, with_offer=True) for r in rows]
 
-    async def history(self, uuid: UUID) -> list[dict[str, Any]]:
+    async def history(self, uuid: UUID) -> list[PhaseEvent]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(_e).where(_e.c.session == str(uuid)).order_by(_e.c.id))).all()
-        out = []
-        for r in rows:
-            item = {"phase": r.phase, "time": format_instant(r.time)}
-            if r.messages:
-                item["messages"] = r.messages
-            out.append(item)
-        return out
+            rows = (await conn.execute(_HISTORY, {"key": str(uuid)})).all()
+        return [PhaseEvent(Phase(r.phase), r.time, tuple(r.messages or ())) for r in rows]
+
+    async def document(self, uuid: UUID, *, owned_by: str | None = None) -> dict[str, Any] | None:
+        """One session with what was observed of it: its phase history and the schedule it kept.
+        With `owned_by`, None unless it belongs to an OfferSet of that owner."""
+        found = await self.view(uuid, owned_by=owned_by)
+        return found[0] if found is not None else None
+
+    async def view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
+        """The session document and the dialect of the request that made it."""
+        async with self.engine.connect() as conn:
+            if owned_by is None:
+                row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
+            else:
+                row = (await conn.execute(_SESSION_OWNED, {"key": str(uuid), "owner": owned_by})).first()
+        if row is None:
+            return None
+        doc = session_document(row)
+        history = await self.history(uuid)
+        if history:
+            doc["history"] = [event.wire() for event in history]
+            observed = observed_schedule(history)
+            if observed:
+                doc["observed"] = observed
+        return doc, dialect_of(row.dialect)
+
+    async def get(self, uuid: UUID) -> ExecutionSession | None:
+        doc = await self.document(uuid)
+        return ExecutionSession.model_validate(doc) if doc is not None else None
 
 
-__all__ = ["Changed", "Conflict", "LIVE", "SessionLifecycle", "Target"]
+__all__ = ["Changed", "Conflict", "SessionLifecycle", "Target"]

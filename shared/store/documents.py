@@ -1,0 +1,71 @@
+"""Stored rows in wire form: the documents the gateway answers with, assembled without re-validating
+what was validated on the way in (the hot path of polling clients)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..model import Dialect, Phase, SessionConnector, format_duration, format_instant, kinds, options_for
+from ..model.lifecycle import FINAL_PHASES
+
+
+@dataclass(frozen=True)
+class PhaseEvent:
+    """One entry of a session's history, as stored: its time stays a datetime until the wire form."""
+
+    phase: Phase
+    time: datetime
+    messages: tuple[dict[str, Any], ...] = ()  # Message dumps, validated when the event was recorded
+
+    def wire(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"phase": self.phase.value, "time": format_instant(self.time)}
+        if self.messages:
+            item["messages"] = list(self.messages)
+        return item
+
+
+def dialect_of(value: str | None) -> Dialect:
+    return Dialect(value) if value else Dialect.V2025_11  # rows from before v4 were answered in 2025-11
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def session_document(row: Any) -> dict[str, Any]:
+    """A stored offer in wire form: its document plus the columns that change (phase, expiry)."""
+    body = dict(row.document)
+    phase = Phase(row.phase)
+    meta = dict(body.pop("meta", {}))
+    meta["modified"] = format_instant(utc(row.modified))
+    doc: dict[str, Any] = {"kind": body.pop("kind", kinds.SESSION), "meta": meta, "phase": phase.value}
+    if row.expires is not None:
+        doc["expires"] = format_instant(utc(row.expires))
+    doc.update(body)
+    doc.setdefault("site", {"name": row.site, "platform": row.platform})
+    if row.access:
+        doc["connectors"] = [SessionConnector.of(url, phase).wire() for url in row.access]
+    doc["options"] = [option.wire() for option in options_for(phase)]
+    return doc
+
+
+def observed_schedule(history: list[PhaseEvent]) -> dict[str, Any]:
+    """Extension `observed`: the schedule the session actually kept, block by block."""
+    first: dict[Phase, datetime] = {}
+    for event in history:
+        first.setdefault(event.phase, event.time)
+    end = min((t for p, t in first.items() if p in FINAL_PHASES), default=None)
+    marks = [(name, first.get(phase)) for name, phase in
+             (("preparing", Phase.PREPARING), ("available", Phase.AVAILABLE), ("releasing", Phase.RELEASING))]
+    known = [(name, t) for name, t in [*marks, ("end", end)] if t is not None]
+    out: dict[str, Any] = {}
+    for i, (name, start) in enumerate(known):
+        if name != "end":
+            out[name] = {"start": format_instant(start)}
+            if i + 1 < len(known):
+                out[name]["duration"] = format_duration(known[i + 1][1] - start)
+    return out
