@@ -18,7 +18,7 @@ from srcnet_eb.shared.settings import GatewaySettings
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.accounting import Accounting
 
-from . import accounting, agents, direct, offersets, openapi, payload, problems, sessions
+from . import accounting_routes, agent_routes, direct_routes, offerset_routes, openapi, payload, problems, session_routes
 from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
@@ -68,11 +68,11 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
 
     app = FastAPI(title="SRCNet Execution Broker", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
-    app.include_router(offersets.router)
-    app.include_router(direct.router)
-    app.include_router(sessions.router)
-    app.include_router(agents.router)
-    app.include_router(accounting.router)
+    app.include_router(offerset_routes.router)
+    app.include_router(direct_routes.router)
+    app.include_router(session_routes.router)
+    app.include_router(agent_routes.router)
+    app.include_router(accounting_routes.router)
     openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList,
                           Accounting])
     return app

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from .config import SkahaStandInConfig
-from .sessions import PENDING, RUNNING, SessionError, SessionStore
+from .session_table import PENDING, RUNNING, SessionError, SessionStore
 
 
 class Outage(BaseModel):

@@ -20,7 +20,7 @@ from srcnet_eb.shared.model import ExecutionRequest, ExecutionSession, Message, 
 from . import plans
 from .auth import Caller
 from .body import parse_request, response_media
-from .offersets import _BODY_ERRORS, _ERRORS
+from .offerset_routes import _BODY_ERRORS, _ERRORS
 from .openapi import answer, body
 from .problems import ErrorResponse, Problem
 from .respond import reply
