@@ -1,0 +1,70 @@
+"""An accepted session between the broker and its site: SessionCommand (LAUNCH, RELEASE, CANCEL) to the
+agents, SessionEvent (one per phase change) back to the tracker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import partial
+from uuid import UUID
+
+from pydantic import BaseModel, Field, model_validator
+
+from ..model import ExecutionSession, Message, Phase
+
+
+class CommandAction(StrEnum):
+    """What a SessionCommand tells a site's agents to do (not an audit row's: that is store.audit.AuditAction)."""
+
+    LAUNCH = "LAUNCH"  # an accepted offer: run it
+    RELEASE = "RELEASE"  # a rejected or expired offer: free its reservation
+    CANCEL = "CANCEL"  # stop it, free its resources
+
+
+class SessionCommand(BaseModel):
+    session: UUID
+    action: CommandAction
+    offer: ExecutionSession | None = Field(None, description="the accepted offer, with LAUNCH")
+    reason: str | None = None
+    sent: datetime = Field(default_factory=partial(datetime.now, UTC))
+
+    @property
+    def msg_id(self) -> str:
+        """Nats-Msg-Id: JetStream drops a second publish of the same command."""
+        return f"{self.session}-{self.action}"
+
+
+class SessionEvent(BaseModel):
+    session: UUID
+    site: str
+    agent: str
+    phase: Phase
+    time: datetime = Field(default_factory=partial(datetime.now, UTC))
+    messages: list[Message] = Field(default_factory=list)
+    access: list[str] = Field(default_factory=list, description="URLs to reach the session, when it has them")
+    platform_id: str | None = None
+    staged_bytes: int | None = Field(None, description="on the event saying the session's data is here: the bytes "
+                                                        "brought to the site (also a `staged_bytes` message value)")
+
+    @model_validator(mode="after")
+    def _staged_from_messages(self) -> SessionEvent:
+        if self.staged_bytes is None:
+            self.staged_bytes = staged_bytes(self.messages)
+        return self
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.session}-{self.phase}"
+
+
+STAGED_BYTES = "staged_bytes"  # the message value that carries the bytes staged for a session
+
+
+def staged_bytes(messages: Iterable[Message]) -> int | None:
+    """The bytes staged for a session, as a message of its event reports them (`values.staged_bytes`)."""
+    for message in messages:
+        value = message.values.get(STAGED_BYTES, "")
+        if value.isdigit():
+            return int(value)
+    return None
