@@ -20,7 +20,7 @@ from srcnet_eb.shared.model import (
     kinds,
     warn,
 )
-from srcnet_eb.shared.model.data import Data
+from srcnet_eb.shared.model.data import Data, Did
 
 from . import staging
 from .errors import CatalogUnavailable, DidNotFound
@@ -101,15 +101,15 @@ class Locator:
         if self.catalog is None:
             return _cannot_judge(where, resource)
         if isinstance(resource, RucioDataResource):
-            return await self._rucio(where, resource.rucio.scope, resource.rucio.object, rses)
+            return await self._rucio(where, resource.did(), rses)
         if isinstance(resource, SkaoDataResource):
-            return await self._rucio(where, resource.skao.namespace, resource.skao.objectname, rses)
+            return await self._rucio(where, resource.did(), rses)
         name = kinds.short(resource.kind)
         return DataItem(field=where, did=name, locality=Locality.STAGE, eta=self.settings.unknown_size_eta,
                         source="remote", target=rses[0], reason=f"{name}: size unknown, estimate assumed")
 
-    async def _rucio(self, where: str, scope: str, name: str, rses: list[str]) -> DataItem:
-        did = f"{scope}:{name}"
+    async def _rucio(self, where: str, ref: Did, rses: list[str]) -> DataItem:
+        scope, name, did = ref.scope, ref.name, str(ref)  # Rucio's API and the item's label take text
         try:
             found = await self.catalog.did(scope, name)
             if str(found.get("type", "FILE")).upper() != "FILE":

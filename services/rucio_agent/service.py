@@ -71,15 +71,12 @@ class RucioAgent:
         return c.Capabilities(detail=f"RSEs: {', '.join(rses)}; policy {self.settings.policy}")
 
     async def stage(self, msg: c.StageRequest) -> c.StageAnswer:
-        dids = []
-        for did in msg.dids:
-            scope, _, name = did.partition(":")
-            dids.append({"scope": scope, "name": name})
+        dids = [did.rucio() for did in msg.dids]
         expression = msg.rse_expression or self.settings.site_rses
         if self.catalog is None:
             return c.StageAnswer(session=msg.session, messages=[error(
                 "{site}: cannot stage {dids}: this data agent has no Rucio catalogue", site=self.site,
-                dids=", ".join(msg.dids))])
+                dids=", ".join(map(str, msg.dids)))])
         try:
             rules = await self.catalog.add_rule(dids, expression, msg.lifetime, f"execution broker session {msg.session}")
         except CatalogUnavailable as exc:

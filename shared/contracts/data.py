@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ..model import Message
-from ..model.data import Data
+from ..model.data import Data, Did
 
 
 class Locality(StrEnum):
@@ -49,7 +49,7 @@ class DataAnswer(BaseModel):
 
 class StageRequest(BaseModel):
     session: UUID
-    dids: list[str] = Field(description="scope:name of each DID to bring to the site")
+    dids: list[Did] = Field(description="each DID to bring to the site (scope:name on the wire)")
     rse_expression: str | None = Field(None, description="default: the site's RSEs")
     lifetime: int | None = Field(None, description="seconds the rule keeps the data")
 

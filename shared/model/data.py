@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Tag, field_validator, model_serializer, model_validator
 
 from . import kinds
 from .base import Component, UnknownComponent
 from .executable import by_kind
+
+
+class Did(BaseModel):
+    """A Rucio data identifier. Its text form `scope:name` exists only at the edges: the wire (a contract
+    that carries DIDs as strings stays compatible) and the messages a person reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scope: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            scope, sep, name = value.partition(":")
+            if not sep:
+                raise ValueError(f"a DID is scope:name, not {value!r}")
+            return {"scope": scope, "name": name}
+        return value
+
+    @model_serializer
+    def _as_text(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.name}"
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^[^:]+:.+$", "description": "a Rucio DID, scope:name"}
+
+    def rucio(self) -> dict[str, str]:
+        """The form Rucio's API takes."""
+        return {"scope": self.scope, "name": self.name}
 
 
 class Block(BaseModel):
@@ -63,6 +98,9 @@ class RucioDataResource(Component):
             raise ValueError("a Rucio DID needs both scope and object (the DID name)")
         return block
 
+    def did(self) -> Did:
+        return Did(scope=self.rucio.scope, name=self.rucio.object)
+
 
 class IvoaDataResource(Component):
     kind: Literal[kinds.IVOA_DATA] = kinds.IVOA_DATA
@@ -82,6 +120,9 @@ class SkaoDataResource(Component):
         if not block.namespace or not block.objectname:
             raise ValueError("an SKAO data resource needs namespace (the Rucio scope) and objectname")
         return block
+
+    def did(self) -> Did:
+        return Did(scope=self.skao.namespace, name=self.skao.objectname)
 
 
 _DATA_KINDS = frozenset({kinds.SIMPLE_DATA, kinds.S3_DATA, kinds.RUCIO_DATA, kinds.IVOA_DATA, kinds.SKAO_DATA})
