@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..model import Dialect, Phase, SessionConnector, format_duration, format_instant, kinds, options_for
 from ..model.lifecycle import FINAL_PHASES
@@ -24,6 +28,13 @@ class PhaseEvent:
         if self.messages:
             item["messages"] = list(self.messages)
         return item
+
+
+async def owned_row(conn: AsyncConnection, query: Select, owned: Select, uuid: UUID, owned_by: str | None) -> Any:
+    """The row by `key`; with `owned_by`, only if that owner's (`owned` adds the owner's condition)."""
+    if owned_by is None:
+        return (await conn.execute(query, {"key": str(uuid)})).first()
+    return (await conn.execute(owned, {"key": str(uuid), "owner": owned_by})).first()
 
 
 def dialect_of(value: str | None) -> Dialect:

@@ -18,7 +18,7 @@ from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
 from . import audit, tables
 from .audit import SESSION_CONTEXT, AuditAction
-from .documents import PhaseEvent, dialect_of, observed_schedule, session_document
+from .documents import PhaseEvent, dialect_of, observed_schedule, owned_row, session_document
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
 # With its OfferSet's dialect: a session is answered in the dialect of the request that made it.
@@ -234,10 +234,7 @@ class SessionLifecycle:
     async def view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
         """The session document and the dialect of the request that made it."""
         async with self.engine.connect() as conn:
-            if owned_by is None:
-                row = (await conn.execute(_SESSION, {"key": str(uuid)})).first()
-            else:
-                row = (await conn.execute(_SESSION_OWNED, {"key": str(uuid), "owner": owned_by})).first()
+            row = await owned_row(conn, _SESSION, _SESSION_OWNED, uuid, owned_by)
         if row is None:
             return None
         doc = session_document(row)

@@ -26,7 +26,7 @@ from ..model import (
 )
 from . import audit, tables
 from .audit import AuditAction
-from .documents import dialect_of, session_document, utc
+from .documents import dialect_of, owned_row, session_document, utc
 
 # Built once: composing a statement costs more CPU than running it (SQLAlchemy caches the compiled form).
 _o, _s = tables.offersets, tables.sessions
@@ -119,10 +119,7 @@ class OfferSets:
     async def view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
         """The OfferSet document and the dialect its request was written in."""
         async with self.engine.connect() as conn:
-            if owned_by is None:
-                row = (await conn.execute(_OFFERSET, {"key": str(uuid)})).first()
-            else:
-                row = (await conn.execute(_OFFERSET_OWNED, {"key": str(uuid), "owner": owned_by})).first()
+            row = await owned_row(conn, _OFFERSET, _OFFERSET_OWNED, uuid, owned_by)
             if row is None:
                 return None
             rows = (await conn.execute(_OFFERS, {"key": str(uuid)})).all()
