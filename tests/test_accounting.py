@@ -76,7 +76,8 @@ async def test_usage_is_cores_and_gpus_times_the_time_in_use_clipped_to_the_peri
              (Phase.AVAILABLE, 10, []), (Phase.RUNNING, 11, []), (Phase.RELEASING, 100, []),
              (Phase.COMPLETED, 101, [])]  # minutes after acceptance
     for phase, minutes, messages in steps:
-        await store.sessions.record(sid, phase, t0 + timedelta(minutes=minutes), "agent", messages)
+        await store.sessions.record(sid, phase, t0 + timedelta(minutes=minutes), "agent", messages,
+                                    staged_bytes=123_456_789 if staged in messages else None)
     # A second session, cancelled while waiting: counted, never in use.
     cancelled, _ = await _session(store, user, site, cores=8, gpus=0)
     await store.sessions.cancel(cancelled, "test", actor=user)

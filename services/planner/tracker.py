@@ -5,12 +5,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from pydantic import ValidationError
 
 from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.channels import receives
 from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.consumer import Delivery, DurableConsumer, Refused
 from srcnet_eb.shared.jetstream import subscribe_shared
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.lifecycle import EXPIRY_BATCH
@@ -23,43 +23,33 @@ class Tracker:
         self.js, self.store = js, store
         self.commands = Commands(js)
         self.sweep_interval = sweep_interval
-        self._sub = None
+        self._events = DurableConsumer.of(self.record, self._subscribe)
         self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
-        subject = c.STREAMS[c.EVENTS_STREAM]
-        # Queue group + durable: every planner shares one consumer, an event is handled once.
-        self._sub = await subscribe_shared(self.js, subject, durable=c.TRACKER, queue=c.TRACKER, cb=self._on_event,
-                                           manual_ack=True)
+        await self._events.start()
         self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        await self._events.stop()
 
-    async def _on_event(self, msg: Msg) -> None:
-        try:
-            event = c.SessionEvent.model_validate_json(msg.data)
-        except ValidationError:
-            log.error("unreadable session event dropped: %r", msg.data[:200])
-            await msg.term()
-            return
-        site = c.subject_site(msg.subject)  # who sent it is the subject (its credentials), not the body
+    async def _subscribe(self, cb):
+        # Queue group + durable: every planner shares one consumer, an event is handled once.
+        return await subscribe_shared(self.js, c.STREAMS[c.EVENTS_STREAM], durable=c.TRACKER, queue=c.TRACKER, cb=cb,
+                                      manual_ack=True)
+
+    @receives("tracker-session-events", c.event_subject("SITE"), c.SessionEvent)
+    async def record(self, event: c.SessionEvent, delivery: Delivery) -> None:
+        """Each phase change of a session, saved (stream EB_SESSION_EVENTS, durable consumer tracker shared
+        by every planner; acknowledged once in the database, so a planner that dies here loses nothing)."""
+        site = c.subject_site(delivery.subject)  # who sent it is the subject (its credentials), not the body
         if event.site != site:
-            log.error("event from site %s names site %s: dropped", site, event.site)
-            await msg.term()
-            return
-        try:  # in the database before it is acknowledged: a planner that dies here loses nothing
-            if not await self.store.sessions.record(event.session, event.phase, event.time, event.agent, event.messages,
-                                           event.access, event.platform_id, site=site):
-                log.debug("event %s for %s from %s not applied", event.phase, event.session, site)
-        except Exception:
-            log.exception("event for %s not saved; it will come again", event.session)
-            await msg.nak(delay=1)
-            return
-        await msg.ack()
+            raise Refused(f"event from site {site} names site {event.site}")
+        if not await self.store.sessions.record(event.session, event.phase, event.time, event.agent, event.messages,
+                                                event.access, event.platform_id, site=site, staged_bytes=event.staged_bytes):
+            log.debug("event %s for %s from %s not applied", event.phase, event.session, site)
 
     async def sweep(self) -> None:
         # No RELEASE for expired offers: an agent's hold lapses by itself at the offer's expiry.

@@ -23,7 +23,7 @@ from ..plugins import PlatformPlugin
 from ..settings import AgentSettings
 from ..natsconn import broker_options
 from .presence import Presence
-from .sessions import SessionDriver
+from .session_driver import SessionDriver
 
 log = logging.getLogger(__name__)
 # Offer requests answered at once, not one after another: one waiting out a ledger failover must not hold

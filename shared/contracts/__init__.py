@@ -47,7 +47,7 @@ from .offers import (
     PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted,
 )
 from .session_messages import (
-    CommandAction, SessionCommand, SessionEvent, STAGED_BYTES, staged_bytes,
+    CommandAction, SessionCommand, SessionEvent,
 )
 from .data import (
     Locality, DataItem, DataRequest, DataAnswer, StageRequest, StageAnswer, ProgressRequest,
@@ -65,6 +65,6 @@ __all__ = [
     "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "site_buckets",
     "inbox_prefix", "Role", "Capabilities", "Heartbeat", "AgentInfo", "SilentSite", "AgentList",
     "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
-    "SessionEvent", "STAGED_BYTES", "staged_bytes", "Locality", "DataItem", "DataRequest", "DataAnswer",
+    "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",
     "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress", "Action",
 ]

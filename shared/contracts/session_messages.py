@@ -3,7 +3,6 @@ agents, SessionEvent (one per phase change) back to the tracker."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
@@ -45,26 +44,19 @@ class SessionEvent(BaseModel):
     access: list[str] = Field(default_factory=list, description="URLs to reach the session, when it has them")
     platform_id: str | None = None
     staged_bytes: int | None = Field(None, description="on the event saying the session's data is here: the bytes "
-                                                        "brought to the site (also a `staged_bytes` message value)")
+                                                        "brought to the site (also, for people, in its message)")
 
     @model_validator(mode="after")
     def _staged_from_messages(self) -> SessionEvent:
+        """An event of an agent from before the field carries the bytes only as a message value (it may
+        still be on the stream): the one place they are read back."""
         if self.staged_bytes is None:
-            self.staged_bytes = staged_bytes(self.messages)
+            for message in self.messages:
+                if (value := message.values.get("staged_bytes", "")).isdigit():
+                    self.staged_bytes = int(value)
+                    break
         return self
 
     @property
     def msg_id(self) -> str:
         return f"{self.session}-{self.phase}"
-
-
-STAGED_BYTES = "staged_bytes"  # the message value that carries the bytes staged for a session
-
-
-def staged_bytes(messages: Iterable[Message]) -> int | None:
-    """The bytes staged for a session, as a message of its event reports them (`values.staged_bytes`)."""
-    for message in messages:
-        value = message.values.get(STAGED_BYTES, "")
-        if value.isdigit():
-            return int(value)
-    return None

@@ -13,7 +13,6 @@ from uuid import UUID
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..contracts import staged_bytes
 from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
 from . import audit, tables
@@ -169,7 +168,7 @@ class SessionLifecycle:
 
     async def record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message] = (),
                      access: list[str] | None = None, platform_id: str | None = None,
-                     site: str | None = None) -> bool:
+                     site: str | None = None, staged_bytes: int | None = None) -> bool:
         """An agent's report. Applied only forward (events may arrive late or twice); never after the end.
         Each report that is kept goes into the audit trail too, with the platform's id and the bytes staged."""
         values: dict[str, Any] = {}
@@ -177,7 +176,6 @@ class SessionLifecycle:
             values["access"] = access
         if platform_id:
             values["platform_id"] = platform_id
-        staged = staged_bytes(messages)
         async with self.engine.begin() as conn:
             row = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid == str(uuid)))).first()
             if row is None or (site is not None and row.site != site):  # a site reports its own sessions only
@@ -188,21 +186,21 @@ class SessionLifecycle:
             kept = moved = False
             if is_report_forward(current, phase):
                 kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
-                                                staged=staged, **values)
+                                                staged=staged_bytes, **values)
             elif current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
                 if phase is current and messages:
-                    await self._log(conn, uuid, phase, when, source, messages, staged)
+                    await self._log(conn, uuid, phase, when, source, messages, staged_bytes)
                     kept = True
             else:
                 if values:
                     await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(**values))
                 if phase is current and messages:  # more words about the phase it is in
-                    await self._log(conn, uuid, phase, when, source, messages, staged)
+                    await self._log(conn, uuid, phase, when, source, messages, staged_bytes)
                     kept = True
             if kept:
                 await audit.write(conn, [audit.about(row, AuditAction.PHASE, source, when, phase=phase,
                                                      messages=[m.message for m in messages] or None,
-                                                     platform_id=platform_id, staged_bytes=staged)])
+                                                     platform_id=platform_id, staged_bytes=staged_bytes)])
             return moved
 
     async def handed_over(self, uuid: UUID) -> None:

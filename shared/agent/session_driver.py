@@ -7,6 +7,9 @@ it counts, so neither a restart of this agent nor of anything else loses a sessi
 
 A site may run several replicas: each session is driven by exactly one, the holder of its lease in
 the bucket (see leases.py); a replica that dies has its sessions taken over by another.
+
+Beside it: what it keeps per session (session_record.py), how it asks for the data (staging.py),
+and how it waits out what goes away (retry.py).
 """
 
 from __future__ import annotations
@@ -17,83 +20,27 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, Field, ValidationError
 
 from .. import contracts as c
-from ..jetstream import publish, subscribe_commands
-from ..model import (
-    FINAL_PHASES,
-    ExecutionSession,
-    Message,
-    Phase,
-    RucioDataResource,
-    SimpleComputeResource,
-    SkaoDataResource,
-    error,
-    info,
-    is_before,
-    parse_duration,
-)
 from ..buckets import open_bucket
-from ..capacity import Demand, Reservation
+from ..channels import receives
+from ..consumer import Delivery, DurableConsumer
+from ..jetstream import publish, subscribe_commands
 from ..capacity.ledger import SharedLedger
+from ..model import FINAL_PHASES, Message, Phase, error, info, is_before
 from ..platform import Platform, RunState
 from .leases import Leases, Lost
+from .retry import persist
+from .session_record import SessionRecord, ask_cancel
+from .staging import DataDesk, arrived, failure
 
 log = logging.getLogger(__name__)
 
 
-class SessionRecord(BaseModel):
-    """What the agent keeps about one accepted session, in the site's KV bucket."""
-
-    session: UUID
-    offer: ExecutionSession
-    phase: Phase = Phase.ACCEPTED
-    platform_id: str | None = None
-    rules: list[str] = Field(default_factory=list)
-    cancel: bool = False
-
-    @property
-    def available_at(self) -> datetime:
-        block = self.offer.schedule.preparing
-        return block.start + parse_duration(block.duration)
-
-    @property
-    def ends_at(self) -> datetime:
-        return self.available_at + parse_duration(self.offer.schedule.available.duration)
-
-    def reservation(self) -> Reservation:
-        """The capacity it takes, firm: from the start of preparation to the end of release."""
-        schedule, compute = self.offer.schedule, self.offer.compute
-        end = schedule.releasing.start + parse_duration(schedule.releasing.duration or "PT0S")
-        demand = Demand()
-        if isinstance(compute, SimpleComputeResource):
-            demand = Demand((compute.cores and compute.cores.min) or 0, (compute.memory and compute.memory.min) or 0,
-                            compute.gpus().min or 0)
-        return Reservation(self.session, schedule.preparing.start, end, demand, None)
-
-    def dids(self) -> list[str]:
-        out = []
-        for item in self.offer.data:
-            if isinstance(item, RucioDataResource):
-                out.append(f"{item.rucio.scope}:{item.rucio.object}")
-            elif isinstance(item, SkaoDataResource):
-                out.append(f"{item.skao.namespace}:{item.skao.objectname}")
-        return out
-
-
 class _Stop(Exception):
     """The session ended (any final phase): leave the loop."""
-
-
-def _ask_cancel(record: SessionRecord) -> bool:
-    if record.cancel:
-        return False
-    record.cancel = True
-    return True
 
 
 class SessionDriver:
@@ -109,7 +56,8 @@ class SessionDriver:
         self._tasks: dict[UUID, asyncio.Task] = {}
         self._records: dict[UUID, SessionRecord] = {}  # the sessions this replica drives
         self._cancel: dict[UUID, asyncio.Event] = {}
-        self._sub = None
+        self.data = DataDesk(nc, site)
+        self._commands: DurableConsumer[c.SessionCommand] | None = None
 
     async def start(self) -> None:
         """Take up the sessions nobody drives (a restart: ours, once their leases lapse), then commands."""
@@ -117,13 +65,14 @@ class SessionDriver:
         self.leases = Leases(self.kv, SessionRecord, self.agent, lease=self.lease, renew=self.renew,
                              retention=self.retention)
         await self.leases.start(claimed=self._claimed, lost=self._lost, merge=self._merge)
-        self._sub = await subscribe_commands(self.nc, self.site, self._on_command)
+        self._commands = DurableConsumer.of(self.handle, lambda cb: subscribe_commands(self.nc, self.site, cb))
+        await self._commands.start()
 
     async def stop(self) -> None:
         """Stop driving; the records stay in the bucket, their leases handed back for another replica (or
         this one restarted) to take up."""
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        if self._commands is not None:
+            await self._commands.stop()
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -146,22 +95,11 @@ class SessionDriver:
         if mine.cancel:
             self._cancel.setdefault(mine.session, asyncio.Event()).set()
 
-    async def _on_command(self, msg: Msg) -> None:
-        try:
-            command = c.SessionCommand.model_validate_json(msg.data)
-        except ValidationError:
-            log.error("unreadable session command dropped: %r", msg.data[:200])
-            await msg.term()
-            return
-        try:
-            await self.handle(command)
-        except Exception:
-            log.exception("command %s for %s failed; it will come again", command.action, command.session)
-            await msg.nak(delay=1)
-            return
-        await msg.ack()
-
-    async def handle(self, command: c.SessionCommand) -> None:
+    @receives("agent-session-commands", c.command_subject("SITE"), c.SessionCommand)
+    async def handle(self, command: c.SessionCommand, delivery: Delivery | None = None) -> None:
+        """LAUNCH, RELEASE or CANCEL a session of this site (stream EB_SESSION_COMMANDS, durable consumer
+        agent-<site> shared by the site's replicas as its deliver group; acknowledged once recorded in the
+        site's sessions bucket)."""
         uuid = command.session
         if command.action is c.Action.RELEASE:
             await self.ledger.release(uuid)
@@ -186,7 +124,7 @@ class SessionDriver:
                 return
             except Lost:
                 pass  # taken over meanwhile: record it for the new holder
-        if await self.leases.request(str(uuid), _ask_cancel) is None:
+        if await self.leases.request(str(uuid), ask_cancel) is None:
             await self.ledger.release(uuid)  # never launched (or long over): nothing runs, free the hold
 
     def _drive(self, record: SessionRecord) -> None:
@@ -225,18 +163,15 @@ class SessionDriver:
 
     async def _settle(self, rec: SessionRecord) -> None:
         """The session is over: free its capacity, keep its record a while, ended (no lease)."""
-        delay = 0.2
-        while True:
-            try:
-                await self.ledger.release(rec.session)
-                await self.leases.finish(str(rec.session), rec)
-                return
-            except Lost:
-                return
-            except Exception as exc:  # NATS away: the end waits rather than being forgotten
-                log.warning("session %s: end not recorded: %r; retrying", rec.session, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def end() -> None:
+            await self.ledger.release(rec.session)
+            await self.leases.finish(str(rec.session), rec)
+
+        try:  # NATS away: the end waits rather than being forgotten
+            await persist(end, f"session {rec.session}: end not recorded", passes=(Lost,))
+        except Lost:
+            return
 
     async def _lifecycle(self, rec: SessionRecord) -> None:
         if rec.phase in FINAL_PHASES:  # its end was published, not yet settled (the replica died): settle it
@@ -309,52 +244,28 @@ class SessionDriver:
         """Bring the data to the site (a Rucio rule through the site's data agent) and wait for it."""
         deadline = rec.available_at + timedelta(seconds=self.grace)
         if not rec.rules:
-            ask = c.StageRequest(session=rec.session, dids=rec.dids())
-            answer = await self._retry(rec, lambda: self._ask(c.stage_subject(self.site), ask, c.StageAnswer), deadline)
+            answer = await self._retry(rec, lambda: self.data.stage(rec.session, rec.dids()), deadline)
             if not answer.rules:
                 await self._end(rec, Phase.FAILED, *(answer.messages or [error("No staging rule could be made")]))
             rec.rules = answer.rules
             await self._save(rec)
             await self._emit(rec, Phase.PREPARING, *answer.messages)
         while True:
-            progress = await self._retry(rec, lambda: self._ask(
-                c.progress_subject(self.site), c.ProgressRequest(rules=rec.rules), c.StageProgress), deadline)
-            if progress.state == "OK":
-                # The bytes ride on the event as a message value (c.staged_bytes reads it): accounting's figure.
-                here = (info("The data is here ({ok}/{total} locks OK), {staged_bytes} bytes", ok=progress.ok,
-                             total=progress.total, staged_bytes=progress.bytes) if progress.bytes is not None else
-                        info("The data is here ({ok}/{total} locks OK)", ok=progress.ok, total=progress.total))
-                await self._emit(rec, Phase.PREPARING, here)
+            progress = await self._retry(rec, lambda: self.data.progress(rec.rules), deadline)
+            if progress.state == "OK":  # the bytes are accounting's figure: a number on the event
+                await self._emit(rec, Phase.PREPARING, arrived(progress), staged_bytes=progress.bytes)
                 return
-            if progress.state in ("STUCK", "SUSPENDED"):
-                await self._end(rec, Phase.FAILED, error("Data staging is {state} ({ok}/{total} locks OK), rules {rules}",
-                                                         state=progress.state, ok=progress.ok, total=progress.total,
-                                                         rules=", ".join(rec.rules)))
-            if datetime.now(UTC) > deadline:
-                await self._end(rec, Phase.FAILED, error("The data did not arrive by {deadline} ({ok}/{total} locks OK)",
-                                                         deadline=deadline.isoformat(), ok=progress.ok,
-                                                         total=progress.total))
+            problem = failure(progress, rec.rules, deadline)
+            if problem is not None:
+                await self._end(rec, Phase.FAILED, problem)
             await self._wait(rec, self.poll)
-
-    async def _ask(self, subject: str, question: BaseModel, model: type[BaseModel]):
-        reply = await self.nc.request(subject, question.model_dump_json().encode(), timeout=10)
-        return model.model_validate_json(reply.data)
 
     async def _retry(self, rec: SessionRecord, call, deadline: datetime | None = None):
         """Platforms and data agents go away for a while; a session waits for them (or its deadline)."""
-        delay = min(self.poll, 1.0)
-        while True:
-            try:
-                return await call()
-            except (_Stop, Lost):
-                raise
-            except Exception as exc:
-                log.warning("session %s: %r; retrying", rec.session, exc)
-                if deadline is not None and datetime.now(UTC) > deadline:
-                    await self._end(rec, Phase.FAILED, error("Gave up at {deadline}: {reason}",
-                                                             deadline=deadline.isoformat(), reason=repr(exc)))
-                await self._wait(rec, delay)
-                delay = min(delay * 2, 30.0)
+        return await persist(call, f"session {rec.session}", first=min(self.poll, 1.0), cap=30.0,
+                             sleep=lambda delay: self._wait(rec, delay), passes=(_Stop, Lost), deadline=deadline,
+                             give_up=lambda when, exc: self._end(rec, Phase.FAILED, error(
+                                 "Gave up at {deadline}: {reason}", deadline=when.isoformat(), reason=repr(exc))))
 
     async def _wait(self, rec: SessionRecord, seconds: float) -> None:
         """Sleep, but wake at once for a CANCEL."""
@@ -378,27 +289,19 @@ class SessionDriver:
         await self._emit(rec, phase, *messages)
         raise _Stop
 
-    async def _emit(self, rec: SessionRecord, phase: Phase, *messages: Message, access: list[str] | None = None) -> None:
+    async def _emit(self, rec: SessionRecord, phase: Phase, *messages: Message, access: list[str] | None = None,
+                    staged_bytes: int | None = None) -> None:
         """Publish the change (durably) before acting on it; a repeat of a phase only adds its messages."""
         event = c.SessionEvent(session=rec.session, site=self.site, agent=self.agent, phase=phase,
-                               messages=list(messages), access=access or [],
-                               platform_id=rec.platform_id)
+                               messages=list(messages), access=access or [], platform_id=rec.platform_id,
+                               staged_bytes=staged_bytes)
         msg_id = event.msg_id if rec.phase is not phase else f"{event.msg_id}-{event.time.timestamp()}"
-        delay = 0.2
-        while True:
-            try:
-                await publish(self.js, c.event_subject(self.site), event, msg_id)
-                break
-            except Exception as exc:  # NATS away: the session waits rather than forgets
-                log.warning("event %s for %s not published: %r", phase, rec.session, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        # NATS away: the session waits rather than forgets
+        await persist(lambda: publish(self.js, c.event_subject(self.site), event, msg_id),
+                      f"event {phase} for {rec.session} not published")
         if rec.phase is not phase:
             rec.phase = phase
             await self._save(rec)
-
-    async def _load(self, uuid: UUID) -> SessionRecord | None:
-        return await self.leases.get(str(uuid))
 
     async def _save(self, rec: SessionRecord) -> None:
         """As the holder of its lease (renewing it); Lost if another replica took the session over."""
