@@ -29,7 +29,7 @@ class Direction(StrEnum):
 class Channel:
     title: str  # unique: the document's channel and operation name
     subject: str  # a site's subjects with the placeholder site SITE
-    contract: type[BaseModel]
+    contract: type[BaseModel] | None  # None: an empty body
     direction: Direction
     description: str
 
@@ -58,7 +58,7 @@ def receives(title: str, subject: str, contract: type[BaseModel]) -> Callable[[F
     return declare
 
 
-def sends(title: str, subject: str, contract: type[BaseModel], description: str) -> Channel:
+def sends(title: str, subject: str, contract: type[BaseModel] | None, description: str) -> Channel:
     """Declare a subject a process publishes `contract` to (at module level, beside the publishing code)."""
     return _register(Channel(title, subject, contract, Direction.SEND, description))
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from nats.js import JetStreamContext
 
 from . import contracts as c
+from .channels import sends
 from .jetstream import ensure_commands_consumer, publish
 from .store.lifecycle import Target
+
+sends("session-command", c.command_subject("SITE"), c.SessionCommand,
+      "LAUNCH/RELEASE/CANCEL to a site's agents (stream EB_SESSION_COMMANDS, durable consumer agent-<site>, "
+      "deliver group likewise)")
 
 
 class Commands:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.channels import sends
 from srcnet_eb.shared.jetstream import publish
 from srcnet_eb.shared.model import ExecutionRequest, error
 
@@ -17,6 +18,8 @@ from .state import Gateway
 from .unrecorded import Unrecorded
 
 log = logging.getLogger(__name__)
+
+sends("gateway-plan", c.PLAN, c.PlanRequest, "Plan an OfferSet (stream EB_PLANS)")
 
 
 async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: str | None = None,

@@ -11,6 +11,7 @@ from faststream.nats.annotations import NatsMessage
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared import footprint
+from srcnet_eb.shared.channels import sends
 from srcnet_eb.shared.model import ExecutionRequest, Message, OfferSetStatus, Result, error, info, warn
 from srcnet_eb.shared.settings import PlannerSettings
 from srcnet_eb.shared.jetstream import ensure_streams
@@ -27,6 +28,15 @@ from .registry import AgentRegistry
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
+
+# What the planner publishes through the raw connection (the hot paths), for the AsyncAPI document.
+sends("planner-offers", c.offers_subject("SITE"), c.OfferRequest,
+      "Ask one site's agents (queue group = site) for offers; reply SiteAnswer")
+sends("planner-data", c.data_subject("SITE"), c.DataRequest,
+      "Ask one site's data agent (queue group = site) where the data is; reply DataAnswer")
+sends("planner-completed", c.COMPLETED, c.OfferSetCompleted, "An OfferSet is saved COMPLETE")
+sends("planner-ping", c.PING, None, "Ask every agent to heartbeat now")
+sends("planner-agent-list", c.REPLY_INBOX, c.AgentList, "Reply to agents")
 
 
 class Planner:
@@ -55,10 +65,6 @@ class Planner:
     def _subscribe(self) -> None:
         broker = self.broker
 
-        # Offer requests arrive through PlanIntake (a JetStream durable consumer); declared for AsyncAPI.
-        broker.subscriber(c.PLAN, queue=c.PLANNERS, title="planner-plan", description="Plan an OfferSet "
-                          "(JetStream stream EB_PLANS, durable consumer planners; acknowledged once COMPLETE)")
-
         @broker.subscriber(c.HEARTBEATS, title="planner-heartbeats", description="Agents announce themselves")
         async def heartbeat(beat: c.Heartbeat, msg: NatsMessage) -> None:
             if c.subject_site(msg.raw_message.subject) != beat.site:  # a site speaks only for itself
@@ -71,16 +77,6 @@ class Planner:
         @broker.subscriber(c.AGENTS, queue=c.PLANNER_QUEUE, title="planner-agents", description="List live agents")
         async def agents() -> c.AgentList:
             return self.registry.listing()
-
-        # Documented for AsyncAPI; the hot paths publish through the raw connection.
-        broker.publisher(c.offers_subject("SITE"), title="planner-offers", schema=c.OfferRequest,
-                         description="Ask one site's agents (queue group = site) for offers; reply SiteAnswer")
-        broker.publisher(c.data_subject("SITE"), title="planner-data", schema=c.DataRequest,
-                         description="Ask one site's data agent (queue group = site) where the data is; reply DataAnswer")
-        broker.publisher(c.COMPLETED, title="planner-completed", schema=c.OfferSetCompleted,
-                         description="An OfferSet is saved COMPLETE")
-        broker.publisher(c.PING, title="planner-ping", description="Ask every agent to heartbeat now")
-        broker.publisher(c.REPLY_INBOX, title="planner-agent-list", schema=c.AgentList, description="Reply to agents")
 
     async def _reconnected(self) -> None:
         """Back on NATS (another node, say): questions or answers in flight on the old connection are lost."""
