@@ -3,7 +3,7 @@
 Every durable JetStream reader declares its handler with `@receives(...)` (the consumer refuses a
 handler that is not declared, see consumer.py) and every publisher that has no FastStream publisher
 object declares what it sends with `sends(...)` beside the code that sends it. The AsyncAPI generator
-(`services/launcher/asyncapi.py`) reads `CHANNELS`, so the document shows what runs, with the
+(`services/ebroker/asyncapi.py`) reads `CHANNELS`, so the document shows what runs, with the
 handler's docstring as its description.
 """
 
