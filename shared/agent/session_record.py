@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ..capacity import Demand, Reservation
+from ..model.data import Did
 from ..model import (
-    Did,
     ExecutionSession,
     Phase,
     RucioDataResource,

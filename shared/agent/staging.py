@@ -11,7 +11,8 @@ from nats.aio.client import Client
 from pydantic import BaseModel
 
 from .. import contracts as c
-from ..model import Did, Message, error, info
+from ..model import Message, error, info
+from ..model.data import Did
 
 A = TypeVar("A", bound=BaseModel)
 
