@@ -9,8 +9,9 @@ A site may run several replicas: each session is driven by exactly one, the hold
 the bucket (see leases.py); a replica that dies has its sessions taken over by another.
 
 Beside it: what it keeps per session (session_record.py), how it asks for the data (staging.py),
-and how it waits out what goes away (retry.py). A little over 300 lines: one state machine, kept in
-one module so its phases read in order.
+and how it waits out what goes away (retry.py).
+
+Longer than 300 lines because it is one state machine, kept in one module so its phases read in order.
 """
 
 from __future__ import annotations
