@@ -5,8 +5,8 @@ from __future__ import annotations
 from nats.js import JetStreamContext
 
 from . import contracts as c
-from .channels import sends
-from .jetstream import ensure_commands_consumer, publish
+from srcnet_eb.shared.nats.channels import sends
+from srcnet_eb.shared.nats.jetstream import ensure_commands_consumer, publish
 from .store.lifecycle import Target
 
 sends("session-command", c.command_subject("SITE"), c.SessionCommand,

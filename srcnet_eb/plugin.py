@@ -16,11 +16,11 @@ from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.contracts import Capabilities
 from srcnet_eb.shared.model import (Component, DockerContainer, ExecutionRequest, ExecutionSession, Level, Message,
                                     SimpleComputeResource, SingularityContainer, error, info, kinds, warn)
-from srcnet_eb.shared.mounts import Mount
-from srcnet_eb.shared.platform import Answer, NoStart, Platform, Preparation, Proposal, RunState, RunStatus
-from srcnet_eb.shared.plugins import PlatformPlugin
+from srcnet_eb.shared.platform.mounts import Mount
+from srcnet_eb.shared.platform.port import Answer, NoStart, Platform, Preparation, Proposal, RunState, RunStatus
+from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from srcnet_eb.shared.settings import PlatformSettings
-from srcnet_eb.shared.testing.conformance import PlatformConformance
+from srcnet_eb.shared.platform.conformance import PlatformConformance
 
 __all__ = [
     # the port and what it sees

@@ -36,8 +36,8 @@ import httpx
 import nats
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.jetstream import ensure_streams, wait_for_leader
-from srcnet_eb.shared.natsconn import connect_options
+from srcnet_eb.shared.nats.jetstream import ensure_streams, wait_for_leader
+from srcnet_eb.shared.nats.connect import connect_options
 from srcnet_eb.shared.settings import Common
 
 from srcnet_eb.services.embedded.nats import nats_server_binary

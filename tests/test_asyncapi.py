@@ -25,7 +25,7 @@ def test_every_durable_reader_is_documented_from_its_real_handler():
     from srcnet_eb.services.planner.intake import PlanIntake
     from srcnet_eb.services.planner.tracker import Tracker
     from srcnet_eb.shared.agent.session_driver import SessionDriver
-    from srcnet_eb.shared.channels import CHANNELS, channel_of
+    from srcnet_eb.shared.nats.channels import CHANNELS, channel_of
 
     doc = yaml.safe_load(document())
     handlers = {PlanIntake.take: c.PlanRequest, Tracker.record: c.SessionEvent, SessionDriver.handle: c.SessionCommand}
@@ -44,7 +44,7 @@ def test_every_durable_reader_is_documented_from_its_real_handler():
 
 
 def test_a_consumer_needs_a_declared_handler():
-    from srcnet_eb.shared.consumer import DurableConsumer
+    from srcnet_eb.shared.nats.consumer import DurableConsumer
 
     async def undeclared(value, delivery) -> None: ...
 

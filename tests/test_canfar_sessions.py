@@ -20,7 +20,7 @@ from srcnet_eb.services.canfar_agent.skaha_types import SkahaUnavailable
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.capacity.ledger import SharedLedger
-from srcnet_eb.shared.platform import Preparation, RunState, RunStatus
+from srcnet_eb.shared.platform.port import Preparation, RunState, RunStatus
 from srcnet_eb.standins.skaha.app import create_app
 from srcnet_eb.standins.skaha.config import SkahaStandInConfig, StandInImage
 from srcnet_eb.standins.skaha.server import StandInURL, running_standin

@@ -13,8 +13,8 @@ from examples.plugins.localexec import LocalSettings
 from examples.plugins.localexec import plugin as local
 from srcnet_eb.services.canfar_agent import plugin as canfar
 from srcnet_eb.shared.model import ExecutionRequest, kinds
-from srcnet_eb.shared.plugins import PluginNotFound, available, load
-from srcnet_eb.shared.testing.conformance import PlatformConformance
+from srcnet_eb.shared.platform.plugins import PluginNotFound, available, load
+from srcnet_eb.shared.platform.conformance import PlatformConformance
 from srcnet_eb.standins.skaha.config import load_config
 from srcnet_eb.standins.skaha.server import running_standin
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.nats_cluster import NatsCluster
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.buckets import open_bucket
+from srcnet_eb.shared.nats.buckets import open_bucket
 
 N = 300
 

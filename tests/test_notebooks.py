@@ -16,7 +16,7 @@ from srcnet_eb.services.canfar_agent.skaha import SkahaClient
 from srcnet_eb.services.canfar_agent import notebooks
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity.booking import Booking
-from srcnet_eb.shared.platform import Preparation
+from srcnet_eb.shared.platform.port import Preparation
 from srcnet_eb.standins.skaha.app import create_app
 from srcnet_eb.standins.skaha.server import running_standin
 

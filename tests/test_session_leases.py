@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from srcnet_eb.shared.agent.leases import Leases, Lost
-from srcnet_eb.shared.buckets import open_bucket
+from srcnet_eb.shared.nats.buckets import open_bucket
 
 BUCKET = "eb-sessions-test"
 

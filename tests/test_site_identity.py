@@ -8,7 +8,7 @@ import asyncio
 import nats
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.jetstream import publish
+from srcnet_eb.shared.nats.jetstream import publish
 from srcnet_eb.shared.model import Phase
 
 from .test_sessions import AGENT, FAST, NOTEBOOK, offers_for, request, update, wait_phase

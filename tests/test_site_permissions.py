@@ -25,8 +25,8 @@ from nats.js.errors import NotFoundError
 
 from tests.nats_cluster import LeafNode, NatsCluster
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.buckets import open_bucket
-from srcnet_eb.shared.jetstream import commands_deliver, ensure_commands_consumer, subscribe_commands
+from srcnet_eb.shared.nats.buckets import open_bucket
+from srcnet_eb.shared.nats.jetstream import commands_deliver, ensure_commands_consumer, subscribe_commands
 
 from .broker import Broker
 from .test_sessions import AGENT, FAST, HEADLESS, offers_for, request, update, wait_phase

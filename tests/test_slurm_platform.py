@@ -15,8 +15,8 @@ from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.capacity.ledger import SharedLedger
 from srcnet_eb.shared.model import ExecutionRequest, kinds
-from srcnet_eb.shared.platform import Preparation, RunState
-from srcnet_eb.shared.testing.conformance import PlatformConformance
+from srcnet_eb.shared.platform.port import Preparation, RunState
+from srcnet_eb.shared.platform.conformance import PlatformConformance
 
 from .slurm_cluster import cancel_all, fill_cluster
 

@@ -12,7 +12,7 @@ import pytest
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared import model as m
-from srcnet_eb.shared.mounts import resolve
+from srcnet_eb.shared.platform.mounts import resolve
 
 from .test_notebooks import by_site, errors, offerset
 

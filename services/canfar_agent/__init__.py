@@ -1,6 +1,6 @@
 """A CANFAR (Skaha) site agent: the `canfar` platform plug-in."""
 
-from srcnet_eb.shared.plugins import PlatformPlugin
+from srcnet_eb.shared.platform.plugins import PlatformPlugin
 
 from .platform import CanfarPlatform
 from .settings import CanfarSettings

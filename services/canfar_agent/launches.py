@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from srcnet_eb.shared import model as m
-from srcnet_eb.shared.platform import RunState, RunStatus
+from srcnet_eb.shared.platform.port import RunState, RunStatus
 
 from . import launchplan, notebooks
 from .launchplan import HEADLESS, INTERACTIVE_TYPES, LaunchPlan, command, session_type  # noqa: F401 (their home was here)

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.contracts import Capabilities
-from srcnet_eb.shared.mounts import Mount
-from srcnet_eb.shared.platform import Proposal, RunStatus
+from srcnet_eb.shared.platform.mounts import Mount
+from srcnet_eb.shared.platform.port import Proposal, RunStatus
 
 from . import launchplan
 from .launches import SkahaSessions

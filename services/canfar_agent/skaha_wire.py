@@ -4,6 +4,7 @@ and its reading into the types of skaha_types.py."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 

@@ -20,7 +20,7 @@ from typing import Any
 import nkeys
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.jetstream import commands_deliver
+from srcnet_eb.shared.nats.jetstream import commands_deliver
 
 CLUSTER = "eb-hub"
 ROUTE_USER = "route"

@@ -92,7 +92,7 @@ def nats_config(
 @app.command()
 def platforms() -> None:
     """List the installed platform plug-ins."""
-    from srcnet_eb.shared.plugins import available
+    from srcnet_eb.shared.platform.plugins import available
 
     for name, where in sorted(available().items()):
         typer.echo(f"{name:12} {where}")

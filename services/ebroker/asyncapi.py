@@ -1,5 +1,5 @@
 """The AsyncAPI document: the FastStream handlers of the planner, agent runtime, data agent and gateway,
-and the channels the nats-py hot paths declare beside their handlers and publishers (shared/channels.py)."""
+and the channels the nats-py hot paths declare beside their handlers and publishers (shared/nats/channels.py)."""
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
@@ -7,10 +7,10 @@ from faststream.specification import AsyncAPI
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.capacity import Demand
-from srcnet_eb.shared.channels import CHANNELS, Channel, Direction
+from srcnet_eb.shared.nats.channels import CHANNELS, Channel, Direction
 from srcnet_eb.shared.contracts import Capabilities
 from srcnet_eb.shared.capacity.ledger import SharedLedger
-from srcnet_eb.shared.platform import Proposal
+from srcnet_eb.shared.platform.port import Proposal
 from srcnet_eb.shared.settings import AgentSettings, PlannerSettings
 
 

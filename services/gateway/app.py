@@ -12,8 +12,8 @@ from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.contracts import AgentList
 from srcnet_eb.shared.model import EnumValueUpdate, ExecutionRequest, ExecutionSession, OfferSet
 from srcnet_eb.shared.commands import Commands
-from srcnet_eb.shared.jetstream import ensure_streams
-from srcnet_eb.shared.natsconn import broker_options
+from srcnet_eb.shared.nats.jetstream import ensure_streams
+from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.settings import GatewaySettings
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.accounting import Accounting

@@ -19,7 +19,6 @@ import yaml
 from yaml import CSafeLoader
 from yaml.events import (
     AliasEvent, CollectionStartEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
-    SequenceStartEvent,
 )
 
 from .limits import Duplicated, IntakeError, Limits, Oversized, too_deep, too_many

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.channels import sends
-from srcnet_eb.shared.jetstream import publish
+from srcnet_eb.shared.nats.channels import sends
+from srcnet_eb.shared.nats.jetstream import publish
 from srcnet_eb.shared.model import ExecutionRequest, error
 
 from .payload import check_fits, serialize

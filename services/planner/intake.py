@@ -9,9 +9,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.channels import receives
-from srcnet_eb.shared.consumer import Delivery, DurableConsumer
-from srcnet_eb.shared.jetstream import subscribe_shared
+from srcnet_eb.shared.nats.channels import receives
+from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer
+from srcnet_eb.shared.nats.jetstream import subscribe_shared
 
 Handler = Callable[[c.PlanRequest, int], Awaitable[None]]  # (request, delivery count)
 

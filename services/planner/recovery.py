@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from nats.js import JetStreamContext
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.jetstream import publish
+from srcnet_eb.shared.nats.jetstream import publish
 from srcnet_eb.shared.model import OfferSetStatus
 from srcnet_eb.shared.store import Store
 

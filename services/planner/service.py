@@ -11,11 +11,11 @@ from faststream.nats.annotations import NatsMessage
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared import footprint
-from srcnet_eb.shared.channels import sends
+from srcnet_eb.shared.nats.channels import sends
 from srcnet_eb.shared.model import ExecutionRequest, Message, OfferSetStatus, Result, error, info, warn
 from srcnet_eb.shared.settings import PlannerSettings
-from srcnet_eb.shared.jetstream import ensure_streams
-from srcnet_eb.shared.natsconn import broker_options
+from srcnet_eb.shared.nats.jetstream import ensure_streams
+from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.store import Store
 
 from .gather import Gatherer

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from nats.js import JetStreamContext
 
 from srcnet_eb.shared import contracts as c
-from srcnet_eb.shared.channels import receives
+from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.commands import Commands
-from srcnet_eb.shared.consumer import Delivery, DurableConsumer, Refused
-from srcnet_eb.shared.jetstream import subscribe_shared
+from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer, Refused
+from srcnet_eb.shared.nats.jetstream import subscribe_shared
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.lifecycle import EXPIRY_BATCH
 

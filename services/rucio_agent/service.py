@@ -11,7 +11,7 @@ from faststream.nats import NatsBroker
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent.presence import Presence
 from srcnet_eb.shared.model import error, info
-from srcnet_eb.shared.natsconn import broker_options
+from srcnet_eb.shared.nats.connect import broker_options
 
 from .errors import CatalogUnavailable, DidNotFound
 from .locality import Locator

@@ -18,7 +18,7 @@ from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
 from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.contracts import Capabilities
-from srcnet_eb.shared.platform import NoStart, Proposal, RunState, RunStatus
+from srcnet_eb.shared.platform.port import NoStart, Proposal, RunState, RunStatus
 
 from .output import SlurmError, SlurmUnavailable
 from .slurmctl import SlurmCLI

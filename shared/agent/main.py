@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from ..plugins import PlatformPlugin, load
+from srcnet_eb.shared.platform.plugins import PlatformPlugin, load
 from ..service import run_until_stopped
 from ..settings import AgentSettings
 from .runtime import AgentRuntime

@@ -15,13 +15,13 @@ from faststream.nats.annotations import NatsMessage
 from .. import contracts as c
 from .. import footprint
 from ..model import ExecutionRequest, Result, error
-from ..mounts import resolve
-from ..platform import Answer, Platform, Preparation
+from srcnet_eb.shared.platform.mounts import resolve
+from srcnet_eb.shared.platform.port import Answer, Platform, Preparation
 from ..capacity.booking import Booking
 from ..capacity.ledger import LedgerBusy, SharedLedger
-from ..plugins import PlatformPlugin
+from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
-from ..natsconn import broker_options
+from srcnet_eb.shared.nats.connect import broker_options
 from .presence import Presence
 from .session_driver import SessionDriver
 

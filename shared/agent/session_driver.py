@@ -26,13 +26,13 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from .. import contracts as c
-from ..buckets import open_bucket
-from ..channels import receives
-from ..consumer import Delivery, DurableConsumer
-from ..jetstream import publish, subscribe_commands
+from srcnet_eb.shared.nats.buckets import open_bucket
+from srcnet_eb.shared.nats.channels import receives
+from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer
+from srcnet_eb.shared.nats.jetstream import publish, subscribe_commands
 from ..capacity.ledger import SharedLedger
 from ..model import FINAL_PHASES, Message, Phase, error, info, is_before
-from ..platform import Platform, RunState
+from srcnet_eb.shared.platform.port import Platform, RunState
 from .leases import Leases, Lost
 from .retry import persist
 from .session_record import SessionRecord, ask_cancel

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from .. import model as m
-from ..offers import make_offer
-from ..platform import Answer, NoStart, Platform, Preparation, Proposal
+from srcnet_eb.shared.platform.offers import make_offer
+from srcnet_eb.shared.platform.port import Answer, NoStart, Platform, Preparation, Proposal
 from ..settings import AgentSettings, PlatformSettings
 from .demand import Demand
 from .ledger import SharedLedger

@@ -38,7 +38,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
-from ..buckets import open_bucket
+from srcnet_eb.shared.nats.buckets import open_bucket
 from .demand import Demand
 from .snapshot import CapacityLedger, Reservation
 from .value import KEY, TURN, Codec

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .. import model as m
-from ..platform import Preparation
+from srcnet_eb.shared.platform.port import Preparation
 from ..settings import AgentSettings
 
 

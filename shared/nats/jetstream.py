@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel
 
-from . import contracts as c
+from srcnet_eb.shared import contracts as c
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from .capacity import Demand
-from .platform import Platform
-from .settings import PlatformSettings
+from srcnet_eb.shared.capacity import Demand
+from srcnet_eb.shared.platform.port import Platform
+from srcnet_eb.shared.settings import PlatformSettings
 
 GROUP = "srcnet_eb.platforms"
 

@@ -16,8 +16,8 @@ from typing import Any
 from faststream.nats import NatsCredentials, NatsNKey, NatsUserPassword
 from faststream.security import BaseSecurity
 
-from . import contracts as c
-from .settings import Common
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.settings import Common
 
 log = logging.getLogger(__name__)
 

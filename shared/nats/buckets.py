@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
-from .jetstream import wait_for_leader
+from srcnet_eb.shared.nats.jetstream import wait_for_leader
 
 # A key never written: a put to it that expects an impossible revision reaches the stream and is refused
 # there, storing nothing. That refusal is the proof the bucket takes writes from this connection.

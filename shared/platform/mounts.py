@@ -13,8 +13,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Literal
 
-from . import model as m
-from .model.resources import READONLY, READWRITE
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.model.resources import READONLY, READWRITE
 
 Source = Literal["storage", "data"]
 

@@ -10,9 +10,9 @@ from enum import StrEnum
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from .capacity.demand import Demand
-from .contracts import Capabilities
-from .model import Component, ExecutionRequest, ExecutionSession, Message, Result
+from srcnet_eb.shared.capacity.demand import Demand
+from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.model import Component, ExecutionRequest, ExecutionSession, Message, Result
 
 
 @dataclass
@@ -107,7 +107,7 @@ class Platform(Protocol):
     #       the first start >= earliest (within window.latest) where it could run for window.block; None:
     #       none. Without it, the ledger's next fit. A platform whose own queue decides (Slurm) asks it here,
     #       testing the demand plus view.used(...), the site's held offers; raises NoStart if it cannot say.
-    #   check_mounts(mounts: list[srcnet_eb.shared.mounts.Mount]) -> list[Message]
+    #   check_mounts(mounts: list[srcnet_eb.shared.platform.mounts.Mount]) -> list[Message]
     #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
     #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]
     #       the URLs a client opens, from the platform's own (e.g. a notebook's file in a Skaha session).

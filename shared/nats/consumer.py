@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
-from .channels import channel_of
+from srcnet_eb.shared.nats.channels import channel_of
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from ..capacity import Demand
-from ..capacity.booking import Booking
-from ..contracts import Capabilities
-from ..model import ExecutionRequest, Level, Phase, Result, SimpleComputeResource
-from ..platform import Platform, Preparation, RunState
-from ..settings import PlatformSettings
+from srcnet_eb.shared.capacity import Demand
+from srcnet_eb.shared.capacity.booking import Booking
+from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.model import ExecutionRequest, Level, Phase, Result, SimpleComputeResource
+from srcnet_eb.shared.platform.port import Platform, Preparation, RunState
+from srcnet_eb.shared.settings import PlatformSettings
 
 
 class PlatformConformance:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from . import model as m
-from .capacity import Demand
-from .capacity.window import Window
-from .mounts import resolve
-from .platform import Preparation
+from srcnet_eb.shared import model as m
+from srcnet_eb.shared.capacity import Demand
+from srcnet_eb.shared.capacity.window import Window
+from srcnet_eb.shared.platform.mounts import resolve
+from srcnet_eb.shared.platform.port import Preparation
 
 
 def make_offer(session: uuid.UUID, request: m.ExecutionRequest, demand: Demand, start: datetime, window: Window, *,

@@ -1,1 +1,0 @@
-"""Test kit for platform plug-ins (pytest)."""
