@@ -1,6 +1,7 @@
 """The AsyncAPI document: the FastStream handlers of the planner, agent runtime, data agent and gateway,
 and the channels the nats-py hot paths declare beside their handlers and publishers (shared/nats/channels.py)."""
 
+import yaml
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
@@ -47,7 +48,18 @@ def document() -> str:
     )
     spec = AsyncAPI(planner.broker, agent.broker, data_agent.broker, gateway, channels_broker(),
                     title="SRCNet Execution Broker messaging", version=c.VERSION, description=c.__doc__)
-    return spec.to_specification().to_yaml()
+    return _in_name_order(spec.to_specification().to_yaml())
+
+
+def _in_name_order(text: str) -> str:
+    """Channels, operations and components by name: the document then changes only when a channel does,
+    not when a module move changes the order the handlers were declared in."""
+    doc = yaml.safe_load(text)
+    for part in (doc, doc.get("components", {})):
+        for key in ("channels", "operations", "messages", "schemas"):
+            if isinstance(part.get(key), dict):
+                part[key] = dict(sorted(part[key].items()))
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 def channels_broker() -> NatsBroker:
