@@ -16,8 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from srcnet_eb.shared.model import error, normalize_request
 
-from . import media
-from .limits import IntakeError, Limits
+from .wire import media
+from .wire.limits import IntakeError, Limits
 from .problems import Problem, from_validation
 
 M = TypeVar("M", bound=BaseModel)

@@ -13,7 +13,7 @@ from fastapi import Request
 from srcnet_eb.shared.model import Dialect
 from srcnet_eb.shared.model.dialect import NAMES, parse
 
-from . import media
+from .wire import media
 from .body import response_media
 from .problems import Problem
 

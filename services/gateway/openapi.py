@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from srcnet_eb.shared.model import kinds
 
-from . import media, openapi_answers
+from . import openapi_answers
+from .wire import media
 
 REF = "#/components/schemas/{model}"
 REQUEST, OLDER_REQUEST = "ExecutionRequest", "OlderExecutionRequest"

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from srcnet_eb.shared.model import Message, error
 
-from . import media
+from .wire import media
 
 
 class ErrorResponse(BaseModel):

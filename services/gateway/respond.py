@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from srcnet_eb.shared.model import Dialect, outbound
 
-from . import dialects, media
+from . import dialects
+from .wire import media
 from .body import response_media
 
 
