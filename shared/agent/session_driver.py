@@ -103,9 +103,9 @@ class SessionDriver:
         agent-<site> shared by the site's replicas as its deliver group; acknowledged once recorded in the
         site's sessions bucket)."""
         uuid = command.session
-        if command.action is c.Action.RELEASE:
+        if command.action is c.CommandAction.RELEASE:
             await self.ledger.release(uuid)
-        elif command.action is c.Action.LAUNCH:
+        elif command.action is c.CommandAction.LAUNCH:
             if uuid in self._tasks:
                 return  # a repeat: driven here
             record = SessionRecord(session=uuid, offer=command.offer)
@@ -113,7 +113,7 @@ class SessionDriver:
             if not await self.leases.create(str(uuid), record):
                 return  # a repeat: some replica drives (or drove) it
             self._drive(record)
-        elif command.action is c.Action.CANCEL:
+        elif command.action is c.CommandAction.CANCEL:
             await self._ask_to_cancel(uuid)
 
     async def _ask_to_cancel(self, uuid: UUID) -> None:

@@ -54,9 +54,6 @@ from .data import (
     StageProgress,
 )
 
-# The agent driver's older name of CommandAction, until it moves (helper "consumer" splits that module).
-Action = CommandAction
-
 __all__ = [
     "VERSION", "PREFIX", "PLAN", "AGENTS", "PING", "COMPLETED", "HEARTBEATS", "PLANNER_QUEUE", "ANSWER_INBOX",
     "REPLY_INBOX", "WAIT_HEADER", "FAILOVER_WAIT", "SITE_NAME", "check_site", "site_subject", "subject_site",
@@ -66,5 +63,5 @@ __all__ = [
     "inbox_prefix", "Role", "Capabilities", "Heartbeat", "AgentInfo", "SilentSite", "AgentList",
     "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
     "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",
-    "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress", "Action",
+    "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress",
 ]
