@@ -136,6 +136,24 @@ async def test_too_many_items_is_4xx_at_once(broker, headers):
     await refused(broker, {**GOOD, "data": [{"kind": "x"}] * 9_000}, headers, 400, "body", "more than 2000 values")
 
 
+def test_json_with_more_values_than_the_limit_is_refused_before_it_is_parsed(monkeypatch):
+    """json.loads holds the GIL for a whole body: a body that is surely too big never reaches it."""
+    from srcnet_eb.services.gateway.wire import decoders
+    from srcnet_eb.services.gateway.wire.limits import IntakeError, Limits
+
+    limits = Limits()
+    commas_in_strings = json.dumps({"kind": "x", "text": "," * 100_000, "list": [1] * 10}).encode()
+    assert decoders.read_json(commas_in_strings, limits)["list"] == [1] * 10  # commas in strings do not count
+    parsed = []
+    monkeypatch.setattr(decoders.json, "loads", lambda *a, **k: parsed.append(a) or [])
+    for body in (b"[" + b"[1]," * 60_000 + b"1]", b'["a\\",' + b"1," * (limits.max_items + 1) + b"1]"):
+        with pytest.raises(IntakeError, match=f"more than {limits.max_items} values"):
+            decoders.read_json(body, limits)
+    assert parsed == []
+    decoders.read_json(b"[" + b"1," * limits.max_items + b"1]", limits)  # at the limit: parsed (the walk counts)
+    assert len(parsed) == 1
+
+
 @pytest.mark.parametrize(("body", "headers", "field"), [
     ('{"kind": "uri:enum-value-update", "path": "phase", "value": "REJECTED", "value": "ACCEPTED"}', JSON, "value"),
     ("kind: uri:enum-value-update\npath: phase\nvalue: REJECTED\nvalue: ACCEPTED\n", YAML, "value"),
