@@ -139,23 +139,42 @@ class RucioServer:
             pass
 
 
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie its (re)parent has yet to reap: gunicorn is started detached, so init reaps it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False  # gone between the two looks
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _kill(pid: int) -> None:
-    """Stop a gunicorn master: SIGQUIT (gunicorn's quick shutdown), SIGKILL after 5 s."""
+    """Stop a gunicorn master: SIGQUIT (gunicorn's quick shutdown), SIGKILL after 5 s; returns once it is gone."""
     try:
         os.kill(pid, signal.SIGQUIT)
     except (ProcessLookupError, PermissionError):
         return
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
+    if _gone(pid, 5):
+        return
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        return
+    _gone(pid, 10)
 
 
 def _write_client_config(server: RucioServer) -> None:
