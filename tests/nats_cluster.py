@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -44,6 +45,8 @@ from srcnet_eb.services.embedded.nats import nats_server_binary
 from srcnet_eb.services.deployment.natsconfig import ROUTE_POOL, SECRETS, NKey, Node, Topology, leaf_config, render
 from srcnet_eb.services.embedded.children import stop_processes
 from srcnet_eb.services.embedded.ports import free_port
+
+ROUTES_SETTLED = timedelta(seconds=1.5)  # nats-server redials a route that failed after 1 s
 
 
 class _Running:
@@ -166,7 +169,13 @@ class NatsCluster(_Running):
     async def _node_ready(http: httpx.AsyncClient, node: Node, running: int) -> bool:
         base = f"http://127.0.0.1:{node.http_port}"
         routes = (await http.get(f"{base}/routez")).json()
-        if routes.get("num_routes", 0) < (running - 1) * (ROUTE_POOL + 1):  # every pooled route, and $SYS's
+        if routes.get("num_routes", 0) != (running - 1) * (ROUTE_POOL + 1):  # every pooled route, and $SYS's
+            return False
+        # A node that dialled a peer before it listened dials again a second later; the duplicate routes
+        # that makes can replace live ones. A stream created across that churn once kept no leader for
+        # 20 s (CI), so the mesh counts as formed only once no route is younger than that redial.
+        now = datetime.fromisoformat(routes["now"])
+        if any(now - datetime.fromisoformat(route["start"]) < ROUTES_SETTLED for route in routes["routes"]):
             return False
         meta = (await http.get(f"{base}/jsz")).json().get("meta_cluster", {})
         return bool(meta.get("leader"))
