@@ -7,6 +7,7 @@ every hop between them goes over real NATS and real sockets.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -47,6 +48,25 @@ AUTH_ENV = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({t: who.model
 HEADERS = bearer(ALICE)
 
 
+STOP_PATIENCE = 30.0  # seconds a part of the broker may take to stop before the test fails naming it
+
+
+def bounded(name: str, stop):
+    """`stop`, failing after STOP_PATIENCE with what every task was waiting on (a hung teardown otherwise
+    ends in pytest's timeout, whose thread dump shows only the event loop's select)."""
+    async def run() -> None:
+        try:
+            async with asyncio.timeout(STOP_PATIENCE):
+                await stop()
+        except TimeoutError:
+            stacks = io.StringIO()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.print_stack(limit=8, file=stacks)
+            raise AssertionError(f"{name} did not stop within {STOP_PATIENCE:g} s; tasks:\n{stacks.getvalue()}")
+    return run
+
+
 @dataclass
 class Site:
     name: str
@@ -75,7 +95,7 @@ class Broker:
                                    database_url="unused://")
         self.planner = Planner(settings, store=self.store)
         await self.planner.start()
-        self.stack.push_async_callback(self.planner.stop)
+        self.stack.push_async_callback(bounded("the planner", self.planner.stop))
         return self.planner
 
     async def start_gateway(self, **auth) -> str:
@@ -96,7 +116,7 @@ class Broker:
             server.should_exit = True
             await task
 
-        self.stack.push_async_callback(stop)
+        self.stack.push_async_callback(bounded("the gateway", stop))
         self.base_url = f"http://127.0.0.1:{port}"
         self.http = self.client(ALICE)
         return self.base_url
@@ -121,7 +141,7 @@ class Broker:
                   "heartbeat_interval": 0.5, "skaha_cache_ttl": 0.0} | settings
         agent = AgentRuntime.from_plugin(canfar_plugin, CanfarSettings(**values))
         await agent.start()
-        self.stack.push_async_callback(agent.stop)
+        self.stack.push_async_callback(bounded(f"agent {name}", agent.stop))
         return agent
 
     async def add_data_agent(self, site: str, rucio, **settings) -> RucioAgent:
@@ -134,7 +154,7 @@ class Broker:
                   "rucio_timeout": 5.0} | settings
         agent = RucioAgent(RucioSettings(**values))
         await agent.start()
-        self.stack.push_async_callback(agent.stop)
+        self.stack.push_async_callback(bounded(f"data agent {site}", agent.stop))
         return agent
 
     async def wait_for_agents(self, count: int, timeout: float = 5.0) -> None:
