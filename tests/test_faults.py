@@ -28,11 +28,11 @@ def _clients(hub: NatsCluster, node: int) -> int:
 
 
 def _capacity_leaders(hub: NatsCluster) -> set[int]:
-    """The nodes that lead a site's capacity bucket (from the first node's view of the cluster)."""
+    """The nodes that lead a site's capacity log (from the first node's view of the cluster)."""
     jsz = httpx.get(f"http://127.0.0.1:{hub.nodes[0].http_port}/jsz?accounts=true&streams=true", timeout=5).json()
     names = [n.name for n in hub.nodes]
     return {names.index(s["cluster"]["leader"]) for a in jsz.get("account_details", [])
-            for s in a.get("stream_detail", []) if s["name"].startswith("KV_eb-capacity-")}
+            for s in a.get("stream_detail", []) if s["name"].startswith("EB_CAPACITY_")}
 
 
 def _single(url: str):
@@ -91,10 +91,10 @@ async def test_planner_killed_while_collecting_loses_nothing(tmp_path):
 
 async def test_one_nats_node_of_three_killed_during_a_stream_of_requests(tmp_path):
     """Two gateways, two planners and two sites (each with its own credentials) on a 3-node cluster with
-    replicated streams; one node is killed -9 mid-stream: one that leads a site's capacity bucket. Every
+    replicated streams; one node is killed -9 mid-stream: one that leads a site's capacity log. Every
     request is accepted and ends as exactly one COMPLETE OfferSet with both sites' offers: clients of the
     dead node reconnect to the others (a question lost with them is asked again), and an agent whose ledger
-    waits for its bucket's new leader asks the planner to wait for its answer."""
+    waits for its log's new leader asks the planner to wait for its answer."""
     count = 40
     async with NatsCluster(nodes=3, sites=["site-a", "site-b"]) as hub:
         fed = Federation(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/broker.db", hub.env)
@@ -117,9 +117,9 @@ async def test_one_nats_node_of_three_killed_during_a_stream_of_requests(tmp_pat
                 while len(answers) < count // 4:
                     await asyncio.sleep(0.01)
                 leaders = _capacity_leaders(hub)
-                assert leaders, "no capacity bucket has a leader: the test would prove nothing"
+                assert leaders, "no capacity log has a leader: the test would prove nothing"
                 busiest = max(leaders, key=lambda i: _clients(hub, i))
-                hub.kill(busiest)  # a capacity bucket's leader, the one with the most of our processes on it
+                hub.kill(busiest)  # a capacity log's leader, the one with the most of our processes on it
                 await flow
                 assert [a.status_code for a in answers] == [303] * count, [a.text for a in answers if a.status_code != 303]
                 done = await asyncio.gather(*(completed(one, a.headers["Location"]) for a in answers))

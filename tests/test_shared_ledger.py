@@ -1,4 +1,4 @@
-"""The shared capacity ledger on a real nats-server: replicas racing on one bucket never double-book."""
+"""The shared capacity ledger on a real nats-server: replicas racing on one log never double-book."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import pytest
 
 from srcnet_eb.shared.capacity import CapacityLedger, Demand, Reservation
 from srcnet_eb.shared.capacity.ledger import LedgerBusy, SharedLedger
-from srcnet_eb.shared.capacity.value import TURN, decode, encode
+from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.capacity.value import TURN, decode, decode_changes, encode, encode_changes
 
-BUCKET = "eb-capacity-test"
+SITE = "test"
+BUCKET = c.capacity_bucket(SITE)
 TOTAL = Demand(8, 32, 0)
 HALF = Demand(4, 16, 0)
 H = timedelta(hours=1)
@@ -29,7 +31,7 @@ async def replicas(nats_url):
             nc = await nats.connect(nats_url)
             stack.push_async_callback(nc.close)
             ledger = SharedLedger(TOTAL, **kw)
-            await ledger.attach(nc.jetstream(), BUCKET)
+            await ledger.attach(nc.jetstream(), SITE)
             stack.push_async_callback(ledger.detach)
             return ledger
 
@@ -182,12 +184,16 @@ async def test_holds_outlive_the_replica_and_lapse_by_themselves(replicas, nats_
     assert [r.id for r in restarted.view().reservations()] == [rid]  # an open offer is still held
     assert restarted.view().next_fit(Demand(1), now[0], H, now[0] + H / 2) is None
     now[0] += timedelta(minutes=6)
-    assert len(restarted) == 0  # lapsed, and dropped from the bucket at the next write
-    await restarted.book(None, lambda v: v.reserve(uuid.uuid4(), now[0], now[0] + H, Demand(1), None))
+    assert len(restarted) == 0  # lapsed by itself: nobody wrote
+    later = uuid.uuid4()
+    await restarted.book(None, lambda v: v.reserve(later, now[0], now[0] + H, Demand(1), None))
+    again = await replicas(clock=lambda: now[0])  # started from the log: the lapsed hold does not count
+    assert [r.id for r in again.view().reservations()] == [later]
     nc = await nats.connect(nats_url)
-    try:
-        entry = await (await nc.jetstream().key_value(BUCKET)).get("reservations")
-        assert [r.id for r in decode(entry.value)] != [rid] and len(decode(entry.value)) == 1
+    try:  # two entries: the hold, then the later booking alone (a lapse is not a change)
+        js = nc.jetstream()
+        entries = [decode_changes((await js.get_msg(c.capacity_stream(SITE), seq)).data) for seq in (1, 2)]
+        assert [[rid for rid, _ in e] for e in entries] == [[rid], [later]]
     finally:
         await nc.close()
 
@@ -214,3 +220,12 @@ def test_the_stored_form_keeps_every_instant_exact():
     assert decode(encode(held)) == held  # blocks that touch still touch
     with pytest.raises(ValueError, match="unknown capacity ledger columns"):
         decode(b'{"columns": ["id"], "rows": []}')
+
+
+def test_a_log_entry_holds_what_each_touched_reservation_became():
+    t = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
+    kept, gone, moved = (Reservation(uuid.uuid4(), t, t + H, Demand(1), t + H) for _ in range(3))
+    moved_later = Reservation(moved.id, t + H, t + 2 * H, Demand(2), None)
+    changes = [(kept.id, None, kept), (gone.id, gone, None), (moved.id, moved, None), (moved.id, None, moved_later)]
+    assert sorted(decode_changes(encode_changes(changes)), key=str) == sorted(
+        [(kept.id, kept), (gone.id, None), (moved.id, moved_later)], key=str)

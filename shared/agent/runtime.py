@@ -145,7 +145,7 @@ class AgentRuntime:
         nc = await self.broker.connect()
         js, s = nc.jetstream(), self.settings
         # The shared ledger first: no offer request may be answered from a ledger of this process alone.
-        await self.ledger.attach(js, c.capacity_bucket(self.site), s.jetstream_replicas)
+        await self.ledger.attach(js, self.site, s.jetstream_replicas)
         self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.ledger, s.poll_interval, s.grace,
                                       lease=s.session_lease, renew=s.lease_renewal, retention=s.session_retention,
                                       replicas=s.jetstream_replicas)

@@ -1,24 +1,31 @@
-"""A site's one capacity ledger, shared by all its agent replicas through a JetStream key-value bucket.
+"""A site's one capacity ledger, shared by all its agent replicas through an append-only log on JetStream.
 
-Key-value rather than the database: a site's agents sit behind its firewall and reach only NATS
-(outbound, perhaps through a leaf node), never the central database; and a bucket's compare-and-set
-on revisions is exactly the "write only if nobody wrote since I read" a booking needs.
+Longer than 300 lines because the booking loop, following the log and the turn are one protocol: each
+step relies on what the others guarantee (the sequence a booking expects is the one the follower applied).
 
-Layout: bucket `eb-capacity-<site>`; key `reservations` holds the site's whole set of reservations
-(see ledger_value.py), every write dropping the lapsed holds; key `turn`, when present, names the
-replica whose turn it is to book.
+JetStream rather than the database: a site's agents sit behind its firewall and reach only NATS
+(outbound, perhaps through a leaf node), never the central database; and an append conditional on the
+log's last sequence is exactly the "write only if nobody wrote since I read" a booking needs.
 
-A change is optimistic: take the latest value (kept fresh by a watch), compute on a copy (a
-`CapacityLedger`: next_fit, fits, reserve), write it back with `update(..., last=revision)`. If
-another replica wrote in between, the write is refused: reload and compute again, a bounded number
-of times, then `LedgerBusy` (the runtime answers NO, "ask again"). Inside one process changes take turns (a
-lock), so only replicas race. Under steady load the replica that just lost tends to lose again (the
-winner starts its next booking first), so one that lost twice in a row claims the turn (creates
-`turn`, which expires by itself after `turn_ttl`): the others wait for its booking (or that long,
-should it die) before computing theirs.
+Layout (docs/capacity.md): stream `EB_CAPACITY_<site>`, subject `eb.v1.site.<site>.capacity`, one entry
+per change (a booking's new and dropped reservations, value.py); bucket `eb-capacity-<site>` with the
+latest snapshot (checkpoint.py) and key `turn`, when present, naming the replica whose turn it is to book.
 
-Without NATS (a platform built by a unit test or the conformance kit) the value stays in memory and
-the same code runs.
+Every replica follows the log into its own `CapacityLedger` (an index over time: a booking costs what
+its blocks overlap, not what the site holds). A change is optimistic: the plan runs on that ledger,
+recording what it changed, and the changes are appended expecting the last sequence applied. If another
+replica appended in between, the append is refused: the changes are undone, the ledger catches up with
+the log, and the plan runs again, a bounded number of times, then `LedgerBusy` (the runtime answers NO,
+"ask again"). Inside one process changes take turns (a lock), so only replicas race; entries the
+follower receives meanwhile wait until the change is over. Under steady load the replica that just
+lost tends to lose again (the winner starts its next booking first), so one that lost twice in a row
+claims the turn (creates `turn`, which expires by itself after `turn_ttl`): the others wait for its
+booking (or that long, should it die) before computing theirs.
+
+Holds lapse by themselves (the ledger drops them when their time is past, nobody writes). Now and then
+the replica that just appended writes a snapshot and trims the log before it, so the log stays short
+and a replica starts from the snapshot. Without NATS (a platform built by a unit test or the
+conformance kit) the ledger stays in memory and the same code runs.
 """
 
 from __future__ import annotations
@@ -33,15 +40,21 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from nats.js import JetStreamContext
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyWrongLastSequenceError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
+from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.nats.buckets import open_bucket
+from srcnet_eb.shared.nats.logs import NotLast, append, last, open_log
+from . import checkpoint
 from .demand import Demand
-from .snapshot import CapacityLedger, Reservation
-from .value import KEY, TURN, Codec
+from .snapshot import CapacityLedger, Change, Reservation
+from .value import TURN, decode_changes, encode_changes
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +66,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-UNAVAILABLE_PATIENCE = 30.0  # seconds a change waits for an unavailable bucket before giving up
-# A write to a bucket whose leader died is not refused, it times out (the JetStream default, 5 s): waiting
-# that long before knowing would eat a whole collection. A write on a live bucket takes milliseconds.
+UNAVAILABLE_PATIENCE = 30.0  # seconds a change waits for an unavailable stream before giving up
+# An append to a stream whose leader died is not refused, it times out (the JetStream default, 5 s): waiting
+# that long before knowing would eat a whole collection. An append on a live stream takes milliseconds.
 WRITE_WAIT = 1.0
+SNAPSHOT_EVERY = 1000  # log entries between snapshots, at least (and at least a quarter of the holds)
 
 
 class LedgerBusy(RuntimeError):
@@ -65,26 +79,35 @@ class LedgerBusy(RuntimeError):
 
 class SharedLedger:
     def __init__(self, total: Demand, clock: Callable[[], datetime] = _utcnow, attempts: int = 12,
-                 patience: int = 2, turn_ttl: float = 2.0) -> None:
+                 patience: int = 2, turn_ttl: float = 2.0, snapshot_every: int = SNAPSHOT_EVERY) -> None:
         self.total = total
         self.attempts, self.patience, self.turn_ttl = attempts, patience, turn_ttl
-        self.token = uuid.uuid4().hex[:12]  # this process, when it claims the turn
+        self.snapshot_every = snapshot_every
+        self.token = uuid.uuid4().hex[:12]  # this process, when it claims the turn or writes a snapshot
         self._clock = clock
-        self._revision = 0
-        self._held: tuple[Reservation, ...] = ()  # the latest value seen, decoded (immutable: views share it)
-        self._raw: bytes | None = None  # ... or as the watch delivered it, decoded when first needed
+        self._ledger = CapacityLedger(total, clock)
+        self._seq = 0  # the last log entry applied to `_ledger`
+        self._snapshot_seq = 0  # the log entry the latest snapshot known here covers
+        self._snapshotting: asyncio.Task | None = None
+        self._changing = False  # a change is computing on `_ledger`: entries from the log wait in `_pending`
+        self._pending: list[tuple[int, bytes]] = []
         self._holder: str | None = None  # whose turn it is (the `turn` key)
         self._holder_since = 0.0  # monotonic: when this process first saw that holder
         self._turn_revision = 0  # of this process's own claim
-        self._codec = Codec()
+        self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
-        self._following: asyncio.Task | None = None
-        self._changed = asyncio.Event()  # set (and replaced) at each new value from the watch
+        self._bucket = self._stream = self._subject = ""
+        self._log: Subscription | None = None
+        self._stale = False  # entries this replica never saw were trimmed: start again from a snapshot
+        self._resyncing: asyncio.Task | None = None
+        self._watching: asyncio.Task | None = None
+        self._changed = asyncio.Event()  # set (and replaced) at each entry applied and each turn seen
         self._lock = asyncio.Lock()
-        self.away = asyncio.Event()  # set while a change waits for a bucket with no leader (a node died)
+        self.away = asyncio.Event()  # set while a change waits for a stream with no leader (a node died)
         self._away_since = 0.0
         self.writes = 0  # changes this process made to the ledger (tests, the bench)
-        self.conflicts = 0  # writes refused because another replica wrote first
+        self.conflicts = 0  # appends refused because another replica appended first
+        self.snapshots = 0  # snapshots this process wrote
 
     @property
     def shared(self) -> bool:
@@ -97,45 +120,54 @@ class SharedLedger:
 
     @property
     def revision(self) -> int:
-        """The bucket revision of the value last seen (0: never written)."""
-        return self._revision
+        """The sequence of the last log entry applied here (0: none)."""
+        return self._seq
 
-    async def attach(self, js: JetStreamContext, bucket: str, replicas: int = 1) -> None:
-        """From now on the ledger is the bucket's: what another replica (or an earlier run) holds counts."""
-        if self._current():
-            log.warning("%d reservations made before the ledger was shared are dropped", len(self._held))
-        self._kv = await open_bucket(js, bucket, replicas)
-        await self._reload(force=True)
-        watcher = await self._kv.watchall()
-        self._following = asyncio.create_task(self._follow(watcher))
+    async def attach(self, js: JetStreamContext, site: str, replicas: int = 1) -> None:
+        """From now on the ledger is the site's: what another replica (or an earlier run) holds counts."""
+        if len(self._ledger):
+            log.warning("%d reservations made before the ledger was shared are dropped", len(self._ledger))
+        self._bucket, self._stream, self._subject = c.capacity_bucket(site), c.capacity_stream(site), c.capacity_subject(site)
+        self._js = js
+        await open_log(js, self._stream, self._subject, replicas)
+        self._kv = await open_bucket(js, self._bucket, replicas)
+        async with self._lock:
+            await self._start()
+            await self._catch_up()
+        self._watching = asyncio.create_task(self._watch_turn(await self._kv.watch(TURN)))
 
     async def detach(self) -> None:
-        if self._following is not None:
-            self._following.cancel()
-            await asyncio.gather(self._following, return_exceptions=True)
-            self._following = None
-        self._kv = None
+        for task in (self._watching, self._resyncing, self._snapshotting):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._watching = self._resyncing = self._snapshotting = None
+        await self._unfollow()
+        self._kv = self._js = None
 
     def view(self) -> CapacityLedger:
-        """A copy of the ledger as last seen, to compute on; changes to it go nowhere (use `book`)."""
-        return CapacityLedger(self.total, self._clock, self._current())
+        """A copy of the ledger as last seen, to look at; changes to it go nowhere (use `book`)."""
+        return self._ledger.copy()
 
     def __len__(self) -> int:
-        return len(self.view())
+        return len(self._ledger)
 
     async def book(self, offerset: UUID | None, plan: Plan[T]) -> T:
-        """Run `plan(view)` (sync or async) on a fresh copy and keep whatever it reserved, atomically.
+        """Run `plan(ledger)` (sync or async) and keep whatever it reserved, atomically.
 
         `plan` may run more than once (when another replica booked meanwhile), each time on the newer
-        ledger, so it must only compute and reserve in the view. This OfferSet's earlier holds are
-        dropped first: a request asked again (a planner replaced mid-collection) never holds twice.
+        ledger, so it must only compute and reserve in the ledger it is given. This OfferSet's earlier
+        holds are dropped first: a request asked again (a planner replaced mid-collection) never holds twice.
         """
         async def apply(view: CapacityLedger) -> T:
             if offerset is not None:
                 view.release_offerset(offerset)
-                view.offerset = offerset  # what the plan reserves is this OfferSet's
-            result = plan(view)
-            return await result if inspect.isawaitable(result) else result
+            view.offerset = offerset  # what the plan reserves is this OfferSet's
+            try:
+                result = plan(view)
+                return await result if inspect.isawaitable(result) else result
+            finally:
+                view.offerset = None
 
         return await self._change(apply)
 
@@ -156,60 +188,185 @@ class SharedLedger:
 
     async def _change(self, apply: Plan[T], fresh: bool = False) -> T:
         async with self._lock:
-            if fresh and self._kv is not None:  # the watch may not have shown a hold made a moment ago
-                await self._reload()
+            if fresh:  # the follower may not have shown a hold made a moment ago
+                await self._catch_up()
             try:
                 return await self._attempts(apply)
             finally:
                 if self._holder == self.token:
                     await self._end_turn()
 
+    async def _compute(self, apply: Plan[T]) -> tuple[T, list[Change]]:
+        """Run `apply` on the ledger, recording its changes; undone if it fails."""
+        self._changing = True
+        with self._ledger.recording() as changes:
+            try:
+                result = apply(self._ledger)
+                if inspect.isawaitable(result):
+                    result = await result
+            except BaseException:
+                self._ledger.undo(changes)
+                self._changed_over()
+                raise
+        return result, changes
+
+    def _changed_over(self, undo: list[Change] | None = None) -> None:
+        if undo:
+            self._ledger.undo(undo)
+        self._changing = False
+        pending, self._pending = self._pending, []
+        for seq, data in pending:
+            self._take(seq, data)
+
     async def _attempts(self, apply: Plan[T]) -> T:
         lost, tries, blips, since = 0, 0, 0, time.monotonic()
         while tries < self.attempts:
             tries += 1
             await self._wait_for_turn()
-            revision, view = self._revision, self.view()
-            before = view.reservations()  # (reservations are immutable: the view replaces, never edits)
-            result = apply(view)
-            if inspect.isawaitable(result):
-                result = await result
-            after = tuple(view.reservations())
-            if list(after) == before:
+            if self._stale:
+                await self._start()
+            expected = self._seq
+            result, changes = await self._compute(apply)
+            if not changes:
+                self._changed_over()
                 return result
             try:
-                revision = await self._write(after, revision)  # (and whoever's turn it was is over)
-            except KeyWrongLastSequenceError:
+                seq = await self._write(changes, expected)  # (and whoever's turn it was is over)
+            except NotLast:
+                self._changed_over(undo=changes)
                 self.conflicts += 1
                 lost += 1
-                await self._reload(force=True)
+                await self._catch_up()
                 if lost >= self.patience and self._turn_left() <= 0:
                     await self._claim_turn()
                 continue
             except (NoStreamResponseError, TimeoutError, NatsTimeoutError):
-                # The bucket has no leader for a moment (a cluster node just died): not a conflict. The
-                # write may even have landed; the reload shows it, and a booking replaces its own holds.
+                # The stream has no leader for a moment (a cluster node just died): not a conflict. The
+                # append may even have landed; the follower shows it, and a booking replaces its own holds.
+                self._changed_over(undo=changes)
                 if not self.away.is_set():  # the agent tells the planners to wait for its answer
                     self._away_since = time.monotonic()
                     self.away.set()
-                    log.warning("capacity bucket unavailable (no leader): waiting for its election")
+                    log.warning("capacity log unavailable (no leader): waiting for its election")
                 if time.monotonic() - since >= UNAVAILABLE_PATIENCE:
                     raise
                 tries, blips = tries - 1, blips + 1
-                pause = min(0.05 * 2 ** blips, 1.0)
-                await asyncio.sleep(pause)
-                try:
-                    await asyncio.wait_for(self._reload(force=True), WRITE_WAIT)
-                except (NoStreamResponseError, TimeoutError, NatsTimeoutError):
-                    pass  # still no leader: the next write tells
+                await asyncio.sleep(min(0.05 * 2 ** blips, 1.0))
+                await self._catch_up()
                 continue
+            except BaseException:
+                self._changed_over(undo=changes)
+                raise
+            self._seq = seq
+            self._changed_over()
             if self.away.is_set():
                 self.away.clear()
-                log.info("capacity bucket writable again after %.1f s", time.monotonic() - self._away_since)
-            self._adopt(revision, after)
+                log.info("capacity log writable again after %.1f s", time.monotonic() - self._away_since)
             self.writes += 1
+            self._maybe_snapshot()
             return result
         raise LedgerBusy(f"the capacity ledger changed under {self.attempts} attempts in a row")
+
+    async def _write(self, changes: list[Change], expected: int) -> int:
+        if self._js is None:
+            return expected + 1  # in memory: nobody else writes
+        return await append(self._js, self._stream, self._subject, encode_changes(changes), expected, WRITE_WAIT)
+
+    # -- following the log ---------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        """Start from the latest snapshot and follow the log from the entry after it (under the lock)."""
+        await self._unfollow()
+        self._stale = False
+        seq, held = await checkpoint.load(self._kv)
+        self._ledger = CapacityLedger(self.total, self._clock, held)
+        self._seq = self._snapshot_seq = seq
+        self._pending.clear()
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=seq + 1)
+        self._log = await self._js.subscribe(self._subject, stream=self._stream, cb=self._arrived,
+                                             ordered_consumer=True, config=config)
+
+    async def _unfollow(self) -> None:
+        if self._log is not None:
+            try:
+                await self._log.unsubscribe()
+            except Exception:  # the connection is already closed
+                pass
+            self._log = None
+
+    async def _arrived(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        if seq <= self._seq:
+            return  # this process's own append, applied already
+        if self._changing:
+            self._pending.append((seq, msg.data))
+        else:
+            self._take(seq, msg.data)
+
+    def _take(self, seq: int, data: bytes) -> None:
+        if seq <= self._seq:
+            return
+        if self._stale:
+            return
+        if seq != self._seq + 1:  # entries this replica never saw were trimmed: start again from a snapshot
+            log.warning("capacity log: entry %d follows %d, starting again from the snapshot", seq, self._seq)
+            self._stale = True
+            self._resyncing = asyncio.create_task(self._resync())
+            return
+        self._ledger.apply(decode_changes(data))
+        self._seq = seq
+        self._signal()
+
+    async def _resync(self) -> None:
+        async with self._lock:  # (or a change holding the lock starts again itself)
+            if self._stale:
+                await self._start()
+                await self._catch_up()
+        self._signal()
+
+    async def _catch_up(self) -> None:
+        """Wait (bounded) until the follower applied every entry the log holds now (under the lock)."""
+        if self._js is None:
+            return
+        if self._stale:
+            await self._start()
+        try:
+            target = await asyncio.wait_for(last(self._js, self._stream), WRITE_WAIT)
+        except (NoStreamResponseError, TimeoutError, NatsTimeoutError):
+            return  # no leader: the next append tells
+        deadline = time.monotonic() + WRITE_WAIT
+        while self._seq < target and (left := deadline - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                break
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- snapshots -----------------------------------------------------------------------------------
+
+    def _maybe_snapshot(self) -> None:
+        """After an append: take a snapshot now and then, writing it in the background."""
+        if self._kv is None or (self._snapshotting is not None and not self._snapshotting.done()):
+            return
+        if self._seq - self._snapshot_seq < max(self.snapshot_every, len(self._ledger) // 4):
+            return
+        seq, held = self._seq, self._ledger.reservations()  # the state at `seq`, taken at once
+        self._snapshotting = asyncio.create_task(self._snapshot(seq, held))
+
+    async def _snapshot(self, seq: int, held: list[Reservation]) -> None:
+        try:
+            if await checkpoint.store(self._js, self._kv, self._bucket, self._stream, self.token, seq, held):
+                self.snapshots += 1
+                self._snapshot_seq = seq
+            else:
+                self._snapshot_seq = max(self._snapshot_seq, await checkpoint.latest(self._kv))
+        except Exception:  # NATS away: the next append tries again
+            log.warning("capacity snapshot not written", exc_info=True)
+
+    # -- the turn ------------------------------------------------------------------------------------
 
     async def _wait_for_turn(self) -> None:
         """While another replica holds the turn (and has not held it for `turn_ttl`), wait for its booking."""
@@ -245,46 +402,17 @@ class SharedLedger:
         except Exception:  # gone or replaced already; or NATS away, and it expires by itself
             log.debug("turn not ended", exc_info=True)
 
-    async def _write(self, reservations: tuple[Reservation, ...], revision: int) -> int:
-        if self._kv is None:
-            return revision + 1  # in memory: nobody else writes
-        return await asyncio.wait_for(self._kv.update(KEY, self._codec.encode(reservations), last=revision), WRITE_WAIT)
-
-    async def _reload(self, force: bool = False) -> None:
-        try:
-            entry = await self._kv.get(KEY)
-        except KeyNotFoundError:
-            self._adopt(0, (), force=force)
-            return
-        self._adopt(entry.revision, raw=entry.value, force=force)
-
-    def _adopt(self, revision: int, held: tuple[Reservation, ...] = (), raw: bytes | None = None,
-               force: bool = False) -> None:
-        # Only forward: the watch may deliver a revision this process already wrote or read past. (Our own
-        # write, decoded, may come after the watch delivered it: it saves decoding it again.)
-        if force or revision > self._revision or (revision == self._revision and raw is None and self._raw):
-            self._revision, self._held, self._raw = revision, held, raw
-
-    def _current(self) -> tuple[Reservation, ...]:
-        if self._raw is not None:
-            self._held, self._raw = self._codec.decode(self._raw), None
-        return self._held
-
     def _see(self, holder: str | None) -> None:
         if holder != self._holder:
             self._holder, self._holder_since = holder, time.monotonic()
 
-    async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
+    async def _watch_turn(self, watcher: KeyValue.KeyWatcher) -> None:
         try:
             async for entry in watcher:
-                if entry is None:  # the initial values are in; updates follow
+                if entry is None:  # the initial value is in; updates follow
                     continue
-                if entry.key == KEY:
-                    self._adopt(entry.revision, raw=entry.value if entry.operation is None else b"")
-                elif entry.key == TURN:
-                    self._see(entry.value.decode() if entry.operation is None and entry.value else None)
-                self._changed.set()
-                self._changed = asyncio.Event()
+                self._see(entry.value.decode() if entry.operation is None and entry.value else None)
+                self._signal()
         finally:
             try:
                 await watcher.stop()

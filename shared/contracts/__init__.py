@@ -38,7 +38,8 @@ from .subjects import (
     REPLY_INBOX, WAIT_HEADER, FAILOVER_WAIT, SITE_NAME, check_site, site_subject, subject_site,
     offers_subject, heartbeat_subject, data_subject, stage_subject, progress_subject,
     command_subject, event_subject, COMMANDS_STREAM, EVENTS_STREAM, PLANS_STREAM, PLANNERS, STREAMS,
-    TRACKER, agent_consumer, sessions_bucket, capacity_bucket, site_buckets, inbox_prefix,
+    TRACKER, agent_consumer, sessions_bucket, capacity_bucket, capacity_stream, capacity_subject, site_buckets,
+    inbox_prefix,
 )
 from .presence import (
     Role, Capabilities, Heartbeat, AgentInfo, SilentSite, AgentList,
@@ -59,7 +60,8 @@ __all__ = [
     "REPLY_INBOX", "WAIT_HEADER", "FAILOVER_WAIT", "SITE_NAME", "check_site", "site_subject", "subject_site",
     "offers_subject", "heartbeat_subject", "data_subject", "stage_subject", "progress_subject",
     "command_subject", "event_subject", "COMMANDS_STREAM", "EVENTS_STREAM", "PLANS_STREAM", "PLANNERS",
-    "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "site_buckets",
+    "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "capacity_stream", "capacity_subject",
+    "site_buckets",
     "inbox_prefix", "Role", "Capabilities", "Heartbeat", "AgentInfo", "SilentSite", "AgentList",
     "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
     "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",

@@ -93,8 +93,18 @@ def sessions_bucket(site: str) -> str:
 
 
 def capacity_bucket(site: str) -> str:
-    """The JetStream key-value bucket holding the site's one capacity ledger, shared by its replicas."""
+    """The JetStream key-value bucket with the snapshots of the site's capacity ledger (and whose turn it is)."""
     return f"eb-capacity-{check_site(site)}"
+
+
+def capacity_subject(site: str) -> str:
+    """Where a site's agents append the changes to its capacity ledger (its log, one subject)."""
+    return site_subject(site, "capacity")
+
+
+def capacity_stream(site: str) -> str:
+    """The JetStream stream holding the site's capacity log, in the site's own account (its agents make it)."""
+    return f"EB_CAPACITY_{check_site(site)}"
 
 
 def site_buckets(site: str) -> tuple[str, ...]:
