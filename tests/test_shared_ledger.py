@@ -14,6 +14,7 @@ import pytest
 from srcnet_eb.shared.capacity import CapacityLedger, Demand, Reservation
 from srcnet_eb.shared.capacity.ledger import LedgerBusy, SharedLedger
 from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.capacity import checkpoint, value
 from srcnet_eb.shared.capacity.value import TURN, decode, decode_changes, encode, encode_changes
 
 SITE = "test"
@@ -211,6 +212,60 @@ async def test_confirm_puts_back_a_lapsed_hold_and_release_from_another_replica_
     await _settled(a, 1)
     assert await a.release(rid) is True  # the session ended on a, accepted on b: one ledger
     await _settled(b, 0)
+
+
+async def _fill(ledger: SharedLedger, count: int) -> None:
+    now = _now()
+    for i in range(count):
+        await ledger.book(None, lambda v: v.reserve(uuid.uuid4(), now + i * H, now + (i + 1) * H, HALF, now + H))
+        if i == 3:
+            await ledger.release(ledger.view().reservations()[0].id)
+
+
+def _held(ledger: SharedLedger) -> list[tuple]:
+    return [(r.id, r.start, r.end, r.demand, r.hold_until) for r in ledger.view().reservations()]
+
+
+async def test_a_replica_starts_from_the_snapshot_and_only_the_log_after_it_is_kept(replicas, nats_url, monkeypatch):
+    monkeypatch.setattr(value, "PART_ROWS", 3)  # several parts per snapshot
+    a = await replicas(snapshot_every=5)
+    await _fill(a, 12)  # 13 entries: a snapshot after the 5th, another after the 10th or later
+    await _until(lambda: not a.snapshotting)
+    assert a.snapshots == 2
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        kv = await js.key_value(BUCKET)
+        header = value.Header.decode((await kv.get(value.SNAPSHOT)).value)
+        holds = header.seq - 2  # entry 5 was a release
+        assert 10 <= header.seq <= 13 and len(header.parts) == -(-holds // 3)
+        assert set(await kv.keys()) == {value.SNAPSHOT, *header.parts}  # the first snapshot's parts are gone
+        state = (await js.stream_info(c.capacity_stream(SITE))).state
+        assert (state.first_seq, state.last_seq) == (header.seq, 13)  # trimmed before the snapshot
+    finally:
+        await nc.close()
+    b = await replicas()
+    assert b.revision == 13 and _held(b) == _held(a) and len(b) == 11
+
+
+async def test_a_replica_that_missed_trimmed_entries_starts_again_from_the_snapshot(replicas, monkeypatch):
+    a = await replicas(snapshot_every=5)
+    await _fill(a, 12)
+    await _until(lambda: not a.snapshotting)
+    assert a.snapshots == 2
+    real = checkpoint.load
+
+    async def stale(kv):  # as if it read the bucket just before the first snapshot, the log after a trim
+        monkeypatch.setattr(checkpoint, "load", real)
+        return 0, ()
+
+    monkeypatch.setattr(checkpoint, "load", stale)
+    b = await replicas()  # follows from entry 1, is given entry 10 first: a gap
+    await _until(lambda: b.revision == 13)
+    assert _held(b) == _held(a)
+    await b.book(None, lambda v: v.reserve(uuid.uuid4(), _now(), _now() + H, HALF, _now() + H))
+    await _until(lambda: a.revision == 14)
+    assert _held(b) == _held(a)
 
 
 def test_the_stored_form_keeps_every_instant_exact():

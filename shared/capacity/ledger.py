@@ -119,6 +119,11 @@ class SharedLedger:
         return self._holder
 
     @property
+    def snapshotting(self) -> bool:
+        """A snapshot is being written (in the background, after an append)."""
+        return self._snapshotting is not None and not self._snapshotting.done()
+
+    @property
     def revision(self) -> int:
         """The sequence of the last log entry applied here (0: none)."""
         return self._seq
@@ -222,7 +227,8 @@ class SharedLedger:
         lost, tries, blips, since = 0, 0, 0, time.monotonic()
         while tries < self.attempts:
             tries += 1
-            await self._wait_for_turn()
+            if await self._wait_for_turn():  # the turn and the log are followed apart: see its booking
+                await self._catch_up()
             if self._stale:
                 await self._start()
             expected = self._seq
@@ -349,7 +355,7 @@ class SharedLedger:
 
     def _maybe_snapshot(self) -> None:
         """After an append: take a snapshot now and then, writing it in the background."""
-        if self._kv is None or (self._snapshotting is not None and not self._snapshotting.done()):
+        if self._kv is None or self.snapshotting:
             return
         if self._seq - self._snapshot_seq < max(self.snapshot_every, len(self._ledger) // 4):
             return
@@ -368,14 +374,18 @@ class SharedLedger:
 
     # -- the turn ------------------------------------------------------------------------------------
 
-    async def _wait_for_turn(self) -> None:
-        """While another replica holds the turn (and has not held it for `turn_ttl`), wait for its booking."""
+    async def _wait_for_turn(self) -> bool:
+        """While another replica holds the turn (and has not held it for `turn_ttl`), wait for its booking;
+        whether it did."""
+        waited = False
         while (left := self._turn_left()) > 0:
+            waited = True
             changed = self._changed
             try:
                 await asyncio.wait_for(changed.wait(), left)
             except TimeoutError:
-                return
+                break
+        return waited
 
     def _turn_left(self) -> float:
         """How long another replica's turn may still last (0: nobody's, ours, or it died or is slow)."""
