@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import nats
 import pytest
@@ -25,7 +27,10 @@ from nats.js.errors import NotFoundError
 
 from tests.nats_cluster import LeafNode, NatsCluster
 from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.capacity import Demand
+from srcnet_eb.shared.capacity.ledger import SharedLedger
 from srcnet_eb.shared.nats.buckets import open_bucket
+from srcnet_eb.shared.nats.logs import NotLast, append, open_log
 from srcnet_eb.shared.nats.jetstream import commands_deliver, ensure_commands_consumer, subscribe_commands
 
 from .broker import Broker
@@ -35,6 +40,8 @@ SITES = ["site-a", "site-b"]
 QUIET = 0.4  # seconds to let a message arrive that must not
 VIOLATION = "permissions violation"
 PLANNER_INBOX = "_INBOX.eb-planner.p1.g1.{site}"  # as the planner's gatherer names it (c.ANSWER_INBOX)
+
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +149,30 @@ async def test_site_credentials_cover_what_its_agents_do(site_a, central):
         assert [e.value for e in seen if e is not None] == [b"2"], seen
         await watcher.stop()
         await kv.delete("probe")
+
+    # Its capacity log, a stream in its own account: conditional appends, followed by every replica.
+    first, second = SharedLedger(Demand(8, 32)), SharedLedger(Demand(8, 32))
+    await first.attach(js, "site-a", 3)
+    await second.attach(js, "site-a", 3)
+    booked: list[uuid.UUID] = []
+    try:
+        now = datetime.now(UTC)
+
+        def hold(v):
+            start = v.next_fit(Demand(8), now, HOUR, now + 2 * HOUR)
+            booked.append(uuid.uuid4())
+            v.reserve(booked[-1], start, start + HOUR, Demand(8), now + HOUR)
+            return start
+
+        assert await first.book(None, hold) == now
+        assert await second.book(None, hold) == now + HOUR  # on the first one's booking
+        with pytest.raises(NotLast):  # a stale sequence is refused by the server
+            await append(js, c.capacity_stream("site-a"), c.capacity_subject("site-a"), b"{}", 0, timeout=5)
+    finally:
+        for rid in booked:  # (the hub outlives this test)
+            await first.release(rid)
+        await first.detach()
+        await second.detach()
 
     await ensure_commands_consumer(cjs, "site-a")  # the central side makes it (the gateway, before a command)
     got: list[bytes] = []
@@ -262,6 +293,15 @@ async def test_a_site_cannot_touch_another_sites_buckets_or_commands(site_a, cen
         await impostor.put("session", b"overwritten")
         assert (await theirs.get("session")).value == b"site-b's"
         await js.delete_key_value(c.sessions_bucket("site-b"))
+
+        theirs_log = c.capacity_stream("site-b")
+        await open_log(other.jetstream(), theirs_log, c.capacity_subject("site-b"), 3)
+        with pytest.raises(NotFoundError):  # not in site-a's account
+            await js.stream_info(theirs_log)
+        await nc.publish(c.capacity_subject("site-b"), b"{}")  # nor may it publish on their log's subject
+        await site_a.refused(c.capacity_subject("site-b"))
+        await settle(nc)
+        assert (await other.jetstream().stream_info(theirs_log)).state.messages == 0
 
         await ensure_commands_consumer(cjs, "site-b")
         stolen = await listen(nc, commands_deliver("site-b"))
