@@ -78,10 +78,10 @@ class CapacityLedger:
         self._journal: list[Change] | None = None
         self.offerset: UUID | None = None  # what `reserve` records, when not told (the OfferSet being booked)
         now = us(clock())
-        live = [r for r in held if r.deadline > now]
-        for r in live:
-            self._index(r)
-        self._timeline = Timeline.of(r.block() for r in live)
+        for r in held:
+            if r.deadline > now:
+                self._index(r)
+        self._timeline = Timeline.of(r.block() for r in self._held.values())
 
     # -- keeping the indexes -------------------------------------------------------------------------
 

@@ -213,6 +213,8 @@ class Timeline:
 
     def first_fit(self, earliest: int, length: int, latest: int, limit: Level) -> int | None:
         """The earliest start in [earliest, latest] where the level stays within `limit` for `length`."""
+        if length <= 0:
+            return earliest if earliest <= latest else None
         start: int | None = earliest
         while start is not None and start <= latest:
             over = self._first_over(start, start + length, limit)
