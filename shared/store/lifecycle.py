@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
 from . import audit, tables
-from .audit import SESSION_CONTEXT, AuditAction
+from .audit import AUDIT_CONTEXT, SESSION_CONTEXT, AuditAction
 from .documents import PhaseEvent, dialect_of, observed_schedule, owned_row, session_document
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
@@ -162,7 +162,7 @@ class SessionLifecycle:
             if moved:
                 await conn.execute(insert(_e), [{"session": u, "phase": Phase.EXPIRED, "time": now, "source": source,
                                                  "messages": None} for u in moved])
-                rows = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid.in_(moved)))).all()
+                rows = (await conn.execute(AUDIT_CONTEXT.where(_s.c.uuid.in_(moved)))).all()
                 await audit.write(conn, [audit.about(r, AuditAction.EXPIRE, source, now) for r in rows])
         return len(moved)
 
