@@ -92,12 +92,17 @@ def _without_ids(doc: dict) -> dict:
     return out
 
 
-async def test_a_lane_write_waits_for_another_writer_while_the_loop_runs_on(tmp_path):
+async def test_a_lane_write_waits_for_another_writer_while_the_loop_and_reads_run_on(tmp_path):
     path = tmp_path / "busy.db"
     store = await Store.open(f"sqlite+aiosqlite:///{path}")
     other = sqlite3.connect(path, isolation_level=None)
     try:
+        first = uuid.uuid4()
+        await store.offersets.add(first, _request(), owner="alice")
         other.execute("BEGIN IMMEDIATE")  # another process's write transaction holds the lock
+        # Reads wait for no writer (WAL): answered at once, on the loop's own connection.
+        assert await store.offersets.status(first) is OfferSetStatus.COLLECTING
+        assert (await store.offersets.view(first))[0]["status"] == "COLLECTING"
         oid = uuid.uuid4()
         adding = asyncio.create_task(store.offersets.add(oid, _request(), owner="alice"))
         with pytest.raises(TimeoutError):  # it cannot finish while the lock is held; the loop answers meanwhile

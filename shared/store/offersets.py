@@ -139,7 +139,7 @@ class OfferSets:
         """Only the status (a poll waiting for COMPLETE needs no more); None as `view` would be."""
         if self.lane is not None:
             sql, args = (_L_STATUS, (str(uuid),)) if owned_by is None else (_L_STATUS + _L_OWNED, (str(uuid), owned_by))
-            found = await self.lane.run(lambda conn: conn.execute(sql, args).fetchone())
+            found = await self.lane.read(lambda conn: conn.execute(sql, args).fetchone())
         else:
             async with self.engine.connect() as conn:
                 found = await owned_row(conn, _STATUS, _STATUS_OWNED, uuid, owned_by)
@@ -154,7 +154,7 @@ class OfferSets:
     async def view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
         """The OfferSet document and the dialect its request was written in."""
         if self.lane is not None:
-            found = await self.lane.run(lambda conn: _lane_view(conn, uuid, owned_by))
+            found = await self.lane.read(lambda conn: _lane_view(conn, uuid, owned_by))
             if found is None:
                 return None
             row, rows = found

@@ -120,23 +120,52 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def _open(path: str, timeout: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    # As the engine's connections (engine.py): WAL lets readers run beside the writer.
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={int(timeout * 1000)}", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def _read_on(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN")
+    try:
+        return work(conn)
+    finally:
+        conn.execute("COMMIT")
+
+
 class SqliteLane:
-    """The process's one connection and thread for the hot path's SQL."""
+    """The process's one writing connection and its thread for the hot path's SQL, and a reading one."""
 
     def __init__(self, path: str, timeout: float = 30.0) -> None:
         self.path, self.timeout = path, timeout
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lane")
         self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            # As the engine's connections (engine.py): WAL lets readers run beside the writer.
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={int(self.timeout * 1000)}",
-                           "foreign_keys=ON"):
-                conn.execute(f"PRAGMA {pragma}")
-            self._conn = conn
+            self._conn = _open(self.path, self.timeout)
         return self._conn
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` (reads only) at once on the event loop's own connection, in one read transaction: under WAL
+        a reader waits for no writer, so the hop to the thread would cost more than the read. In the rare
+        moment SQLite keeps even readers out (another connection recovering the WAL), on the thread."""
+        if self._reader is None:
+            self._reader = _open(self.path, 0.0)  # busy_timeout 0: never wait on the loop
+        try:
+            self._reader.execute("BEGIN")
+            try:
+                return work(self._reader)
+            finally:
+                self._reader.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        return await self.run(lambda conn: _read_on(conn, work))
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return work(self._connection())
@@ -149,6 +178,9 @@ class SqliteLane:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
