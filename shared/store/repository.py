@@ -25,7 +25,7 @@ class Store:
         self.engine = engine
         self.lane = _lane_of(engine)  # SQLite's one writer for the hot path (sqlite_lane.py); None on PostgreSQL
         self.offersets = OfferSets(engine, self.lane)
-        self.sessions = SessionLifecycle(engine)
+        self.sessions = SessionLifecycle(engine, self.lane)
         self.accounts = Accounts(engine)
 
     @classmethod

@@ -96,8 +96,8 @@ def insert(conn: sqlite3.Connection, table: Table, rows: Sequence[dict[str, Any]
 
 @cache
 def _reader(table: Table, names: tuple[str, ...]) -> tuple[type, tuple[Callable[[Any], Any], ...]]:
-    convert = _converters(table)
-    return namedtuple(f"{table.name}_row", names), tuple(convert[n][1] for n in names)
+    convert = _converters(table)  # a column of a joined table (an owner, say) is a string: as it is
+    return namedtuple(f"{table.name}_row", names), tuple(convert[n][1] if n in convert else _same for n in names)
 
 
 def select(conn: sqlite3.Connection, table: Table, sql: str, params: Sequence[Any]) -> list[Any]:
