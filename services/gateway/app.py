@@ -2,11 +2,14 @@
 
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.contracts import AgentList
@@ -24,6 +27,8 @@ from .problems import ErrorResponse
 from .state import Gateway
 from .waiters import CompletionWaiters
 
+log = logging.getLogger(__name__)
+
 DESCRIPTION = """IVOA ExecutionBroker for SRCNet: post an ExecutionRequest, get an OfferSet of
 ExecutionSession offers from every live site. Bodies are YAML (default), JSON or XML."""
 
@@ -38,12 +43,15 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
         waiters = CompletionWaiters()
         broker = NatsBroker(**broker_options(settings, name="gateway"), logger=None)
 
-        @broker.subscriber(c.COMPLETED, title="gateway-completed", description="Wake Prefer: wait readers")
-        async def completed(msg: c.OfferSetCompleted) -> None:
-            waiters.completed(msg.offerset)
+        async def completed(msg: Msg) -> None:  # on the raw connection: one decode, no FastStream per message
+            try:
+                waiters.completed(c.OfferSetCompleted.model_validate_json(msg.data).offerset)
+            except ValidationError:
+                log.warning("unreadable OfferSetCompleted dropped: %r", msg.data[:200])
 
         await broker.start()
         try:
+            await broker.connection.subscribe(c.COMPLETED, cb=completed)  # documented in ebroker/asyncapi.py
             max_payload = broker.connection.max_payload
             payload.check_limits(settings, max_payload)  # refuse to serve limits the queue cannot carry
             js = broker.connection.jetstream()

@@ -10,7 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 
-from srcnet_eb.shared.model import ExecutionRequest, Meta, OfferSet, OfferSetStatus
+from srcnet_eb.shared.model import ExecutionRequest, OfferSet, OfferSetStatus
+from srcnet_eb.shared.store.documents import offerset_document
 
 from . import dialects, plans, respond
 from .auth import Caller
@@ -58,10 +59,9 @@ async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
     created = await plans.submit(gw, offerset_id, execution, owner=who.sub)
-    offerset = OfferSet(meta=Meta(uuid=offerset_id, name=execution.meta.name, created=created, modified=created))
+    offerset = offerset_document(offerset_id, execution.meta.name, created, created, OfferSetStatus.COLLECTING)
     location = gw.offerset_url(request, offerset_id)
-    return respond.offerset(request, gw.with_urls(request, offerset.wire()), execution.dialect, 303,
-                            {"Location": location})
+    return respond.offerset(request, gw.with_urls(request, offerset), execution.dialect, 303, {"Location": location})
 
 
 @router.get(
@@ -82,13 +82,13 @@ async def get_offerset(
     dialects.wanted(request)
     wait = wait_seconds(prefer, gw.settings.max_wait)
     with gw.waiters.watch(uuid) as completed:
-        found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
-        if found is not None and found[0]["status"] == OfferSetStatus.COLLECTING and wait > 0:
+        # Waiting: only the status until it is COMPLETE (or the wait is over), then the document once.
+        if wait > 0 and await _status(gw, uuid, who.owned_by) is OfferSetStatus.COLLECTING:
             try:
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-            found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
+        found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
     if found is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
     offerset, dialect = found
@@ -96,10 +96,17 @@ async def get_offerset(
     return respond.offerset(request, gw.with_urls(request, offerset), dialect, headers=headers)
 
 
+async def _status(gw: Gateway, uuid: UUID, owned_by: str | None) -> OfferSetStatus | None:
+    status = await gw.store.offersets.status(uuid, owned_by=owned_by)
+    if status is None and gw.unrecorded.get(uuid, owned_by) is not None:
+        return OfferSetStatus.COLLECTING
+    return status
+
+
 def _unrecorded(gw: Gateway, uuid: UUID, owned_by: str | None) -> tuple[dict, str] | None:
     """One this gateway queued (the client has its 303) while the database was away: still COLLECTING."""
     held = gw.unrecorded.get(uuid, owned_by)
     if held is None:
         return None
-    offerset = OfferSet(meta=Meta(uuid=uuid, name=held.request.meta.name, created=held.created, modified=held.created))
-    return offerset.wire(), held.request.dialect
+    offerset = offerset_document(uuid, held.request.meta.name, held.created, held.created, OfferSetStatus.COLLECTING)
+    return offerset, held.request.dialect

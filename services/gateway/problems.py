@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -105,6 +106,7 @@ def install(app) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    for unavailable in (DBAPIError, DisconnectionError, SQLTimeoutError, ConnectionError):
+    # sqlite3.OperationalError: SQLite's hot path (store/sqlite_lane.py) runs without SQLAlchemy's wrapping.
+    for unavailable in (DBAPIError, DisconnectionError, SQLTimeoutError, ConnectionError, sqlite3.OperationalError):
         app.add_exception_handler(unavailable, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

@@ -130,8 +130,7 @@ class Planner:
             if known is not None and known["status"] != OfferSetStatus.COLLECTING:
                 if msg.direct:  # the planner that completed it may have died before it accepted an offer
                     await self.direct.settle(msg.offerset, msg.owner)
-                    await self.broker.publish(c.OfferSetCompleted(offerset=msg.offerset, result=known["result"]),
-                                              c.COMPLETED)
+                    await self._announce(c.OfferSetCompleted(offerset=msg.offerset, result=known["result"]))
                 return
             log.info("planning %s again (delivery %d, received %s)", msg.offerset, delivered, msg.received)
         note = info("Re-planned by {planner}: its first planning did not finish (a planner or NATS restart)",
@@ -164,8 +163,12 @@ class Planner:
         if done and direct:  # before COMPLETED: the gateway answering POST /direct reads the accepted session
             await self.direct.settle(offerset, owner)
         if done:
-            await self.broker.publish(c.OfferSetCompleted(offerset=offerset, result=outcome.result), c.COMPLETED)
+            await self._announce(c.OfferSetCompleted(offerset=offerset, result=outcome.result))
         return outcome
+
+    async def _announce(self, completed: c.OfferSetCompleted) -> None:
+        """Wake the gateways' `Prefer: wait` readers (raw connection: FastStream's publish costs more)."""
+        await self.broker.connection.publish(c.COMPLETED, completed.model_dump_json().encode())
 
     async def _outcome(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
         unknown = [error("Unknown kind {kind} at {field}", kind=kind, field=field)

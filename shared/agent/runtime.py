@@ -10,7 +10,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
 
 from .. import contracts as c
 from .. import footprint
@@ -21,6 +23,7 @@ from ..capacity.booking import Booking
 from ..capacity.ledger import LedgerBusy, SharedLedger
 from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
+from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
 from .presence import Presence
 from .session_driver import SessionDriver
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 # Offer requests answered at once, not one after another: one waiting out a ledger failover must not hold
 # back the others (each must tell its planner to wait before that planner's deadline).
 OFFER_WORKERS = 32
+STOP_GRACE = 5.0  # seconds a stopping agent gives the answers under way
 
 
 class AgentRuntime:
@@ -47,23 +51,48 @@ class AgentRuntime:
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
         self._stopped = False
+        self._slots = asyncio.Semaphore(OFFER_WORKERS)
+        self._answering: set[asyncio.Task] = set()
+        self._offer_sub: Subscription | None = None
         self._subscribe()
 
     def _subscribe(self) -> None:
         broker = self.broker
-
-        @broker.subscriber(c.offers_subject(self.site), queue=self.site, max_workers=OFFER_WORKERS,
-                           title="agent-offers",
-                           description="This site's offer requests; replicas share the queue group")
-        async def offers(msg: c.OfferRequest, raw: NatsMessage) -> c.SiteAnswer:
-            answer = await self.answer(msg, raw.raw_message.reply or None)
-            return c.SiteAnswer(offerset=msg.offerset, site=self.site, platform=self.platform.kind,
-                                agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages)
-
         broker.publisher(c.ANSWER_INBOX, title="agent-answer", schema=c.SiteAnswer,
                          description="The reply to an offer request, on the planner's inbox")
         broker.publisher(c.event_subject(self.site), title="agent-session-event", schema=c.SessionEvent,
                          description="Each phase change of a session (JetStream stream EB_SESSION_EVENTS)")
+
+    async def _on_offer_request(self, msg: Msg) -> None:
+        """Start answering at once, up to OFFER_WORKERS at a time (beyond that NATS keeps them pending)."""
+        await self._slots.acquire()
+        task = asyncio.create_task(self.offers(msg))
+        self._answering.add(task)
+        task.add_done_callback(self._answered)
+
+    def _answered(self, task: asyncio.Task) -> None:
+        self._answering.discard(task)
+        self._slots.release()
+
+    @receives("agent-offers", c.offers_subject("SITE"), c.OfferRequest)
+    async def offers(self, msg: Msg) -> None:
+        """This site's offer requests; replicas share the queue group (the site's name). Reply SiteAnswer.
+
+        On the raw nats-py connection, decoded once: FastStream's handler costs several times more a message.
+        """
+        try:
+            request = c.OfferRequest.model_validate_json(msg.data)
+        except ValidationError as exc:  # nothing to answer to: the planner names the site's answer missing
+            log.error("unreadable offer request dropped: %s", exc.errors()[:1])
+            return
+        answer = await self.answer(request, msg.reply or None)
+        reply = c.SiteAnswer(offerset=request.offerset, site=self.site, platform=self.platform.kind,
+                             agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages)
+        if msg.reply:
+            try:
+                await self.broker.connection.publish(msg.reply, reply.model_dump_json().encode())
+            except Exception:  # NATS away: the planner asks again when this agent reconnects
+                log.warning("could not answer %s", request.offerset, exc_info=True)
 
     @classmethod
     def from_plugin(cls, plugin: PlatformPlugin, settings: AgentSettings, name: str | None = None) -> "AgentRuntime":
@@ -150,7 +179,9 @@ class AgentRuntime:
                                       lease=s.session_lease, renew=s.lease_renewal, retention=s.session_retention,
                                       replicas=s.jetstream_replicas)
         await self.sessions.start()
-        await self.broker.start()  # now the offer requests
+        await self.broker.start()
+        self._offer_sub = await nc.subscribe(c.offers_subject(self.site), queue=self.site,
+                                             cb=self._on_offer_request)  # now the offer requests
         self.presence.start()
 
     async def stop(self) -> None:
@@ -158,6 +189,10 @@ class AgentRuntime:
             return
         self._stopped = True
         await self.presence.stop()
+        if self._offer_sub is not None:
+            await self._offer_sub.unsubscribe()
+        if self._answering:  # the answers under way are sent, briefly (each is bounded by its deadline)
+            await asyncio.wait(set(self._answering), timeout=STOP_GRACE)
         if self.sessions is not None:
             await self.sessions.stop()
         await self.ledger.detach()

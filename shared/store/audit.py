@@ -19,6 +19,8 @@ _a, _s, _o = tables.audit, tables.sessions, tables.offersets
 
 # A session with the context every audit row about it carries.
 SESSION_CONTEXT = select(_s, _o.c.owner).join(_o, _o.c.uuid == _s.c.offerset)
+# Only that context (`about` needs no more): no offer document to decode, for sweeps over many sessions.
+AUDIT_CONTEXT = select(_s.c.uuid, _s.c.site, _s.c.platform, _s.c.offerset, _o.c.owner).join(_o, _o.c.uuid == _s.c.offerset)
 
 
 class AuditAction(StrEnum):

@@ -47,6 +47,20 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def offerset_document(uuid: UUID | str, name: str | None, created: datetime, modified: datetime, status: str,
+                      result: str | None = None, messages: list | None = None,
+                      offers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An OfferSet in wire form, as OfferSet.wire() gives it, without building the model (every poll)."""
+    meta = {"uuid": str(uuid), "name": name, "created": format_instant(utc(created)),
+            "modified": format_instant(utc(modified)), "messages": messages or []}
+    doc: dict[str, Any] = {"kind": kinds.OFFERSET, "meta": {k: v for k, v in meta.items() if v is not None},
+                           "status": str(status)}  # str: a str enum's plain value (YAML knows no enums)
+    if result:
+        doc["result"] = str(result)
+    doc["offers"] = offers or []
+    return doc
+
+
 def session_document(row: Any) -> dict[str, Any]:
     """A stored offer in wire form: its document plus the columns that change (phase, expiry)."""
     body = dict(row.document)

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
-from . import audit, tables
-from .audit import SESSION_CONTEXT, AuditAction
+from . import audit, sqlite_lane, tables
+from .audit import AUDIT_CONTEXT, SESSION_CONTEXT, AuditAction
+from .sqlite_lane import SqliteLane
 from .documents import PhaseEvent, dialect_of, observed_schedule, owned_row, session_document
 
 _s, _o, _e = tables.sessions, tables.offersets, tables.session_events
@@ -64,8 +65,8 @@ def _target(row: Any, with_offer: bool = False) -> Target:
 
 
 class SessionLifecycle:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None) -> None:
+        self.engine, self.lane = engine, lane  # the lane: on SQLite, the sweep's one hop (sqlite_lane.py)
 
     async def _row(self, conn: AsyncConnection, uuid: UUID, owned_by: str | None = None) -> Any:
         """The session with its OfferSet's owner; only if `owned_by` owns it, when given (else LookupError,
@@ -149,6 +150,8 @@ class SessionLifecycle:
         """Offers past their expiry -> EXPIRED (the sweep; also right after a restart). Set-wise and in
         bounded batches, so a burst of expiries never holds the write lock for long."""
         now = _now()
+        if self.lane is not None:
+            return await self.lane.run(lambda conn: _lane_expire(conn, now, source, batch))
         async with self.engine.begin() as conn:
             due = (await conn.execute(select(_s.c.uuid).where(_s.c.phase == Phase.OFFERED, _s.c.expires <= now)
                                       .limit(batch))).scalars().all()
@@ -162,7 +165,7 @@ class SessionLifecycle:
             if moved:
                 await conn.execute(insert(_e), [{"session": u, "phase": Phase.EXPIRED, "time": now, "source": source,
                                                  "messages": None} for u in moved])
-                rows = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid.in_(moved)))).all()
+                rows = (await conn.execute(AUDIT_CONTEXT.where(_s.c.uuid.in_(moved)))).all()
                 await audit.write(conn, [audit.about(r, AuditAction.EXPIRE, source, now) for r in rows])
         return len(moved)
 
@@ -250,3 +253,23 @@ class SessionLifecycle:
 
 
 __all__ = ["Changed", "Conflict", "SessionLifecycle", "Target"]
+
+
+_L_DUE = (f"SELECT s.uuid, s.site, s.platform, s.offerset, o.owner FROM {_s.name} s JOIN {_o.name} o "
+          f"ON o.uuid = s.offerset WHERE s.phase = ? AND s.expires <= ? LIMIT ?")
+
+
+def _lane_expire(conn, now: datetime, source: str, batch: int) -> int:
+    """expire_due on the SQLite lane: under BEGIN IMMEDIATE no other writer runs, so every offer found due
+    moves (no re-read of which did)."""
+    with sqlite_lane.transaction(conn):
+        due = sqlite_lane.select(conn, _s, _L_DUE, (Phase.OFFERED.value, sqlite_lane.stored_instant(now), batch))
+        if not due:
+            return 0
+        conn.executemany(f"UPDATE {_s.name} SET phase = ?, modified = ? WHERE uuid = ? AND phase = ?",
+                         [(Phase.EXPIRED.value, sqlite_lane.stored_instant(now), r.uuid, Phase.OFFERED.value)
+                          for r in due])
+        sqlite_lane.insert(conn, _e, [{"session": r.uuid, "phase": Phase.EXPIRED.value, "time": now, "source": source,
+                                       "messages": None} for r in due])
+        sqlite_lane.insert(conn, tables.audit, [audit.about(r, AuditAction.EXPIRE, source, now) for r in due])
+    return len(due)

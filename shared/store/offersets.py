@@ -1,9 +1,16 @@
 """The store's OfferSets: a request recorded COLLECTING, completed with its offers in one transaction,
-and read back in wire form."""
+and read back in wire form.
+
+These are the hot path (every POST, every poll, every plan): on SQLite each runs as one call on the
+store's `SqliteLane` (one hop, its SQL without SQLAlchemy's per-statement cost); on PostgreSQL through
+SQLAlchemy Core, statements built once. Both write the same rows: offers in one statement, their audit
+rows in one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -24,9 +31,10 @@ from ..model import (
     format_instant,
     kinds,
 )
-from . import audit, tables
+from . import audit, sqlite_lane, tables
 from .audit import AuditAction
-from .documents import dialect_of, owned_row, session_document, utc
+from .documents import dialect_of, offerset_document, owned_row, session_document, utc
+from .sqlite_lane import SqliteLane
 
 # Built once: composing a statement costs more CPU than running it (SQLAlchemy caches the compiled form).
 _o, _s = tables.offersets, tables.sessions
@@ -42,6 +50,15 @@ _OFFERSET = select(_o).where(_o.c.uuid == bindparam("key"))
 _OFFERSET_OWNED = _OFFERSET.where(_o.c.owner == bindparam("owner"))
 _OFFERS = select(_s).where(_s.c.offerset == bindparam("key")).order_by(_s.c.position)
 _OWNER = select(_o.c.owner).where(_o.c.uuid == bindparam("key"))
+_STATUS = select(_o.c.status).where(_o.c.uuid == bindparam("key"))
+_STATUS_OWNED = _STATUS.where(_o.c.owner == bindparam("owner"))
+# The same on the SQLite lane.
+_L_OFFERSET = f"SELECT * FROM {_o.name} WHERE uuid = ?"
+_L_STATUS = f"SELECT status FROM {_o.name} WHERE uuid = ?"
+_L_OWNED = " AND owner = ?"
+_L_OFFERS = f"SELECT * FROM {_s.name} WHERE offerset = ? ORDER BY position"
+_L_COMPLETE = (f"UPDATE {_o.name} SET status = ?, result = ?, messages = ?, modified = ? "
+               "WHERE uuid = ? AND status = ? RETURNING owner")
 
 
 class Pending(NamedTuple):
@@ -57,8 +74,8 @@ class Pending(NamedTuple):
 class OfferSets:
     """`store.offersets`: the OfferSets table and the offers a completed OfferSet holds."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None) -> None:
+        self.engine, self.lane = engine, lane
 
     async def add(self, uuid: UUID, request: ExecutionRequest, *, created: datetime | None = None,
                   owner: str | None = None, direct: bool = False) -> OfferSet:
@@ -66,17 +83,20 @@ class OfferSets:
         it missing (its gateway died after queueing it) records it too; the first row stays.
         `owner`: the caller's identity; only it (and operators) may see the OfferSet and its sessions."""
         when = created or datetime.now(UTC)
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(_ADD, {"uuid": str(uuid), "name": request.meta.name,
-                                          "status": OfferSetStatus.COLLECTING, "request": request.wire(),
-                                          "messages": [], "created": when, "modified": when, "owner": owner,
-                                          "dialect": request.dialect, "direct": direct})
-                await audit.write(conn, [{"time": when, "action": AuditAction.REQUEST, "actor": owner or "unknown",
-                                          "owner": owner, "offerset": str(uuid),
-                                          "detail": {"name": request.meta.name} if request.meta.name else None}])
-        except IntegrityError:
-            pass
+        row = {"uuid": str(uuid), "name": request.meta.name, "status": OfferSetStatus.COLLECTING,
+               "request": request.wire(), "messages": [], "created": when, "modified": when, "owner": owner,
+               "dialect": request.dialect, "direct": direct}
+        trail = [{"time": when, "action": AuditAction.REQUEST, "actor": owner or "unknown", "owner": owner,
+                  "offerset": str(uuid), "detail": {"name": request.meta.name} if request.meta.name else None}]
+        if self.lane is not None:
+            await self.lane.run(lambda conn: _lane_add(conn, row, trail))
+        else:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(_ADD, row)
+                    await audit.write(conn, trail)
+            except IntegrityError:
+                pass
         return OfferSet(meta=Meta(uuid=uuid, name=request.meta.name, created=when, modified=when))
 
     async def complete(
@@ -92,23 +112,38 @@ class OfferSets:
         whether this call completed it.
         """
         now = datetime.now(UTC)
+        dumped = [m.model_dump(mode="json", exclude_none=True) for m in messages]
+        rows = [_session_row(uuid, i, s, a, now) for i, (s, a) in enumerate(offers)]
+
+        def trail(owner: str | None) -> list[dict[str, Any]]:
+            return [{"time": now, "action": AuditAction.COMPLETE, "actor": "planner", "owner": owner,
+                     "offerset": str(uuid), "detail": {"result": result, "offers": len(offers)}},
+                    *(_offer_audit(row, owner) for row in rows)]
+
+        if self.lane is not None:
+            return await self.lane.run(lambda conn: _lane_complete(conn, uuid, result, dumped, now, rows, trail))
         async with self.engine.begin() as conn:
             done = await conn.execute(_COMPLETE, {
                 "key": str(uuid), "was": OfferSetStatus.COLLECTING, "status": OfferSetStatus.COMPLETE,
-                "result": result, "modified": now,
-                "messages": [m.model_dump(mode="json", exclude_none=True) for m in messages],
+                "result": result, "modified": now, "messages": dumped,
             })
             if done.rowcount != 1:
                 return False
             owner = (await conn.execute(_OWNER, {"key": str(uuid)})).scalar()
-            trail = [{"time": now, "action": AuditAction.COMPLETE, "actor": "planner", "owner": owner,
-                      "offerset": str(uuid), "detail": {"result": result, "offers": len(offers)}}]
-            if offers:
-                rows = [_session_row(uuid, i, s, a, now) for i, (s, a) in enumerate(offers)]
+            if rows:
                 await conn.execute(_ADD_OFFER, rows)
-                trail += [_offer_audit(row, owner) for row in rows]
-            await audit.write(conn, trail)
+            await audit.write(conn, trail(owner))
         return True
+
+    async def status(self, uuid: UUID, *, owned_by: str | None = None) -> OfferSetStatus | None:
+        """Only the status (a poll waiting for COMPLETE needs no more); None as `view` would be."""
+        if self.lane is not None:
+            sql, args = (_L_STATUS, (str(uuid),)) if owned_by is None else (_L_STATUS + _L_OWNED, (str(uuid), owned_by))
+            found = await self.lane.read(lambda conn: conn.execute(sql, args).fetchone())
+        else:
+            async with self.engine.connect() as conn:
+                found = await owned_row(conn, _STATUS, _STATUS_OWNED, uuid, owned_by)
+        return OfferSetStatus(found[0]) if found is not None else None
 
     async def document(self, uuid: UUID, *, owned_by: str | None = None) -> dict[str, Any] | None:
         """The OfferSet in the internal wire form. With `owned_by`, None unless that owner's: to anyone
@@ -118,18 +153,19 @@ class OfferSets:
 
     async def view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
         """The OfferSet document and the dialect its request was written in."""
-        async with self.engine.connect() as conn:
-            row = await owned_row(conn, _OFFERSET, _OFFERSET_OWNED, uuid, owned_by)
-            if row is None:
+        if self.lane is not None:
+            found = await self.lane.read(lambda conn: _lane_view(conn, uuid, owned_by))
+            if found is None:
                 return None
-            rows = (await conn.execute(_OFFERS, {"key": str(uuid)})).all()
-        meta = {"uuid": row.uuid, "name": row.name, "created": format_instant(utc(row.created)),
-                "modified": format_instant(utc(row.modified)), "messages": row.messages or []}
-        doc: dict[str, Any] = {"kind": kinds.OFFERSET, "meta": {k: v for k, v in meta.items() if v is not None},
-                               "status": row.status}
-        if row.result:
-            doc["result"] = row.result
-        doc["offers"] = [session_document(r) for r in rows]
+            row, rows = found
+        else:
+            async with self.engine.connect() as conn:
+                row = await owned_row(conn, _OFFERSET, _OFFERSET_OWNED, uuid, owned_by)
+                if row is None:
+                    return None
+                rows = (await conn.execute(_OFFERS, {"key": str(uuid)})).all()
+        doc = offerset_document(row.uuid, row.name, row.created, row.modified, row.status, row.result, row.messages,
+                                [session_document(r) for r in rows])
         return doc, dialect_of(row.dialect)
 
     async def get(self, uuid: UUID) -> OfferSet | None:
@@ -186,3 +222,35 @@ def _offer_audit(row: dict[str, Any], owner: str | None) -> dict[str, Any]:
     return {"time": row["created"], "action": AuditAction.OFFER, "actor": row["agent"], "owner": owner,
             "site": row["site"], "platform": row["platform"], "offerset": row["offerset"], "session": row["uuid"],
             "detail": {k: v for k, v in detail.items() if v is not None}}
+
+
+# The SQLite lane's units of work: each runs whole on the lane's thread.
+
+def _lane_add(conn, row: dict[str, Any], trail: list[dict[str, Any]]) -> None:
+    try:
+        with sqlite_lane.transaction(conn):
+            sqlite_lane.insert(conn, _o, [row])
+            sqlite_lane.insert(conn, tables.audit, trail)
+    except sqlite3.IntegrityError:  # recorded already (by the planner, or the gateway before): the first row stays
+        pass
+
+
+def _lane_complete(conn, uuid: UUID, result: Result, messages: list, now: datetime, rows: list[dict[str, Any]],
+                   trail: Callable[[str | None], list[dict[str, Any]]]) -> bool:
+    with sqlite_lane.transaction(conn):
+        done = conn.execute(_L_COMPLETE, (OfferSetStatus.COMPLETE.value, str(result), json.dumps(messages),
+                                          sqlite_lane.stored_instant(now), str(uuid),
+                                          OfferSetStatus.COLLECTING.value)).fetchall()
+        if len(done) != 1:
+            return False
+        sqlite_lane.insert(conn, _s, rows)
+        sqlite_lane.insert(conn, tables.audit, trail(done[0][0]))
+    return True
+
+
+def _lane_view(conn, uuid: UUID, owned_by: str | None) -> tuple[Any, list[Any]] | None:
+    sql, args = (_L_OFFERSET, (str(uuid),)) if owned_by is None else (_L_OFFERSET + _L_OWNED, (str(uuid), owned_by))
+    found = sqlite_lane.select(conn, _o, sql, args)
+    if not found:
+        return None
+    return found[0], sqlite_lane.select(conn, _s, _L_OFFERS, (str(uuid),))

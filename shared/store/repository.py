@@ -17,13 +17,15 @@ from .accounting import Accounts
 from .engine import create_engine, schema_transaction
 from .lifecycle import SessionLifecycle
 from .offersets import OfferSets
+from .sqlite_lane import SqliteLane
 
 
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.offersets = OfferSets(engine)
-        self.sessions = SessionLifecycle(engine)
+        self.lane = _lane_of(engine)  # SQLite's one writer for the hot path (sqlite_lane.py); None on PostgreSQL
+        self.offersets = OfferSets(engine, self.lane)
+        self.sessions = SessionLifecycle(engine, self.lane)
         self.accounts = Accounts(engine)
 
     @classmethod
@@ -52,4 +54,13 @@ class Store:
                 await conn.execute(update(tables.schema_info).values(version=version))
 
     async def close(self) -> None:
+        if self.lane is not None:
+            await self.lane.close()
         await self.engine.dispose()
+
+
+def _lane_of(engine: AsyncEngine) -> SqliteLane | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None  # an in-memory database is one per connection: the lane would see another one
+    return SqliteLane(database)
