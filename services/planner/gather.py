@@ -53,6 +53,11 @@ class Gathered(Generic[A]):
     invalid: dict[str, str] = field(default_factory=dict)  # answered with something unreadable
     reasked: set[str] = field(default_factory=set)  # asked once more after a reconnect
 
+    @property
+    def busy(self) -> set[str]:
+        """Sites that answered in time but shed the question (saturated): heard, yet not judged."""
+        return {site for site, answer in self.answers.items() if getattr(answer, "busy", False)}
+
 
 @dataclass(eq=False)
 class _Pending(Generic[A]):
