@@ -112,8 +112,11 @@ def test_the_admission_sheds_what_the_work_in_hand_would_not_finish_by_its_due_t
     gate.done(a)  # 2 s a request
     b, c_ = gate.admit(due=110.0), gate.admit(due=110.0)
     assert b is not None and c_ is not None  # 2 ahead of the second: 4 s < 10 s
-    assert gate.admit(due=105.0) is None  # 2 ahead at 2 s each: not before 105
+    assert gate.admit(due=104.0) is None  # 2 ahead at 2 s each, 2 s left: past doubt
     assert gate.admit(due=200.0) is not None  # a patient one is taken...
     assert gate.admit(due=1000.0) is None  # ...up to the limit
-    now[0] += 50.0  # nothing completed for 50 s: the pace is at least that
-    assert gate.expected() >= 3 * 50.0
+    now[0] += 50.0
+    for ticket in (b, c_):  # stuck, then given up: 50 s and 0 s
+        gate.done(ticket)
+    assert gate.pace > 15.0  # much slower now (2, 50 and 0 s)...
+    assert gate.admit(due=now[0] + 9.0) is None  # ...so a request with 9 s left, one ahead, is shed at once
