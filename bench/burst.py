@@ -33,7 +33,7 @@ async def bursts(sites: int, nats_url: str, db_url: str, clients: int = 200, rou
 def figures(tallies: list[Tally]) -> list[dict]:
     return [{"offersets": t.count, "every_site_answered": t.heard_all, "yes": t.results["YES"],
              "no": t.results["NO"], "failed": t.count - t.results["YES"] - t.results["NO"],
-             "seconds": round(t.elapsed, 2), "reasons": dict(t.reasons.most_common(5))} for t in tallies]
+             "site_answers": dict(t.sites), "seconds": round(t.elapsed, 2), "reasons": dict(t.reasons.most_common(5))} for t in tallies]
 
 
 def report(sites: int, clients: int, tallies: list[Tally]) -> None:

@@ -22,8 +22,9 @@ REQUEST = (Path(__file__).resolve().parents[1] / "examples" / "astroml.yaml").re
 WAIT = 10  # seconds of Prefer: wait when reading an OfferSet back
 YAML = {"Content-Type": "application/yaml", "Accept": "application/json"}
 READ = {"Accept": "application/json", "Prefer": f"wait={WAIT}"}
-# How the planner names a live site whose answer it did not have (services/planner/merge.py).
+# How the planner names each site's part in an OfferSet (services/planner/merge.py).
 UNHEARD = ("did not answer", "has no agent listening", "sent an unreadable answer")
+JUDGED, BUSY = "answered {result}", "is busy and did not judge"
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -42,6 +43,7 @@ class Tally:
     results: Counter[str] = field(default_factory=Counter)  # YES, NO, COLLECTING, HTTP 503, ReadTimeout...
     reasons: Counter[str] = field(default_factory=Counter)  # the warnings and errors of the ones not YES
     heard_all: int = 0  # COMPLETE with every live site's answer (a busy one included)
+    sites: Counter[str] = field(default_factory=Counter)  # the sites' answers: judged, busy, unheard
     elapsed: float = 0.0  # seconds the phase ran
     cpu: float = 0.0  # the load generator's CPU seconds over it
 
@@ -64,6 +66,12 @@ class Tally:
         self.seconds.append(time.perf_counter() - started)
         self.results[str(result)] += 1
         said = body.get("messages") or body.get("meta", {}).get("messages") or []  # (where the dialect puts them)
+        for m in said:
+            template = m.get("template", "")
+            kind = ("judged" if JUDGED in template else "busy" if BUSY in template
+                    else "unheard" if any(words in template for words in UNHEARD) else None)
+            if kind:
+                self.sites[kind] += 1
         notes = [m.get("template") or m.get("message", "") for m in said
                  if str(m.get("level", "")).upper() in ("WARN", "ERROR")]
         if not any(words in note for note in notes for words in UNHEARD):
@@ -73,7 +81,9 @@ class Tally:
 
     def summary(self) -> str:
         outcomes = ", ".join(f"{k} {v}" for k, v in self.results.most_common())
-        return f"{self.count} OfferSets: {outcomes}; {self.heard_all} with every live site's answer"
+        answers = ", ".join(f"{k} {v}" for k, v in self.sites.most_common())
+        return (f"{self.count} OfferSets: {outcomes}; {self.heard_all} with every live site's answer "
+                f"(site answers: {answers})")
 
 
 class Client:
