@@ -1,10 +1,12 @@
-"""A saturated agent sheds load by saying so ("busy", before the deadline), and the planner tells that
-apart from a site that did not answer. Real nats-server, a real planner and a real agent whose platform's
-`propose` is held (the local example plug-in, held at a gate the test opens)."""
+"""No NO from our own slowness. A saturated agent sheds load by saying so ("busy", before the deadline),
+and the planner tells that apart from a site that did not answer; a planner behind its own work still
+counts the answers that reached it in time. Real nats-server, a real planner and a real agent whose
+platform's `propose` is held (the local example plug-in, held at a gate the test opens)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
 import nats
@@ -12,6 +14,7 @@ import nats
 from examples.plugins.localexec import LocalPlatform, LocalSettings
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.services.planner.gather import Gatherer
 from srcnet_eb.shared.agent.admission import Admission
 from srcnet_eb.shared.model import ExecutionRequest, Result, kinds
 from srcnet_eb.shared.platform.plugins import PlatformPlugin
@@ -120,3 +123,60 @@ def test_the_admission_sheds_what_the_work_in_hand_would_not_finish_by_its_due_t
         gate.done(ticket)
     assert gate.pace > 15.0  # much slower now (2, 50 and 0 s)...
     assert gate.admit(due=now[0] + 9.0) is None  # ...so a request with 9 s left, one ahead, is shed at once
+
+
+async def test_an_answer_that_reached_a_lagging_planner_in_time_is_not_called_silent(nats_url):
+    """The planner's loop is busy (CPU) across the deadline while the site's answer lands in its inbox,
+    behind a burst of other answers."""
+    offerset, asked, replied = uuid.uuid4(), threading.Event(), threading.Event()
+    answer = c.SiteAnswer(offerset=offerset, site="site-a", platform="p", agent="a", result=Result.NO)
+
+    def site() -> None:  # the site's agent: its own loop and connection, in a thread
+        async def serve() -> None:
+            nc = await nats.connect(nats_url)
+
+            async def reply(msg) -> None:
+                asked.set()
+                inbox = msg.reply.rsplit(".", 2)[0]
+                for i in range(2000):  # a burst's other answers (late ones: other gathers), ahead of ours
+                    await nc.publish(f"{inbox}.earlier{i}.site-a", b"{}")
+                await msg.respond(answer.model_dump_json().encode())
+                await nc.flush()
+                replied.set()
+
+            await nc.subscribe("lag.site-a", cb=reply)
+            await nc.flush()
+            ready.set()
+            await asyncio.to_thread(done.wait)
+            await nc.close()
+
+        asyncio.run(serve())
+
+    ready, done = threading.Event(), threading.Event()
+    thread = threading.Thread(target=site)
+    thread.start()
+    nc = await nats.connect(nats_url)
+    gatherer = Gatherer(nc, "lagging")
+    await gatherer.start()
+    try:
+        await asyncio.to_thread(ready.wait)
+        loop = asyncio.get_running_loop()
+        timeout = 0.3
+        end = loop.time() + timeout + 0.1  # past the gather's deadline, which is set just after this
+
+        async def busy_planner() -> None:
+            await asyncio.to_thread(asked.wait)
+            replied.wait()  # (blocking: the loop reads nothing from here on...)
+            while loop.time() < end:  # ...and computes past the deadline
+                pass
+
+        lag = asyncio.create_task(busy_planner())
+        got = await gatherer.gather(offerset, ["site-a"], lambda s: f"lag.{s}", lambda s: b"{}", c.SiteAnswer,
+                                    timeout)
+        await lag
+        assert set(got.answers) == {"site-a"} and not got.silent
+    finally:
+        done.set()
+        await gatherer.stop()
+        await nc.close()
+        await asyncio.to_thread(thread.join)
