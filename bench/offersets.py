@@ -108,21 +108,31 @@ async def floor_fastapi(count: int) -> dict:
         proc.wait(10)
 
 
+async def _admin(sql: str) -> None:
+    """One statement on the PostgreSQL admin database, on a connection of its own (none is held open)."""
+    conn = await asyncpg.connect(PG_ADMIN, timeout=2)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def postgres_database():
     """A throw-away database on the local PostgreSQL (SQLAlchemy URL), or None when none is reachable."""
+    name = f"eb_bench_{uuid.uuid4().hex[:10]}"
     try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=2)
+        await _admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError):
         yield None
         return
-    name = f"eb_bench_{uuid.uuid4().hex[:10]}"
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
         yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        try:
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            print(f"(could not drop the bench database {name}: {exc!r})")
 
 
 async def stores(tmp: str, postgres: bool):
