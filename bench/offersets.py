@@ -1,8 +1,11 @@
-"""POST -> OfferSet complete, end to end over real processes, beside the floor measured in the same run.
+"""`make bench`, the judge of issue 13's figures: POST -> OfferSet complete, end to end over real processes.
 
-Planner, gateway and the site agents run as separate processes on one embedded nats-server and a
-SQLite file (or PostgreSQL with --postgres). Prints p50/p99 latency with 1 and 20 sites, offersets/s
-with 32 concurrent clients, the floor (raw nats-py request/reply, trivial FastAPI POST) and the ratios.
+Planner, gateway and the site agents run as separate processes on one embedded nats-server, with
+SQLite and (when one listens on 127.0.0.1:5432) PostgreSQL. For 1 and 20 sites it prints p50/p99
+serially, offersets/s and p99 with 32 concurrent clients, CPU per offerset of each process (the load
+generator's own too), and every OfferSet that failed and why (a slow answer is counted, never fatal);
+then the floor (raw nats-py request/reply, a trivial FastAPI POST) and the 200-client burst with offers
+open (bench/burst.py). The last line is one JSON object holding every figure, to track from run to run.
 """
 
 from __future__ import annotations
@@ -15,102 +18,55 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
+import uuid
+from contextlib import asynccontextmanager
 
-import httpx
+import aiohttp
+import asyncpg
 import nats
 
 from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.services.embedded.ports import free_port, wait_listening
-from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 
-ROOT = Path(__file__).resolve().parents[1]
-REQUEST = (ROOT / "examples" / "astroml.yaml").read_bytes()
-YAML = {"Content-Type": "application/yaml", "Accept": "application/json"}
-# The gateway's identity as in the embedded default: a static development token, sent by every client.
-AUTH_ENV = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
-HEADERS = {"Authorization": f"Bearer {DEV_TOKEN}"}
+from . import burst
+from .load import REQUEST, Client, Tally, closed_loop, pct
+from .stack import HEADERS, ROOT, Stack
 
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-def cpu_seconds(proc: subprocess.Popen) -> float:
-    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def spawn(module: str, env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module, *args], env={**os.environ, **env}, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _check(posted: httpx.Response) -> None:
-    if posted.status_code != 303:
-        raise RuntimeError(f"POST /offersets answered {posted.status_code}: {posted.text[:300]}")
-
-
-async def one_offerset(http: httpx.AsyncClient, request: bytes = REQUEST) -> float:
-    started = time.perf_counter()
-    posted = await http.post("/offersets", content=request, headers=YAML)
-    _check(posted)
-    got = await http.get(posted.headers["location"], headers={"Accept": "application/json", "Prefer": "wait=10"})
-    body = got.json()
-    assert body["status"] == "COMPLETE" and body["result"] == "YES", body
-    return time.perf_counter() - started
+PG_ADMIN = os.environ.get("EB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 async def scenario(sites: int, nats_url: str, db_url: str, count: int, concurrency: int, seconds: float,
                    requests: dict[str, bytes] | None = None, site_args: tuple[str, ...] = ()) -> dict:
-    """Serial latency for each named request body, then (if concurrency) throughput for the first."""
+    """Serial latency for each named request body (at most `count`, or 20 s), then (if `concurrency`)
+    `concurrency` clients for `seconds` with the first body."""
     requests = requests or {"plain": REQUEST}
-    gw_port = free_port()
-    env = {"EB_NATS_URL": nats_url, "EB_DATABASE_URL": db_url, "EB_COLLECT_TIMEOUT": "5"}
-    procs = [spawn("srcnet_eb.services.planner", env),
-             spawn("bench.sites", env, "--count", str(sites), "--nats-url", nats_url, *site_args),
-             spawn("srcnet_eb.services.gateway", {**env, **AUTH_ENV, "EB_PORT": str(gw_port)})]
-    expected = sites * (2 if site_args else 1)
-    try:
-        wait_listening("127.0.0.1", gw_port, 30)
-        base = f"http://127.0.0.1:{gw_port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30, headers=HEADERS) as http:
-            for _ in range(200):
-                live = (await http.get("/agents", headers={"Accept": "application/json"})).json().get("agents", [])
-                if len(live) >= expected:
-                    break
-                await asyncio.sleep(0.1)
-            serial = {}
+    async with Stack(sites, nats_url, db_url, site_args, expected=sites * (2 if site_args else 1)) as stack:
+        async with Client(stack.base_url, HEADERS, connections=max(concurrency, 1)) as http:
+            serial: dict[str, Tally] = {}
             for name, body in requests.items():
-                for _ in range(10):  # warm-up
-                    await one_offerset(http, body)
-                serial[name] = [await one_offerset(http, body) for _ in range(count)]
+                def one(tally: Tally, body: bytes = body):
+                    return http.offerset(body, tally)
+
+                await closed_loop(one, 1, 20.0, 10)  # warm-up
+                serial[name] = await closed_loop(one, 1, 20.0, count)
             if not concurrency:
-                return {name: {"p50": pct(s, 0.5), "p99": pct(s, 0.99)} for name, s in serial.items()}
-            serial = serial["plain"]
-            done, stop_at = [], time.perf_counter() + seconds
+                return {name: latency(t) for name, t in serial.items()}
+            before = stack.cpu()
+            loaded = await closed_loop(lambda tally: http.offerset(requests["plain"], tally), concurrency,
+                                       seconds, 10**6)
+            per = max(loaded.count, 1)
+            cpu = {name: (used - before[name]) / per * 1000 for name, used in stack.cpu().items()}
+            cpu["load generator"] = loaded.cpu / per * 1000
+    plain = serial[next(iter(requests))]
+    return {**latency(plain), "rate": loaded.rate(), "loaded_p50": pct(loaded.seconds, 0.5),
+            "loaded_p99": pct(loaded.seconds, 0.99), "cpu": cpu,
+            "failures": {"serial": plain.failures, "loaded": loaded.failures, "loaded_of": loaded.count},
+            "why": dict((plain.reasons + loaded.reasons).most_common(3)),
+            "outcomes": dict(plain.results + loaded.results)}
 
-            async def client() -> None:
-                while time.perf_counter() < stop_at:
-                    done.append(await one_offerset(http))
 
-            cpu_before = [cpu_seconds(p) for p in procs]
-            started = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - started
-            cpu = {name: (cpu_seconds(p) - b) / len(done) * 1000
-                   for name, p, b in zip(("planner", "agents", "gateway"), procs, cpu_before)}
-        return {"p50": pct(serial, 0.5), "p99": pct(serial, 0.99), "rate": len(done) / elapsed,
-                "loaded_p50": pct(done, 0.5), "loaded_p99": pct(done, 0.99), "cpu": cpu}
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+def latency(tally: Tally) -> dict:
+    return {"p50": pct(tally.seconds, 0.5), "p99": pct(tally.seconds, 0.99), "serial_failures": tally.failures}
 
 
 async def floor_nats(nats_url: str, count: int) -> dict:
@@ -132,16 +88,19 @@ async def floor_nats(nats_url: str, count: int) -> dict:
 
 
 async def floor_fastapi(count: int) -> dict:
+    """A trivial FastAPI POST, with the benchmark's own HTTP client."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bench.trivial_api", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_listening("127.0.0.1", port, 20)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        await asyncio.to_thread(wait_listening, "127.0.0.1", port, 20)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             samples = []
             for _ in range(count):
                 started = time.perf_counter()
-                (await http.post("/items", json={"name": "x", "cores": 4})).raise_for_status()
+                async with http.post("/items", json={"name": "x", "cores": 4}) as got:
+                    got.raise_for_status()
+                    await got.read()
                 samples.append(time.perf_counter() - started)
         return {"p50": pct(samples, 0.5), "p99": pct(samples, 0.99)}
     finally:
@@ -149,30 +108,113 @@ async def floor_fastapi(count: int) -> dict:
         proc.wait(10)
 
 
+async def _admin(sql: str) -> None:
+    """One statement on the PostgreSQL admin database, on a connection of its own (none is held open)."""
+    conn = await asyncpg.connect(PG_ADMIN, timeout=2)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def postgres_database():
+    """A throw-away database on the local PostgreSQL (SQLAlchemy URL), or None when none is reachable."""
+    name = f"eb_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        await _admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        yield None
+        return
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    finally:
+        try:
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            print(f"(could not drop the bench database {name}: {exc!r})")
+
+
+async def stores(tmp: str, postgres: bool):
+    """(label, URL factory) of each store to run: SQLite, then PostgreSQL when reachable."""
+    yield "sqlite", lambda n: f"sqlite+aiosqlite:///{tmp}/bench-{n}.db"
+    if postgres:
+        async with postgres_database() as url:
+            if url is None:
+                print("(no PostgreSQL on 127.0.0.1:5432: SQLite only)")
+                return
+            yield "postgres", lambda n: url  # one database: a scenario's OfferSets are its own anyway
+
+
+def report(store: str, n: int, r: dict, floor: float, concurrency: int) -> None:
+    if "error" in r:
+        print(f"{store:8} {n:>3} site(s)  FAILED: {r['error']}")
+        return
+    f = r["failures"]
+    print(f"{store:8} {n:>3} site(s)  POST->complete p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms   "
+          f"{concurrency} clients: {r['rate']:.0f} offersets/s (p50 {r['loaded_p50']:.1f} ms, "
+          f"p99 {r['loaded_p99']:.1f} ms)   p50 / floor = {r['p50'] / floor:.1f}x")
+    print("         CPU per offerset under load: " + ", ".join(f"{k} {v:.1f} ms" for k, v in r["cpu"].items())
+          + f"   (all broker processes {sum(v for k, v in r['cpu'].items() if k != 'load generator'):.1f} ms)")
+    print(f"         not YES: {f['serial']} serial, {f['loaded']} of {f['loaded_of']} loaded"
+          + "".join(f"; {count} x {why}" for why, count in r["why"].items()))
+
+
+def summary(floor: dict, results: dict, burst_figures: list[dict] | None) -> dict:
+    """The one JSON line: SQLite figures at the top level as in the issue, PostgreSQL under "postgres"."""
+
+    def of(store: str) -> dict:
+        ran = {str(n): r for n, r in results.get(store, {}).items() if "error" not in r}
+        return {"p50_ms": {n: round(r["p50"], 3) for n, r in ran.items()},
+                "p99_ms": {n: round(r["p99"], 3) for n, r in ran.items()},
+                "rate": {n: round(r["rate"], 1) for n, r in ran.items()},
+                "loaded_p99_ms": {n: round(r["loaded_p99"], 1) for n, r in ran.items()},
+                "cpu_ms": {n: {k: round(v, 2) for k, v in r["cpu"].items()} for n, r in ran.items()},
+                "failures": {n: r["failures"] for n, r in ran.items()},
+                "errors": {str(n): r["error"] for n, r in results.get(store, {}).items() if "error" in r}}
+
+    out = {"floor_ms": round(floor["total"], 3), "floor_nats_ms": round(floor["nats"], 3),
+           "floor_api_ms": round(floor["api"], 3), **of("sqlite")}
+    if "postgres" in results:
+        out["postgres"] = of("postgres")
+    if burst_figures is not None:
+        out["burst"] = burst_figures
+    return out
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=300, help="serial offersets per scenario")
+    parser.add_argument("--count", type=int, default=200, help="serial offersets per scenario (at most 20 s)")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of the concurrent phase")
+    parser.add_argument("--seconds", type=float, default=6.0, help="length of the concurrent phase")
     parser.add_argument("--sites", type=int, nargs="+", default=[1, 20])
-    parser.add_argument("--postgres", help="SQLAlchemy URL of a PostgreSQL database to use instead of SQLite")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--burst", type=int, default=200, help="clients of the burst scenario (0: none)")
     args = parser.parse_args()
+    results: dict[str, dict[int, dict]] = {}
+    burst_tallies = None
     with EmbeddedNats() as server, tempfile.TemporaryDirectory() as tmp:
         nats_floor = await floor_nats(server.url, 2000)
         api_floor = await floor_fastapi(2000)
-        results = {}
-        for n in args.sites:
-            db = args.postgres or f"sqlite+aiosqlite:///{tmp}/bench-{n}.db"
-            results[n] = await scenario(n, server.url, db, args.count, args.concurrency, args.seconds)
-    print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}; {os.cpu_count()} cores")
-    print(f"floor  raw nats-py request/reply    p50 {nats_floor['p50']:.3f} ms  p99 {nats_floor['p99']:.3f} ms")
-    print(f"floor  trivial FastAPI POST (httpx) p50 {api_floor['p50']:.3f} ms  p99 {api_floor['p99']:.3f} ms")
-    floor = nats_floor["p50"] + api_floor["p50"]
-    for n, r in results.items():
-        print(f"{n:>3} site(s)  POST->complete p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms   "
-              f"{args.concurrency} clients: {r['rate']:.0f} offersets/s (p50 {r['loaded_p50']:.1f} ms, "
-              f"p99 {r['loaded_p99']:.1f} ms)   p50 / (nats+api floor) = {r['p50'] / floor:.1f}x")
-        print("     CPU per offerset under load: " + ", ".join(f"{k} {v:.1f} ms" for k, v in r["cpu"].items()))
+        async for store, url in stores(tmp, not args.no_postgres):
+            for n in args.sites:
+                try:
+                    results.setdefault(store, {})[n] = await scenario(n, server.url, url(n), args.count,
+                                                                      args.concurrency, args.seconds)
+                except Exception as exc:  # a scenario that cannot run is a figure too; the others still run
+                    results.setdefault(store, {})[n] = {"error": f"{type(exc).__name__}: {exc}"}
+        if args.burst:
+            burst_tallies = await burst.bursts(1, server.url, f"sqlite+aiosqlite:///{tmp}/burst.db", args.burst)
+    floor = {"nats": nats_floor["p50"], "api": api_floor["p50"], "total": nats_floor["p50"] + api_floor["p50"]}
+    print(f"{os.cpu_count()} cores; planner collect timeout 5 s; load generator: aiohttp, in this process")
+    print(f"floor  raw nats-py request/reply     p50 {nats_floor['p50']:.3f} ms  p99 {nats_floor['p99']:.3f} ms")
+    print(f"floor  trivial FastAPI POST (aiohttp) p50 {api_floor['p50']:.3f} ms  p99 {api_floor['p99']:.3f} ms")
+    for store, by_sites in results.items():
+        for n, r in by_sites.items():
+            report(store, n, r, floor["total"], args.concurrency)
+    if burst_tallies is not None:
+        burst.report(1, args.burst, burst_tallies)
+    print(json.dumps(summary(floor, results, burst.figures(burst_tallies) if burst_tallies else None)))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ IMAGE = "images.canfar.net/skaha/astroml:24.07"
 
 class Sites:
     def __init__(self, count: int, nats_url: str, rucio: dict | None = None, first: int = 0,
-                 seeds: str | None = None) -> None:
+                 seeds: str | None = None, offer_expiry: float = 2.0) -> None:
         self.count, self.nats_url, self.rucio, self.first = count, nats_url, rucio, first
+        self.offer_expiry = offer_expiry
         self.seeds = seeds  # a folder with each site's NATS nkey seed, <site>.nk
         self.agents: list = []
         self.standin = running_standin(SkahaStandInConfig(images=[StandInImage(id=IMAGE, types=["headless"])],
@@ -29,12 +30,13 @@ class Sites:
     async def start(self) -> None:
         url = await self.standin.__aenter__()
         for i in range(self.first, self.first + self.count):
-            # Capacity large enough that a long run never fills the ledger; offers lapse after 2 s because
-            # the benchmark client never accepts or rejects them (each open offer is a held reservation).
+            # Capacity large enough that a long run never fills the ledger; offers lapse after 2 s (by default)
+            # because the benchmark client never accepts or rejects them (each open offer is a held reservation).
             site = f"bench-{i:03d}"
             own = {"nats_nkey_seed": f"{self.seeds}/{site}.nk"} if self.seeds else {}
             s = CanfarSettings(site=site, nats_url=self.nats_url, skaha_url=url, heartbeat_interval=2.0,
-                               total_cores=10**7, total_memory_gb=10**8, offer_expiry=2, skaha_cache_ttl=60, **own)
+                               total_cores=10**7, total_memory_gb=10**8, offer_expiry=self.offer_expiry,
+                               skaha_cache_ttl=60, **own)
             agent = AgentRuntime.from_plugin(canfar, s)
             await agent.start()
             self.agents.append(agent)
@@ -56,13 +58,16 @@ def main() -> None:
     parser.add_argument("--nats-url", required=True)
     parser.add_argument("--seeds", help="folder of the sites' NATS nkey seeds (<site>.nk)")
     parser.add_argument("--rucio-url", help="also run a Rucio data agent per site against this server")
+    parser.add_argument("--offer-expiry", type=float, default=2.0,
+                        help="seconds an offer (a held reservation) stays open: longer keeps a burst's offers open")
     parser.add_argument("--rucio-cache", type=float, default=30.0, help="seconds the data agent reuses an answer")
     args = parser.parse_args()
     rucio = None
     if args.rucio_url:
         rucio = {"rucio_host": args.rucio_url, "rucio_username": "ddmlab", "rucio_password": "secret",
                  "cache_ttl": args.rucio_cache}
-    asyncio.run(run_until_stopped(Sites(args.count, args.nats_url, rucio, args.first, args.seeds)))
+    sites = Sites(args.count, args.nats_url, rucio, args.first, args.seeds, args.offer_expiry)
+    asyncio.run(run_until_stopped(sites))
 
 
 if __name__ == "__main__":

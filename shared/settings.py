@@ -101,6 +101,8 @@ class AgentSettings(Common):
     heartbeat_interval: float = 5.0
     offer_expiry: float = Field(300.0, description="seconds an offer (and its reservation) stays open")
     max_offers: int = 4
+    offer_queue: int = Field(1024, ge=1, description="offer requests one agent holds at once; more, or any it "
+                                                     "could not answer before its deadline, are answered busy")
     prepare_seconds: float = Field(60.0, description="start-up (image pull) before AVAILABLE")
     release_seconds: float = 60.0
     default_duration: float = Field(3600.0, description="session length when the request gives none")

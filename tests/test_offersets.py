@@ -127,7 +127,10 @@ async def test_silent_agent_is_named_and_offerset_saved_at_the_timeout(two_sites
     silent = await two_sites.start_agent("site-c", "http://127.0.0.1:9/skaha")
     await two_sites.wait_for_agents(3)
 
-    silent.platform.propose = hang
+    async def never(msg, reply=None):  # its loop wedged: it takes questions, answers none (not even busy)
+        await asyncio.sleep(30)
+
+    silent.answer = never
     started = time.monotonic()
     body = await post_and_wait(two_sites, request("images.canfar.net/skaha/astroml:24.07"), wait=10)
     elapsed = time.monotonic() - started

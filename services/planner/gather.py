@@ -14,6 +14,11 @@ the first question (the site's ledger keeps only its latest booking for an Offer
 waits at least `reask_grace` more before naming the site silent. A site whose capacity ledger is failing
 over (its bucket elects a new leader) says so with an empty `WAIT_HEADER` message: its question stays open
 up to that many seconds (at most `failover_wait`) past the deadline, for the answer that follows.
+
+A planner behind its own work (a burst) may find, at the deadline, answers that came in time still unread
+in its own inbox: before naming a site silent it sends a marker to that inbox through the server and reads
+up to it (at most `reask_grace`), so an answer that reached us by the deadline counts. A site that answers
+busy (it shed the question, `SiteAnswer.busy`) has answered: `Gathered.busy` names it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from srcnet_eb.shared.contracts import ANSWER_INBOX, FAILOVER_WAIT, WAIT_HEADER,
 log = logging.getLogger(__name__)
 # Both ends of a lost question may reconnect (the planner's connection, then the site's): one re-ask each.
 MAX_REASKS = 2
+MARKER = "~marker"  # the last token of a gather's own marker: no site is named so (c.SITE_NAME)
 
 
 class SiteReply(Protocol):
@@ -52,6 +58,11 @@ class Gathered(Generic[A]):
     silent: set[str] = field(default_factory=set)  # did not answer in time
     invalid: dict[str, str] = field(default_factory=dict)  # answered with something unreadable
     reasked: set[str] = field(default_factory=set)  # asked once more after a reconnect
+
+    @property
+    def busy(self) -> set[str]:
+        """Sites that answered in time but shed the question (saturated): heard, yet not judged."""
+        return {site for site, answer in self.answers.items() if getattr(answer, "busy", False)}
 
 
 @dataclass(eq=False)
@@ -86,6 +97,7 @@ class Gatherer:
         self._sub = None
         self.reask_grace, self.retry_delay, self.failover_wait = reask_grace, retry_delay, failover_wait
         self._retries: set[asyncio.Task] = set()
+        self._markers: dict[str, asyncio.Event] = {}  # by reply key: read up to here
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(f"{self._prefix}.*.*", cb=self._on_reply)
@@ -125,6 +137,8 @@ class Gatherer:
                     await asyncio.wait_for(pending.done.wait(), left)
                 except TimeoutError:
                     pass
+            if not pending.done.is_set():
+                await self._read_inbox(key)
             got = pending.result
             for site, answer in pending.earlier.items():  # the newer question went unanswered: the older answer stands
                 if site not in got.answers and site not in got.invalid:
@@ -136,6 +150,18 @@ class Gatherer:
             pending.closed = True
             for k in [k for k, p in self._pending.items() if p is pending]:
                 del self._pending[k]
+
+    async def _read_inbox(self, key: str) -> None:
+        """Read what already reached this planner's inbox for gather `key`: a marker published now to the
+        same subscription comes back after it (bounded by `reask_grace`, should NATS be away)."""
+        reached = self._markers[key] = asyncio.Event()
+        try:
+            await self._nc.publish(f"{self._prefix}.{key}.{MARKER}", b"")
+            await asyncio.wait_for(reached.wait(), self.reask_grace)
+        except Exception as exc:  # NATS away: what was read stands
+            log.info("could not read the inbox to the end for gather %s: %r", key, exc)
+        finally:
+            del self._markers[key]
 
     async def reask(self, site: str | None = None, role: Role | None = None) -> int:
         """Ask once more every site (or `site`, in gathers of `role`) that has not answered an open question
@@ -196,6 +222,10 @@ class Gatherer:
 
     async def _on_reply(self, msg: Msg) -> None:
         _, key, site = msg.subject.rsplit(".", 2)
+        if site == MARKER:
+            if key in self._markers:
+                self._markers[key].set()
+            return
         pending = self._pending.get(key)
         if pending is None or site not in pending.expected:
             return  # late or stray reply

@@ -30,10 +30,15 @@ def available_at(offer: ExecutionSession) -> datetime:
 def merge(got: Gathered, timeout: float) -> Outcome:
     messages: list[Message] = []
     offers: list[tuple[ExecutionSession, str]] = []
+    busy = got.busy
     for site in sorted(got.answers):
         answer = got.answers[site]
         messages.extend(answer.messages)
         offers.extend((offer, answer.agent) for offer in answer.offers)
+        if site in busy:  # it did answer, in time: only too busy to judge this request now
+            messages.append(warn("Site {site} ({platform}) is busy and did not judge this request; ask again",
+                                 site=site, platform=answer.platform))
+            continue
         messages.append(
             info("Site {site} ({platform}) answered {result} with {count} offer(s)",
                  site=site, platform=answer.platform, result=answer.result, count=len(answer.offers))

@@ -25,13 +25,16 @@ from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
+from .admission import Admission, reply_margin
 from .presence import Presence
 from .session_driver import SessionDriver
 
 log = logging.getLogger(__name__)
-# Offer requests answered at once, not one after another: one waiting out a ledger failover must not hold
-# back the others (each must tell its planner to wait before that planner's deadline).
-OFFER_WORKERS = 32
+# Offer requests taken at once, not one after another: one waiting out a ledger failover must not hold
+# back the others (each must tell its planner to wait before that planner's deadline), and every request
+# must reach the admission as it arrives, so that one the agent cannot answer in time is shed at once
+# (a handler that only says "busy" is cheap; what is admitted is bounded by `offer_queue`).
+OFFER_HANDLERS = 4096
 STOP_GRACE = 5.0  # seconds a stopping agent gives the answers under way
 
 
@@ -50,8 +53,9 @@ class AgentRuntime:
                                  settings.heartbeat_interval, platform.capabilities)
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
+        self.admission = Admission(settings.offer_queue)
         self._stopped = False
-        self._slots = asyncio.Semaphore(OFFER_WORKERS)
+        self._slots = asyncio.Semaphore(OFFER_HANDLERS)
         self._answering: set[asyncio.Task] = set()
         self._offer_sub: Subscription | None = None
         self._subscribe()
@@ -64,7 +68,7 @@ class AgentRuntime:
                          description="Each phase change of a session (JetStream stream EB_SESSION_EVENTS)")
 
     async def _on_offer_request(self, msg: Msg) -> None:
-        """Start answering at once, up to OFFER_WORKERS at a time (beyond that NATS keeps them pending)."""
+        """Start answering at once, up to OFFER_HANDLERS at a time (beyond that NATS keeps them pending)."""
         await self._slots.acquire()
         task = asyncio.create_task(self.offers(msg))
         self._answering.add(task)
@@ -87,7 +91,8 @@ class AgentRuntime:
             return
         answer = await self.answer(request, msg.reply or None)
         reply = c.SiteAnswer(offerset=request.offerset, site=self.site, platform=self.platform.kind,
-                             agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages)
+                             agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages,
+                             busy=answer.busy)
         if msg.reply:
             try:
                 await self.broker.connection.publish(msg.reply, reply.model_dump_json().encode())
@@ -100,8 +105,21 @@ class AgentRuntime:
         return cls(settings, plugin.create(settings), ledger, name)
 
     async def answer(self, msg: c.OfferRequest, reply: str | None = None) -> Answer:
-        """The site's answer within the request's deadline (`reply`: where the planner waits for it)."""
+        """The site's answer before the request's deadline (`reply`: where the planner waits for it); one it
+        could not give in time is a busy answer, at once when the work in hand says so."""
         budget = (msg.deadline - datetime.now(UTC)).total_seconds()
+        budget -= reply_margin(budget)  # the answer must still reach the planner
+        ticket = self.admission.admit(self.admission.clock() + budget)
+        if ticket is None:
+            return Answer.shed(error("Site {site} is busy: the {count} offer request(s) in hand would not be "
+                                     "answered before this one's deadline; ask again", site=self.site,
+                                     count=self.admission.in_hand))
+        try:
+            return await self._judged(msg, reply, budget)
+        finally:
+            self.admission.done(ticket)
+
+    async def _judged(self, msg: c.OfferRequest, reply: str | None, budget: float) -> Answer:
         try:
             # What the site cannot mount, and its own figures over a client's limit: known before booking.
             refused = self.mount_problems(msg) or footprint.metric_breaches(msg.request, self.figures, self.site)
@@ -110,10 +128,11 @@ class AgentRuntime:
             preparation = Preparation(msg.not_before, timedelta(seconds=msg.staging), tuple(msg.notes))
             answer = await self._within(self.booking.offers(msg.offerset, msg.request, preparation), budget, reply)
             return await self.priced(msg.request, answer)
-        except TimeoutError:
-            return Answer.no(error("Site {site} could not answer in time", site=self.site))
+        except TimeoutError:  # slower than it looked when admitted: still an answer the planner hears
+            return Answer.shed(error("Site {site} is busy: it could not answer before the deadline; ask again",
+                                     site=self.site))
         except LedgerBusy:  # other replicas of the site kept booking: a NO now, a YES when asked again
-            return Answer.no(error("Site {site} is busy booking other requests; ask again", site=self.site))
+            return Answer.shed(error("Site {site} is busy booking other requests; ask again", site=self.site))
         except Exception as exc:  # a platform bug is a NO with a reason, never a dead agent
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
@@ -123,7 +142,7 @@ class AgentRuntime:
         node died), the planner is told to wait (c.WAIT_HEADER) and the answer may take FAILOVER_WAIT more:
         a site that is alive and answering is never named silent because of our own failover."""
         loop = asyncio.get_running_loop()
-        end = loop.time() + max(budget, 0.05)
+        end = loop.time() + max(budget, 0.0)
         work, away = asyncio.ensure_future(offers), asyncio.ensure_future(self.ledger.away.wait())
         try:
             await asyncio.wait({work, away}, timeout=end - loop.time(), return_when=asyncio.FIRST_COMPLETED)

@@ -36,6 +36,7 @@ class SiteAnswer(BaseModel):
     result: Result
     offers: list[ExecutionSession] = Field(default_factory=list)
     messages: list[Message] = Field(default_factory=list)
+    busy: bool = Field(False, description="the site shed this request unjudged (it is saturated): ask again")
 
 
 class OfferSetCompleted(BaseModel):

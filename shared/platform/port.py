@@ -22,10 +22,16 @@ class Answer:
     result: Result
     offers: list[ExecutionSession] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    busy: bool = False  # shed unjudged (the site is saturated): no verdict on the request, ask again
 
     @classmethod
     def no(cls, *messages: Message) -> Answer:
         return cls(Result.NO, [], list(messages))
+
+    @classmethod
+    def shed(cls, *messages: Message) -> Answer:
+        """A NO that says only "too busy now", sent at once rather than after the planner stopped listening."""
+        return cls(Result.NO, [], list(messages), busy=True)
 
 
 @dataclass(frozen=True)
