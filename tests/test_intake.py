@@ -98,7 +98,7 @@ async def test_time_beyond_the_models_range_is_422_naming_the_field(broker, path
     ({**GOOD, "compute": {"kind": kinds.SIMPLE_COMPUTE, "cores": {"min": 2**40}}}, JSON, "compute.cores.min",
      "less than or equal to 2147483647"),
     ('{"executable": {"kind": "urn:x", "n": 1e999}}', JSON, "executable.n", "not a finite number"),
-    (f"executable: {{kind: urn:x, n: .nan}}\n", YAML, "executable.n", "not a finite number"),
+    ("executable: {kind: urn:x, n: .nan}\n", YAML, "executable.n", "not a finite number"),
 ])
 async def test_numbers_beyond_range_are_422_naming_the_field(broker, body, headers, field, reason):
     await refused(broker, body, headers, 422, field, reason)

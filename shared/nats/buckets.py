@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError
+from nats.js.errors import BadRequestError, BucketNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from srcnet_eb.shared.nats.jetstream import wait_for_leader
+from srcnet_eb.shared.nats.jetstream import until_refused, wait_for_leader
 
 # A key never written: a put to it that expects an impossible revision reaches the stream and is refused
 # there, storing nothing. That refusal is the proof the bucket takes writes from this connection.
@@ -40,14 +37,5 @@ async def open_bucket(js: JetStreamContext, bucket: str, replicas: int = 1, time
 
 
 async def _writable(kv: KeyValue, bucket: str, deadline: float) -> None:
-    while True:
-        try:
-            await kv.update(_PROBE, b"", last=_NEVER)
-            return  # cannot happen (no revision is that high); stored or not, the bucket took it
-        except KeyWrongLastSequenceError:
-            return
-        except (NoRespondersError, NoStreamResponseError, NatsTimeout):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"bucket {bucket} takes no writes")
-        await asyncio.sleep(0.05)
+    await until_refused(lambda: kv.update(_PROBE, b"", last=_NEVER), KeyWrongLastSequenceError,
+                        f"bucket {bucket} takes no writes", deadline)

@@ -18,7 +18,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 from pydantic import BaseModel
 
 from srcnet_eb.shared import contracts as c
@@ -109,3 +111,20 @@ async def subscribe_shared(js: JetStreamContext, subject: str, **options) -> Sub
         if exc.err_code != CONSUMER_NAME_IN_USE:
             raise
         return await js.subscribe(subject, **options)
+
+
+async def until_refused(probe: Callable[[], Awaitable[object]], refused: type[Exception], what: str,
+                        deadline: float) -> None:
+    """Return once `probe` (a write that can never be accepted) is refused by its stream: only then do
+    its writes reach the stream's leader. Until then they get no responders or time out."""
+    while True:
+        try:
+            await probe()
+            return  # cannot happen by design; stored or not, the stream took it
+        except refused:
+            return
+        except (NoRespondersError, NoStreamResponseError, NatsTimeout):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)

@@ -8,16 +8,13 @@ site's own account and its agents make it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import Header, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
-from srcnet_eb.shared.nats.jetstream import wait_for_leader
+from srcnet_eb.shared.nats.jetstream import until_refused, wait_for_leader
 
 _WRONG_LAST = (10071, 10164)  # JetStream's "wrong last sequence" error codes
 _NEVER = 2**62
@@ -58,14 +55,5 @@ async def open_log(js: JetStreamContext, stream: str, subject: str, replicas: in
         except BadRequestError:  # made meanwhile by another replica, with other settings: it keeps them
             pass
     await wait_for_leader(js, stream, timeout)
-    while True:
-        try:
-            await append(js, stream, subject, b"", _NEVER, timeout=1.0)
-            return  # cannot happen (no log is that long); stored or not, the stream took it
-        except NotLast:
-            return
-        except (NoRespondersError, NoStreamResponseError, NatsTimeout):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"stream {stream} takes no appends")
-        await asyncio.sleep(0.05)
+    await until_refused(lambda: append(js, stream, subject, b"", _NEVER, timeout=1.0), NotLast,
+                        f"stream {stream} takes no appends", deadline)

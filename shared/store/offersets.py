@@ -29,7 +29,6 @@ from ..model import (
     OfferSetStatus,
     Result,
     format_instant,
-    kinds,
 )
 from . import audit, sqlite_lane, tables
 from .audit import AuditAction
