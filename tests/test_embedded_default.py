@@ -22,6 +22,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from srcnet_eb.services.embedded.default import Options
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.shared.model import kinds
 
@@ -120,7 +121,12 @@ def _freeze_planner_and_post(up: Up, http: httpx.Client) -> tuple[int, list[str]
         posted = http.post("/offersets", content=request(f"in flight {n}"), headers=JSON)
         assert posted.status_code == 303, posted.text
         urls.append(posted.headers["location"])
+    posted_at = time.monotonic()
     assert all(http.get(u, headers={"Accept": "application/json"}).json()["status"] == "COLLECTING" for u in urls)
+    # Frozen past the requests' collect deadline: whether this planner had fetched a request or not, the
+    # one that takes it next knows it for one whose first planning did not finish (and says so). Killed
+    # at once, a restart quicker than the deadline would take the undelivered ones as new.
+    time.sleep(max(0.0, posted_at + Options.collect_timeout + 0.5 - time.monotonic()))
     os.kill(planner, signal.SIGKILL)
     return planner, urls
 
