@@ -141,3 +141,31 @@ async def test_the_lanes_expiry_sweep_writes_what_sqlalchemys_does(tmp_path):
         assert expired["lane"][0][1:6] == ("EXPIRE", "sweep", "alice", "site-a", "canfar")
     finally:
         await store.close()
+
+
+async def test_the_wal_is_checkpointed_beside_the_lane(tmp_path):
+    """The lane's writes reach the database file by its own checkpointer, well before SQLite's backstop
+    (BACKSTOP_PAGES) would copy them inside a COMMIT."""
+    path = tmp_path / "wal.db"
+    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+    try:
+        assert store.lane is not None
+        store.lane._checkpointer.interval = 0.05
+        start = datetime.now(UTC)
+        for _ in range(10):  # a few hundred pages of WAL: far below the backstop
+            oid = uuid.uuid4()
+            await store.offersets.add(oid, _request(), owner="alice")
+            await store.offersets.complete(oid, Result.YES, [], [(_offer(start, "site-a"), "agent-a") for _ in range(20)])
+        before = path.stat().st_size
+        wal_pages = (path.parent / "wal.db-wal").stat().st_size // 4096
+        assert wal_pages < 10_000
+        await asyncio.sleep(0.1)
+        await store.offersets.status(oid)  # a read does not write: the next write triggers it
+        await store.lane.run(lambda conn: None)
+        for _ in range(100):
+            if path.stat().st_size > before:
+                break
+            await asyncio.sleep(0.02)
+        assert path.stat().st_size > before, "the WAL was not checkpointed into the database file"
+    finally:
+        await store.close()

@@ -8,7 +8,6 @@ rows in one."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from ..model import (
     Result,
     format_instant,
 )
+from .. import jsontext
 from . import audit, sqlite_lane, tables
 from .audit import AuditAction
 from .documents import dialect_of, offerset_document, owned_row, session_document, utc
@@ -237,7 +237,7 @@ def _lane_add(conn, row: dict[str, Any], trail: list[dict[str, Any]]) -> None:
 def _lane_complete(conn, uuid: UUID, result: Result, messages: list, now: datetime, rows: list[dict[str, Any]],
                    trail: Callable[[str | None], list[dict[str, Any]]]) -> bool:
     with sqlite_lane.transaction(conn):
-        done = conn.execute(_L_COMPLETE, (OfferSetStatus.COMPLETE.value, str(result), json.dumps(messages),
+        done = conn.execute(_L_COMPLETE, (OfferSetStatus.COMPLETE.value, str(result), jsontext.dumps_text(messages),
                                           sqlite_lane.stored_instant(now), str(uuid),
                                           OfferSetStatus.COLLECTING.value)).fetchall()
         if len(done) != 1:

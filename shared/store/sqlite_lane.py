@@ -14,7 +14,6 @@ reads them through SQLAlchemy unchanged, and read back into the same Python valu
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Boolean, Table
 
+from .. import jsontext
 from .tables import UTCDateTime
+from .wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 T = TypeVar("T")
 
@@ -43,11 +44,11 @@ def read_instant(value: str | None) -> datetime | None:
 
 
 def _json_out(value: Any) -> str:
-    return json.dumps(value)  # None too: SQLAlchemy's JSON type stores it as 'null'
+    return jsontext.dumps_text(value)  # None too: SQLAlchemy's JSON type stores it as 'null'
 
 
 def _json_in(value: str | None) -> Any:
-    return None if value is None else json.loads(value)
+    return None if value is None else jsontext.loads(value)
 
 
 def _same(value: Any) -> Any:
@@ -123,7 +124,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def _open(path: str, timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     # As the engine's connections (engine.py): WAL lets readers run beside the writer.
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={int(timeout * 1000)}", "foreign_keys=ON"):
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={int(timeout * 1000)}", "foreign_keys=ON",
+                   f"wal_autocheckpoint={BACKSTOP_PAGES}"):  # WalCheckpointer does it beside the lane
         conn.execute(f"PRAGMA {pragma}")
     return conn
 
@@ -144,6 +146,7 @@ class SqliteLane:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lane")
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._checkpointer = WalCheckpointer(path)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -168,7 +171,10 @@ class SqliteLane:
         return await self.run(lambda conn: _read_on(conn, work))
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return work(self._connection())
+        try:
+            return work(self._connection())
+        finally:
+            self._checkpointer.written()
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(connection)` on the lane's thread: one hop, whatever it does."""
@@ -185,3 +191,4 @@ class SqliteLane:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=False)
+        await asyncio.to_thread(self._checkpointer.close)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import mimeparse
 import xmltodict
 import yaml
 from yaml import CSafeDumper
+
+from srcnet_eb.shared import jsontext
 
 from .decoders import read_json, read_yaml
 from .limits import IntakeError, Limits, check
@@ -76,7 +77,7 @@ def decode(body: bytes, media: str, limits: Limits = Limits()) -> Any:
 def encode(doc: Any, media: str, root: str, discriminator: str = "kind") -> bytes:
     """`discriminator`: the field the dialect names a component's kind with (the 2024 form: `type`)."""
     if media == JSON:
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return jsontext.dumps(doc)
     if media == YAML:
         return yaml.dump(doc, Dumper=CSafeDumper, sort_keys=False, allow_unicode=True).encode()
     return xmltodict.unparse({root: _for_xml(doc, discriminator)}, pretty=True).encode()
