@@ -10,7 +10,7 @@ from srcnet_eb.services.canfar_agent.settings import CanfarSettings
 from srcnet_eb.services.rucio_agent.service import RucioAgent
 from srcnet_eb.services.rucio_agent.settings import RucioSettings
 from srcnet_eb.shared.agent import AgentRuntime
-from srcnet_eb.shared.service import run_until_stopped
+from srcnet_eb.shared.service import serve
 from srcnet_eb.standins.skaha.config import SkahaStandInConfig, StandInImage
 from srcnet_eb.standins.skaha.server import running_standin
 
@@ -67,7 +67,7 @@ def main() -> None:
         rucio = {"rucio_host": args.rucio_url, "rucio_username": "ddmlab", "rucio_password": "secret",
                  "cache_ttl": args.rucio_cache}
     sites = Sites(args.count, args.nats_url, rucio, args.first, args.seeds, args.offer_expiry)
-    asyncio.run(run_until_stopped(sites))
+    serve(sites)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from uuid import UUID
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.nats.channels import sends
 from srcnet_eb.shared.nats.jetstream import publish
-from srcnet_eb.shared.model import ExecutionRequest, error
+from srcnet_eb.shared.model import ExecutionRequest, Message, Result, error
 
 from .payload import check_fits, serialize
 from .problems import Problem
@@ -24,27 +24,38 @@ sends("gateway-plan", c.PLAN, c.PlanRequest, "Plan an OfferSet (stream EB_PLANS)
 
 async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: str | None = None,
                  direct: bool = False) -> datetime:
-    """Queue the request durably (JetStream, replicated), then record the OfferSet COLLECTING.
+    """Queue the request durably (JetStream, replicated) and record the OfferSet COLLECTING, side by side
+    (the stream's acknowledgement and the database's commit overlap), returning once both are done.
 
-    In that order: once this returns (and the client gets its 303) the request is in the stream, so a
-    planner will complete it even if this gateway dies now; and a GET finds the OfferSet at once.
+    So once this returns (and the client gets its 303) the request is in the stream, and a planner will
+    complete it even if this gateway dies now; and a GET finds the OfferSet at once. A request the stream
+    refused is recorded NO, saying so: no planner will take it, and recovery must not queue it again.
     """
     created = datetime.now(UTC)
     plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner, direct=direct)
     payload = serialize(plan)  # once: what cannot be queued is refused now, not after the retries below
     check_fits(payload, gw.max_payload)
-    try:
-        await _queue(gw, plan.offerset, payload)
-    except Exception as exc:  # no stream, no quorum, connection lost: nobody will plan it
-        log.warning("offer request %s not queued: %r", offerset, exc)
-        reason = error("The request could not be queued for the planners: {reason}", reason=type(exc).__name__)
-        raise Problem(503, "No planner available", [reason]) from exc
-    try:
-        await gw.store.offersets.add(offerset, request, created=created, owner=owner, direct=direct)
-    except Exception as exc:  # queued all the same: recorded once the database is back (here or by the planner)
-        log.warning("OfferSet %s queued but not yet recorded: %r", offerset, exc)
+    queued, recorded = await asyncio.gather(
+        _queue(gw, plan.offerset, payload),
+        gw.store.offersets.add(offerset, request, created=created, owner=owner, direct=direct),
+        return_exceptions=True)
+    if isinstance(queued, BaseException):  # no stream, no quorum, connection lost: nobody will plan it
+        log.warning("offer request %s not queued: %r", offerset, queued)
+        reason = error("The request could not be queued for the planners: {reason}", reason=type(queued).__name__)
+        if not isinstance(recorded, BaseException):
+            await _refused(gw, offerset, reason)
+        raise Problem(503, "No planner available", [reason]) from queued
+    if isinstance(recorded, BaseException):  # queued all the same: recorded once the database is back
+        log.warning("OfferSet %s queued but not yet recorded: %r", offerset, recorded)
         gw.unrecorded.hold(offerset, Unrecorded(request, created, owner, direct))
     return created
+
+
+async def _refused(gw: Gateway, offerset: UUID, reason: Message) -> None:
+    try:
+        await gw.store.offersets.complete(offerset, Result.NO, [reason], [])
+    except Exception as exc:  # the database went too: recovery re-queues it, which is no harm
+        log.warning("OfferSet %s not queued, and not marked so: %r", offerset, exc)
 
 
 async def _queue(gw: Gateway, offerset: UUID, payload: bytes) -> None:

@@ -4,14 +4,13 @@ Settings come from the YAML file (keys as in the plug-in's settings class), EB_*
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import yaml
 
 from srcnet_eb.shared.platform.plugins import PlatformPlugin, load
-from ..service import run_until_stopped
+from ..service import serve
 from ..settings import AgentSettings
 from .runtime import AgentRuntime
 
@@ -25,4 +24,4 @@ def settings_for(plugin: PlatformPlugin, config: Path | None = None) -> AgentSet
 
 def run_agent(name: str, config: Path | None = None) -> None:
     plugin = load(name)
-    asyncio.run(run_until_stopped(AgentRuntime.from_plugin(plugin, settings_for(plugin, config))))
+    serve(AgentRuntime.from_plugin(plugin, settings_for(plugin, config)))
