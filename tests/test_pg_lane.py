@@ -140,3 +140,50 @@ async def test_a_duplicate_offer_fails_the_whole_completion(fresh_postgres):
         assert [r[1] for r in await _audit(store, second)] == ["REQUEST"]
     finally:
         await store.close()
+
+
+async def test_the_lanes_expiry_sweep_writes_what_sqlalchemys_does(fresh_postgres):
+    """Offers past their expiry become EXPIRED with one event and one audit row each, by either path, in
+    the same stored forms."""
+    from srcnet_eb.shared.model import Phase
+    from srcnet_eb.shared.store.lifecycle import SessionLifecycle
+
+    store = await Store.open(fresh_postgres)
+    try:
+        assert store.sessions.pg is not None
+        past = datetime.now(UTC) - timedelta(minutes=10)  # expired five minutes ago
+        stored = {}
+        for name, sessions in (("lane", store.sessions), ("sqlalchemy", SessionLifecycle(store.engine))):
+            oid = uuid.uuid4()
+            await store.offersets.add(oid, _request(), owner="alice")
+            due, live = _offer(past, "site-a"), _offer(datetime.now(UTC), "site-b")
+            await store.offersets.complete(oid, Result.YES, [], [(due, "agent-1"), (live, "agent-2")])
+            assert await sessions.expire_due(source="sweep") == 1
+            assert await sessions.expire_due(source="sweep") == 0
+            assert (await store.sessions.get(due.meta.uuid)).phase is Phase.EXPIRED
+            assert (await store.sessions.get(live.meta.uuid)).phase is Phase.OFFERED
+            history = await store.sessions.history(due.meta.uuid)
+            assert [(e.phase, e.messages) for e in history] == [(Phase.EXPIRED, ())]
+            stored[name] = (
+                await _raw(fresh_postgres, "SELECT phase, source, messages::text, messages IS NULL, staged_bytes, "
+                                           "time = (SELECT modified FROM eb_session WHERE uuid = $1) "
+                                           "FROM eb_session_event WHERE session = $1", str(due.meta.uuid)),
+                (await _stored(fresh_postgres, oid))["audit"][-1:],
+            )
+        assert stored["lane"] == stored["sqlalchemy"]
+        assert stored["lane"][0] == [("EXPIRED", "sweep", "null", False, None, True)]
+        assert stored["lane"][1] == [("EXPIRE", "sweep", "alice", "site-a", "canfar", "null", False)]
+    finally:
+        await store.close()
+
+
+async def test_a_batch_of_expiries_is_bounded(fresh_postgres):
+    store = await Store.open(fresh_postgres)
+    try:
+        oid, past = uuid.uuid4(), datetime.now(UTC) - timedelta(minutes=10)
+        await store.offersets.add(oid, _request(), owner="alice")
+        await store.offersets.complete(oid, Result.YES, [], [(_offer(past, f"site-{i}"), "a") for i in range(5)])
+        assert [await store.sessions.expire_due(batch=2) for _ in range(4)] == [2, 2, 1, 0]
+        assert [r[1] for r in await _audit(store, oid)].count("EXPIRE") == 5
+    finally:
+        await store.close()

@@ -28,7 +28,7 @@ class Store:
         # PostgreSQL's hot path, asyncpg without SQLAlchemy (pg_lane.py); None on SQLite
         self.pg = PgLane(engine.url) if engine.url.drivername == "postgresql+asyncpg" else None
         self.offersets = OfferSets(engine, self.lane, self.pg)
-        self.sessions = SessionLifecycle(engine, self.lane)
+        self.sessions = SessionLifecycle(engine, self.lane, self.pg)
         self.accounts = Accounts(engine)
 
     @classmethod
