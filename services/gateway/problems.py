@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from srcnet_eb.shared.model import Message, error
+from srcnet_eb.shared.store.pg_lane import UNAVAILABLE as PG_UNAVAILABLE
 
 from .wire import media
 
@@ -106,7 +107,9 @@ def install(app) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    # sqlite3.OperationalError: SQLite's hot path (store/sqlite_lane.py) runs without SQLAlchemy's wrapping.
-    for unavailable in (DBAPIError, DisconnectionError, SQLTimeoutError, ConnectionError, sqlite3.OperationalError):
+    # sqlite3.OperationalError, PG_UNAVAILABLE: the hot paths (store/sqlite_lane.py, store/pg_lane.py) run
+    # without SQLAlchemy's wrapping.
+    for unavailable in (DBAPIError, DisconnectionError, SQLTimeoutError, ConnectionError, sqlite3.OperationalError,
+                        *PG_UNAVAILABLE):
         app.add_exception_handler(unavailable, on_store_unavailable)
     app.add_exception_handler(Exception, on_unexpected)

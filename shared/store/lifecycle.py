@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
-from . import audit, sqlite_lane, tables
+from . import audit, pg_expiry, sqlite_lane, tables
 from .audit import AUDIT_CONTEXT, SESSION_CONTEXT, AuditAction
+from .pg_lane import PgLane
 from .sqlite_lane import SqliteLane
 from .documents import PhaseEvent, dialect_of, observed_schedule, owned_row, session_document
 
@@ -65,8 +66,9 @@ def _target(row: Any, with_offer: bool = False) -> Target:
 
 
 class SessionLifecycle:
-    def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None, pg: PgLane | None = None) -> None:
         self.engine, self.lane = engine, lane  # the lane: on SQLite, the sweep's one hop (sqlite_lane.py)
+        self.pg = pg  # on PostgreSQL, the sweep's one statement (pg_expiry.py)
 
     async def _row(self, conn: AsyncConnection, uuid: UUID, owned_by: str | None = None) -> Any:
         """The session with its OfferSet's owner; only if `owned_by` owns it, when given (else LookupError,
@@ -150,6 +152,8 @@ class SessionLifecycle:
         """Offers past their expiry -> EXPIRED (the sweep; also right after a restart). Set-wise and in
         bounded batches, so a burst of expiries never holds the write lock for long."""
         now = _now()
+        if self.pg is not None:
+            return await pg_expiry.expire_due(self.pg, now, source, batch)
         if self.lane is not None:
             return await self.lane.run(lambda conn: _lane_expire(conn, now, source, batch))
         async with self.engine.begin() as conn:

@@ -2,9 +2,10 @@
 and read back in wire form.
 
 These are the hot path (every POST, every poll, every plan): on SQLite each runs as one call on the
-store's `SqliteLane` (one hop, its SQL without SQLAlchemy's per-statement cost); on PostgreSQL through
-SQLAlchemy Core, statements built once. Both write the same rows: offers in one statement, their audit
-rows in one."""
+store's `SqliteLane` (one hop, its SQL without SQLAlchemy's per-statement cost); on PostgreSQL as one
+statement on the store's `PgLane` (asyncpg directly, pg_offersets.py); otherwise (an in-memory SQLite,
+or a part made without a lane) through SQLAlchemy Core, statements built once. All write the same rows:
+offers in one statement, their audit rows in one."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ from ..model import (
     format_instant,
 )
 from .. import jsontext
-from . import audit, sqlite_lane, tables
+from . import audit, pg_offersets, sqlite_lane, tables
 from .audit import AuditAction
 from .documents import dialect_of, offerset_document, owned_row, session_document, utc
+from .pg_lane import PgLane
 from .sqlite_lane import SqliteLane
 
 # Built once: composing a statement costs more CPU than running it (SQLAlchemy caches the compiled form).
@@ -73,8 +75,8 @@ class Pending(NamedTuple):
 class OfferSets:
     """`store.offersets`: the OfferSets table and the offers a completed OfferSet holds."""
 
-    def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None) -> None:
-        self.engine, self.lane = engine, lane
+    def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None, pg: PgLane | None = None) -> None:
+        self.engine, self.lane, self.pg = engine, lane, pg
 
     async def add(self, uuid: UUID, request: ExecutionRequest, *, created: datetime | None = None,
                   owner: str | None = None, direct: bool = False) -> OfferSet:
@@ -87,7 +89,9 @@ class OfferSets:
                "dialect": request.dialect, "direct": direct}
         trail = [{"time": when, "action": AuditAction.REQUEST, "actor": owner or "unknown", "owner": owner,
                   "offerset": str(uuid), "detail": {"name": request.meta.name} if request.meta.name else None}]
-        if self.lane is not None:
+        if self.pg is not None:
+            await pg_offersets.add(self.pg, row, trail)
+        elif self.lane is not None:
             await self.lane.run(lambda conn: _lane_add(conn, row, trail))
         else:
             try:
@@ -119,6 +123,8 @@ class OfferSets:
                      "offerset": str(uuid), "detail": {"result": result, "offers": len(offers)}},
                     *(_offer_audit(row, owner) for row in rows)]
 
+        if self.pg is not None:
+            return await pg_offersets.complete(self.pg, uuid, result, dumped, now, rows, trail(None))
         if self.lane is not None:
             return await self.lane.run(lambda conn: _lane_complete(conn, uuid, result, dumped, now, rows, trail))
         async with self.engine.begin() as conn:
@@ -136,6 +142,9 @@ class OfferSets:
 
     async def status(self, uuid: UUID, *, owned_by: str | None = None) -> OfferSetStatus | None:
         """Only the status (a poll waiting for COMPLETE needs no more); None as `view` would be."""
+        if self.pg is not None:
+            status = await pg_offersets.status(self.pg, uuid, owned_by)
+            return OfferSetStatus(status) if status is not None else None
         if self.lane is not None:
             sql, args = (_L_STATUS, (str(uuid),)) if owned_by is None else (_L_STATUS + _L_OWNED, (str(uuid), owned_by))
             found = await self.lane.read(lambda conn: conn.execute(sql, args).fetchone())
@@ -152,17 +161,17 @@ class OfferSets:
 
     async def view(self, uuid: UUID, *, owned_by: str | None = None) -> tuple[dict[str, Any], Dialect] | None:
         """The OfferSet document and the dialect its request was written in."""
-        if self.lane is not None:
+        if self.pg is not None:
+            found = await pg_offersets.view(self.pg, uuid, owned_by)
+        elif self.lane is not None:
             found = await self.lane.read(lambda conn: _lane_view(conn, uuid, owned_by))
-            if found is None:
-                return None
-            row, rows = found
         else:
             async with self.engine.connect() as conn:
-                row = await owned_row(conn, _OFFERSET, _OFFERSET_OWNED, uuid, owned_by)
-                if row is None:
-                    return None
-                rows = (await conn.execute(_OFFERS, {"key": str(uuid)})).all()
+                head = await owned_row(conn, _OFFERSET, _OFFERSET_OWNED, uuid, owned_by)
+                found = None if head is None else (head, (await conn.execute(_OFFERS, {"key": str(uuid)})).all())
+        if found is None:
+            return None
+        row, rows = found
         doc = offerset_document(row.uuid, row.name, row.created, row.modified, row.status, row.result, row.messages,
                                 [session_document(r) for r in rows])
         return doc, dialect_of(row.dialect)

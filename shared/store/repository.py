@@ -17,6 +17,7 @@ from .accounting import Accounts
 from .engine import create_engine, schema_transaction
 from .lifecycle import SessionLifecycle
 from .offersets import OfferSets
+from .pg_lane import PgLane
 from .sqlite_lane import SqliteLane
 
 
@@ -24,8 +25,10 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.lane = _lane_of(engine)  # SQLite's one writer for the hot path (sqlite_lane.py); None on PostgreSQL
-        self.offersets = OfferSets(engine, self.lane)
-        self.sessions = SessionLifecycle(engine, self.lane)
+        # PostgreSQL's hot path, asyncpg without SQLAlchemy (pg_lane.py); None on SQLite
+        self.pg = PgLane(engine.url) if engine.url.drivername == "postgresql+asyncpg" else None
+        self.offersets = OfferSets(engine, self.lane, self.pg)
+        self.sessions = SessionLifecycle(engine, self.lane, self.pg)
         self.accounts = Accounts(engine)
 
     @classmethod
@@ -56,6 +59,8 @@ class Store:
     async def close(self) -> None:
         if self.lane is not None:
             await self.lane.close()
+        if self.pg is not None:
+            await self.pg.close()
         await self.engine.dispose()
 
 
