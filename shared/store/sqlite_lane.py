@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -109,10 +110,32 @@ def select(conn: sqlite3.Connection, table: Table, sql: str, params: Sequence[An
     return [kind(*(f(v) for f, v in zip(into, row))) for row in cursor.fetchall()]
 
 
+# The writer waits for another process's write lock in short slices of SQLite's busy handler, retried here:
+# left alone the handler backs off to sleeps of 25 to 100 ms, so a waiter slept on long after a lock held
+# for a millisecond was free (the loaded p99). LOCK_WAIT bounds the whole wait, as busy_timeout did.
+BUSY_SLICE_MS = 2
+LOCK_WAIT = 30.0
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def begin(conn: sqlite3.Connection, how: str = "BEGIN IMMEDIATE", wait: float = LOCK_WAIT) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn.execute(how)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() >= deadline:
+                raise
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """The write lock from the first statement on (a deferred one could fail mid-way on a busy snapshot)."""
-    conn.execute("BEGIN IMMEDIATE")
+    begin(conn)
     try:
         yield conn
     except BaseException:
@@ -121,17 +144,17 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def _open(path: str, timeout: float) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+def _open(path: str, busy_ms: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
     # As the engine's connections (engine.py): WAL lets readers run beside the writer.
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={int(timeout * 1000)}", "foreign_keys=ON",
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"busy_timeout={busy_ms}", "foreign_keys=ON",
                    f"wal_autocheckpoint={BACKSTOP_PAGES}"):  # WalCheckpointer does it beside the lane
         conn.execute(f"PRAGMA {pragma}")
     return conn
 
 
 def _read_on(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN")
+    begin(conn, "BEGIN")
     try:
         return work(conn)
     finally:
@@ -141,8 +164,8 @@ def _read_on(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) 
 class SqliteLane:
     """The process's one writing connection and its thread for the hot path's SQL, and a reading one."""
 
-    def __init__(self, path: str, timeout: float = 30.0) -> None:
-        self.path, self.timeout = path, timeout
+    def __init__(self, path: str) -> None:
+        self.path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-lane")
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -150,7 +173,7 @@ class SqliteLane:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = _open(self.path, self.timeout)
+            self._conn = _open(self.path, BUSY_SLICE_MS)
         return self._conn
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -158,7 +181,7 @@ class SqliteLane:
         a reader waits for no writer, so the hop to the thread would cost more than the read. In the rare
         moment SQLite keeps even readers out (another connection recovering the WAL), on the thread."""
         if self._reader is None:
-            self._reader = _open(self.path, 0.0)  # busy_timeout 0: never wait on the loop
+            self._reader = _open(self.path, 0)  # busy_timeout 0: never wait on the loop
         try:
             self._reader.execute("BEGIN")
             try:
