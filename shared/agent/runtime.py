@@ -53,6 +53,7 @@ class AgentRuntime:
                                  settings.heartbeat_interval, platform.capabilities)
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
+        self.metrics = footprint.site_metrics(self.figures)  # the same on every offer
         self.admission = Admission(settings.offer_queue)
         self._stopped = False
         self._slots = asyncio.Semaphore(OFFER_HANDLERS)
@@ -90,9 +91,10 @@ class AgentRuntime:
             log.error("unreadable offer request dropped: %s", exc.errors()[:1])
             return
         answer = await self.answer(request, msg.reply or None)
-        reply = c.SiteAnswer(offerset=request.offerset, site=self.site, platform=self.platform.kind,
-                             agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages,
-                             busy=answer.busy)
+        # Built from values this process made and typed: not validated again (the planner validates it).
+        reply = c.SiteAnswer.model_construct(offerset=request.offerset, site=self.site, platform=self.platform.kind,
+                                             agent=self.name, result=answer.result, offers=answer.offers,
+                                             messages=answer.messages, busy=answer.busy)
         if msg.reply:
             try:
                 await self.broker.connection.publish(msg.reply, reply.model_dump_json().encode())
@@ -161,10 +163,14 @@ class AgentRuntime:
         """Every offer with its estimates (one computation for all platforms); an offer over one of the
         client's limits is not made: its hold is released and the NO says which limit."""
         kept, why = [], []
+        judged: dict[footprint.Usage, tuple[list, list]] = {}  # a request's offers mostly hold the same
         for offer in answer.offers:
-            offer.costs = footprint.estimate(offer, self.figures)
-            offer.metrics = footprint.site_metrics(self.figures)
-            over = footprint.cost_breaches(request, offer.costs, self.figures, self.site)
+            used = footprint.usage(offer)
+            if used not in judged:
+                costs = footprint.estimate_usage(used, self.figures)
+                judged[used] = costs, footprint.cost_breaches(request, costs, self.figures, self.site)
+            costs, over = judged[used]
+            offer.costs, offer.metrics = list(costs), list(self.metrics)  # (items shared, never changed)
             if over:
                 why = why or over
                 await self.ledger.release(offer.meta.uuid)
