@@ -27,6 +27,7 @@ from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
+from . import answers
 from .admission import Admission, reply_margin
 from .presence import Presence
 from .session_driver import SessionDriver
@@ -100,7 +101,7 @@ class AgentRuntime:
                                              messages=answer.messages, busy=answer.busy)
         if msg.reply:
             try:
-                await self.broker.connection.publish(msg.reply, reply.model_dump_json().encode())
+                await self.broker.connection.publish(msg.reply, answers.encode(reply))
             except Exception:  # NATS away: the planner asks again when this agent reconnects
                 log.warning("could not answer %s", request.offerset, exc_info=True)
 
