@@ -373,7 +373,8 @@ class SharedLedger:
         """After an append: take a snapshot now and then, writing it in the background."""
         if self._kv is None or self.snapshotting:
             return
-        if self._seq - self._snapshot_seq < max(self.snapshot_every, len(self._ledger) // 4):
+        since = self._seq - self._snapshot_seq
+        if since < self.snapshot_every or since < len(self._ledger) // 4:  # (the count, which prunes, last)
             return
         seq, held = self._seq, self._ledger.reservations()  # the state at `seq`, taken at once
         self._snapshotting = asyncio.create_task(self._snapshot(seq, held))
