@@ -80,14 +80,27 @@ def _cost(type_: str, value: float, description: str) -> c.SimpleMinMaxFloatCost
     return c.SimpleMinMaxFloatCost(type=type_, min=value, max=value, description=description)
 
 
-def estimate(offer: m.ExecutionSession, f: SiteFigures) -> list[c.SimpleMinMaxFloatCost]:
-    """The offer's costs, from what it holds (its compute) for as long as it runs."""
+Usage = tuple[int, int, int, float]  # cores, GiB, GPUs, hours: all an estimate depends on
+
+
+def usage(offer: m.ExecutionSession) -> Usage:
+    """What the offer holds (its compute) and for how long: a request's offers mostly share it."""
     compute = offer.compute if isinstance(offer.compute, m.SimpleComputeResource) else m.SimpleComputeResource()
     cores = (compute.cores.min or 0) if compute.cores else 0
     memory = (compute.memory.min or 0) if compute.memory else 0
     gpus = compute.gpus().min or 0
     block = offer.schedule.available
     hours = m.parse_duration(block.duration).total_seconds() / 3600 if block and block.duration else 0.0
+    return cores, memory, gpus, hours
+
+
+def estimate(offer: m.ExecutionSession, f: SiteFigures) -> list[c.SimpleMinMaxFloatCost]:
+    """The offer's costs, from what it holds (its compute) for as long as it runs."""
+    return estimate_usage(usage(offer), f)
+
+
+def estimate_usage(used: Usage, f: SiteFigures) -> list[c.SimpleMinMaxFloatCost]:
+    cores, memory, gpus, hours = used
     watts = cores * f.watts_per_core + gpus * f.watts_per_gpu + memory * f.watts_per_gb
     kwh = hours * watts * f.pue / 1000
     out = [

@@ -7,7 +7,9 @@ Agents only connect out to NATS, so a site behind a firewall needs nothing inbou
 import asyncio
 import logging
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
@@ -25,6 +27,7 @@ from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
+from . import answers
 from .admission import Admission, reply_margin
 from .presence import Presence
 from .session_driver import SessionDriver
@@ -53,10 +56,12 @@ class AgentRuntime:
                                  settings.heartbeat_interval, platform.capabilities)
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
+        self.metrics = footprint.site_metrics(self.figures)  # the same on every offer
         self.admission = Admission(settings.offer_queue)
         self._stopped = False
         self._slots = asyncio.Semaphore(OFFER_HANDLERS)
         self._answering: set[asyncio.Task] = set()
+        self._waiting: set[asyncio.Future] = set()  # "wait for my answer" on its way to a planner
         self._offer_sub: Subscription | None = None
         self._subscribe()
 
@@ -90,12 +95,13 @@ class AgentRuntime:
             log.error("unreadable offer request dropped: %s", exc.errors()[:1])
             return
         answer = await self.answer(request, msg.reply or None)
-        reply = c.SiteAnswer(offerset=request.offerset, site=self.site, platform=self.platform.kind,
-                             agent=self.name, result=answer.result, offers=answer.offers, messages=answer.messages,
-                             busy=answer.busy)
+        # Built from values this process made and typed: not validated again (the planner validates it).
+        reply = c.SiteAnswer.model_construct(offerset=request.offerset, site=self.site, platform=self.platform.kind,
+                                             agent=self.name, result=answer.result, offers=answer.offers,
+                                             messages=answer.messages, busy=answer.busy)
         if msg.reply:
             try:
-                await self.broker.connection.publish(msg.reply, reply.model_dump_json().encode())
+                await self.broker.connection.publish(msg.reply, answers.encode(reply))
             except Exception:  # NATS away: the planner asks again when this agent reconnects
                 log.warning("could not answer %s", request.offerset, exc_info=True)
 
@@ -137,34 +143,51 @@ class AgentRuntime:
             log.exception("platform %s failed on %s", self.platform.kind, msg.offerset)
             return Answer(Result.NO, [], [error("Site {site} failed: {reason}", site=self.site, reason=repr(exc))])
 
-    async def _within(self, offers, budget: float, reply: str | None) -> Answer:
+    async def _within(self, offers: Coroutine[Any, Any, Answer], budget: float, reply: str | None) -> Answer:
         """`offers` within `budget` seconds; but while the ledger waits for its bucket's new leader (a NATS
         node died), the planner is told to wait (c.WAIT_HEADER) and the answer may take FAILOVER_WAIT more:
-        a site that is alive and answering is never named silent because of our own failover."""
+        a site that is alive and answering is never named silent because of our own failover.
+
+        Run in this task under a timeout, with a callback for the failover: no task or waiter of its own."""
+        if budget <= 0 and not self.ledger.away.is_set():
+            offers.close()
+            raise TimeoutError
         loop = asyncio.get_running_loop()
-        end = loop.time() + max(budget, 0.0)
-        work, away = asyncio.ensure_future(offers), asyncio.ensure_future(self.ledger.away.wait())
+        async with asyncio.timeout_at(loop.time() + max(budget, 0.0)) as scope:
+            def away() -> None:
+                when = scope.when()
+                scope.reschedule((loop.time() if when is None else when) + c.FAILOVER_WAIT)
+                if reply is not None:
+                    self._waiting.add(task := asyncio.ensure_future(self._ask_to_wait(reply)))
+                    task.add_done_callback(self._waiting.discard)
+
+            forget = self.ledger.when_away(away)
+            try:
+                return await offers
+            finally:
+                forget()
+
+    async def _ask_to_wait(self, reply: str) -> None:
         try:
-            await asyncio.wait({work, away}, timeout=end - loop.time(), return_when=asyncio.FIRST_COMPLETED)
-            if not work.done() and away.done() and reply is not None:
-                try:
-                    await self.broker.publish(b"", reply, headers={c.WAIT_HEADER: str(c.FAILOVER_WAIT)})
-                except Exception:  # NATS away as well: the planner's re-ask on our reconnect covers it
-                    log.warning("could not ask the planner to wait", exc_info=True)
-                end += c.FAILOVER_WAIT
-            return await asyncio.wait_for(work, max(end - loop.time(), 0.0))
-        finally:
-            away.cancel()
-            work.cancel()  # (done: no effect)
+            await self.broker.publish(b"", reply, headers={c.WAIT_HEADER: str(c.FAILOVER_WAIT)})
+        except Exception:  # NATS away as well: the planner's re-ask on our reconnect covers it
+            log.warning("could not ask the planner to wait", exc_info=True)
 
     async def priced(self, request: ExecutionRequest, answer: Answer) -> Answer:
         """Every offer with its estimates (one computation for all platforms); an offer over one of the
         client's limits is not made: its hold is released and the NO says which limit."""
         kept, why = [], []
+        judged: dict[footprint.Usage, tuple[list, list]] = {}  # a request's offers mostly hold the same
+        sized: dict[tuple, footprint.Usage] = {}  # by the (shared) compute and the session's length
         for offer in answer.offers:
-            offer.costs = footprint.estimate(offer, self.figures)
-            offer.metrics = footprint.site_metrics(self.figures)
-            over = footprint.cost_breaches(request, offer.costs, self.figures, self.site)
+            available = offer.schedule.available
+            shape = id(offer.compute), available.duration if available else None  # (the offers are alive)
+            used = sized.get(shape) or sized.setdefault(shape, footprint.usage(offer))
+            if used not in judged:
+                costs = footprint.estimate_usage(used, self.figures)
+                judged[used] = costs, footprint.cost_breaches(request, costs, self.figures, self.site)
+            costs, over = judged[used]
+            offer.costs, offer.metrics = list(costs), list(self.metrics)  # (items shared, never changed)
             if over:
                 why = why or over
                 await self.ledger.release(offer.meta.uuid)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from .. import model as m
-from srcnet_eb.shared.platform.offers import make_offer
+from srcnet_eb.shared.platform.offers import Offers
 from srcnet_eb.shared.platform.port import Answer, NoStart, Platform, Preparation, Proposal
 from ..settings import AgentSettings, PlatformSettings
 from .demand import Demand
@@ -75,11 +75,8 @@ class Booking:
             return Answer.no(m.error("{site}: {cores} cores, {memory} GiB, {gpus} GPUs exceed the site's capacity",
                                      site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
         stopped: list[m.Message] = []
-
-        def build(session: uuid.UUID, start: datetime) -> m.ExecutionSession:
-            return make_offer(session, request, demand, start, window, preparation=preparation, site=site,
-                              platform=self.platform.kind, executable=proposal.executable,
-                              description=proposal.description)
+        build = Offers(request, demand, window, preparation=preparation, site=site, platform=self.platform.kind,
+                       executable=proposal.executable, description=proposal.description)
 
         async def plan(view: CapacityLedger) -> list[m.ExecutionSession]:
             stopped.clear()  # a repeat (another replica booked meanwhile) starts afresh

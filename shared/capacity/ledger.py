@@ -104,6 +104,8 @@ class SharedLedger:
         self._changed = asyncio.Event()  # set (and replaced) at each entry applied and each turn seen
         self._lock = asyncio.Lock()
         self.away = asyncio.Event()  # set while a change waits for a stream with no leader (a node died)
+        self._away_hooks: dict[int, Callable[[], None]] = {}
+        self._hooks = 0
         self._away_since = 0.0
         self.writes = 0  # changes this process made to the ledger (tests, the bench)
         self.conflicts = 0  # appends refused because another replica appended first
@@ -149,6 +151,17 @@ class SharedLedger:
         self._watching = self._resyncing = self._snapshotting = None
         await self._unfollow()
         self._kv = self._js = None
+
+    def when_away(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Call `hook` once, when the ledger starts waiting for its stream's leader (at once if it waits now);
+        returns what forgets it. A callback, not a task awaiting `away`: every offer request watches."""
+        if self.away.is_set():
+            hook()
+            return lambda: None
+        self._hooks += 1
+        key = self._hooks
+        self._away_hooks[key] = hook
+        return lambda: self._away_hooks.pop(key, None)
 
     def view(self) -> CapacityLedger:
         """A copy of the ledger as last seen, to look at; changes to it go nowhere (use `book`)."""
@@ -253,6 +266,9 @@ class SharedLedger:
                 if not self.away.is_set():  # the agent tells the planners to wait for its answer
                     self._away_since = time.monotonic()
                     self.away.set()
+                    hooks, self._away_hooks = self._away_hooks, {}
+                    for hook in hooks.values():
+                        hook()
                     log.warning("capacity log unavailable (no leader): waiting for its election")
                 if time.monotonic() - since >= UNAVAILABLE_PATIENCE:
                     raise
@@ -357,7 +373,8 @@ class SharedLedger:
         """After an append: take a snapshot now and then, writing it in the background."""
         if self._kv is None or self.snapshotting:
             return
-        if self._seq - self._snapshot_seq < max(self.snapshot_every, len(self._ledger) // 4):
+        since = self._seq - self._snapshot_seq
+        if since < self.snapshot_every or since < len(self._ledger) // 4:  # (the count, which prunes, last)
             return
         seq, held = self._seq, self._ledger.reservations()  # the state at `seq`, taken at once
         self._snapshotting = asyncio.create_task(self._snapshot(seq, held))

@@ -12,9 +12,10 @@ booking changed (`recording`), to publish those changes or take them back.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -43,6 +44,14 @@ class Reservation:
     demand: Demand
     hold_until: datetime | None  # None: firm
     offerset: UUID | None = None  # the OfferSet it was offered in, so a repeated request replaces it
+    # In microseconds, once: the ledger's indexes ask them at every change.
+    _block: tuple[int, int, tuple[int, int, int]] = field(init=False, repr=False, compare=False)
+    _deadline: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        d, end = self.demand, us(self.end)
+        object.__setattr__(self, "_block", (us(self.start), end, (d.cores, d.memory_gb, d.gpus)))
+        object.__setattr__(self, "_deadline", end if self.hold_until is None else min(end, us(self.hold_until)))
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and start < self.end
@@ -50,12 +59,10 @@ class Reservation:
     @property
     def deadline(self) -> int:
         """When it stops counting (microseconds): its end, or its hold's end if sooner."""
-        end = us(self.end)
-        return end if self.hold_until is None else min(end, us(self.hold_until))
+        return self._deadline
 
     def block(self) -> tuple[int, int, tuple[int, int, int]]:
-        d = self.demand
-        return us(self.start), us(self.end), (d.cores, d.memory_gb, d.gpus)
+        return self._block
 
 
 def _utcnow() -> datetime:
@@ -74,7 +81,10 @@ class CapacityLedger:
         self._clock = clock
         self._held: dict[UUID, Reservation] = {}
         self._of: dict[UUID, set[UUID]] = {}  # OfferSet -> its reservations
-        self._deadlines: list[tuple[int, UUID]] = []  # a heap; an entry whose reservation changed is skipped
+        # A heap of (deadline, push, id); an entry whose reservation changed is skipped. `push` orders equal
+        # deadlines (a request's holds share one) without comparing UUIDs.
+        self._deadlines: list[tuple[int, int, UUID]] = []
+        self._pushes = itertools.count()
         self._journal: list[Change] | None = None
         self.offerset: UUID | None = None  # what `reserve` records, when not told (the OfferSet being booked)
         now = us(clock())
@@ -89,7 +99,7 @@ class CapacityLedger:
         self._held[r.id] = r
         if r.offerset is not None:
             self._of.setdefault(r.offerset, set()).add(r.id)
-        heapq.heappush(self._deadlines, (r.deadline, r.id))
+        heapq.heappush(self._deadlines, (r.deadline, next(self._pushes), r.id))
 
     def _unindex(self, r: Reservation) -> None:
         del self._held[r.id]
@@ -124,7 +134,7 @@ class CapacityLedger:
         journal, self._journal = self._journal, None
         try:
             while heap and heap[0][0] <= now:
-                deadline, rid = heapq.heappop(heap)
+                deadline, _, rid = heapq.heappop(heap)
                 r = self._held.get(rid)
                 if r is not None and r.deadline == deadline:
                     self._set(rid, None)

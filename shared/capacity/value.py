@@ -22,8 +22,9 @@ PART_ROWS = 4000  # rows per snapshot part: ~450 kB, under NATS's default 1 MiB 
 
 
 def _row(r: Reservation) -> list:
-    return [r.id.hex, us(r.start), us(r.end), r.demand.cores, r.demand.memory_gb, r.demand.gpus,
-            None if r.hold_until is None else us(r.hold_until), r.offerset.hex if r.offerset else None]
+    start, end, (cores, memory, gpus) = r.block()  # (in microseconds already)
+    return [r.id.hex, start, end, cores, memory, gpus, None if r.hold_until is None else us(r.hold_until),
+            r.offerset.hex if r.offerset else None]
 
 
 def _reservation(row: list) -> Reservation:
