@@ -54,10 +54,12 @@ _OWNER = select(_o.c.owner).where(_o.c.uuid == bindparam("key"))
 _STATUS = select(_o.c.status).where(_o.c.uuid == bindparam("key"))
 _STATUS_OWNED = _STATUS.where(_o.c.owner == bindparam("owner"))
 # The same on the SQLite lane.
-_L_OFFERSET = f"SELECT * FROM {_o.name} WHERE uuid = ?"
+# Only what a document is built from (offerset_document, session_document): every column read is converted.
+_L_OFFERSET = f"SELECT uuid, name, created, modified, status, result, messages, dialect FROM {_o.name} WHERE uuid = ?"
 _L_STATUS = f"SELECT status FROM {_o.name} WHERE uuid = ?"
 _L_OWNED = " AND owner = ?"
-_L_OFFERS = f"SELECT * FROM {_s.name} WHERE offerset = ? ORDER BY position"
+_L_OFFERS = (f"SELECT document, phase, modified, expires, site, platform, access FROM {_s.name} "
+             "WHERE offerset = ? ORDER BY position")
 _L_COMPLETE = (f"UPDATE {_o.name} SET status = ?, result = ?, messages = ?, modified = ? "
                "WHERE uuid = ? AND status = ? RETURNING owner")
 
