@@ -115,6 +115,7 @@ def format_interval(start: datetime, duration: timedelta) -> str:
     return f"{format_instant(start)}/{format_duration(duration)}"
 
 
+@lru_cache(maxsize=4096)  # a document's instants recur (its offers share most of theirs); datetimes are immutable
 def format_instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
