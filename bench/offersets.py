@@ -4,8 +4,9 @@ Planner, gateway and the site agents run as separate processes on one embedded n
 SQLite and (when one listens on 127.0.0.1:5432) PostgreSQL. For 1 and 20 sites it prints p50/p99
 serially, offersets/s and p99 with 32 concurrent clients, CPU per offerset of each process (the load
 generator's own too), and every OfferSet that failed and why (a slow answer is counted, never fatal);
-then the floor (raw nats-py request/reply, a trivial FastAPI POST) and the 200-client burst with offers
-open (bench/burst.py). The last line is one JSON object holding every figure, to track from run to run.
+then the floor (raw nats-py request/reply, a trivial FastAPI POST), the 200-client burst with offers
+open (bench/burst.py) and what one offer costs at each step (bench/per_offer.py). The last line is one
+JSON object holding every figure, to track from run to run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import nats
 from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.services.embedded.ports import free_port, wait_listening
 
-from . import burst
+from . import burst, per_offer
 from .load import REQUEST, Client, Tally, closed_loop, pct
 from .stack import HEADERS, ROOT, Stack
 
@@ -160,7 +161,7 @@ def report(store: str, n: int, r: dict, floor: float, concurrency: int) -> None:
           + "".join(f"; {count} x {why}" for why, count in r["why"].items()))
 
 
-def summary(floor: dict, results: dict, burst_figures: list[dict] | None) -> dict:
+def summary(floor: dict, results: dict, burst_figures: list[dict] | None, offer_us: dict[str, float]) -> dict:
     """The one JSON line: SQLite figures at the top level as in the issue, PostgreSQL under "postgres"."""
 
     def of(store: str) -> dict:
@@ -179,6 +180,7 @@ def summary(floor: dict, results: dict, burst_figures: list[dict] | None) -> dic
         out["postgres"] = of("postgres")
     if burst_figures is not None:
         out["burst"] = burst_figures
+    out["per_offer_us"] = {step: round(us, 1) for step, us in offer_us.items()}
     return out
 
 
@@ -205,6 +207,8 @@ async def main() -> None:
                     results.setdefault(store, {})[n] = {"error": f"{type(exc).__name__}: {exc}"}
         if args.burst:
             burst_tallies = await burst.bursts(1, server.url, f"sqlite+aiosqlite:///{tmp}/burst.db", args.burst)
+    offer_us = await per_offer.measure(20, 200)
+    offers = offer_us.pop("offers")
     floor = {"nats": nats_floor["p50"], "api": api_floor["p50"], "total": nats_floor["p50"] + api_floor["p50"]}
     print(f"{os.cpu_count()} cores; planner collect timeout 5 s; load generator: aiohttp, in this process")
     print(f"floor  raw nats-py request/reply     p50 {nats_floor['p50']:.3f} ms  p99 {nats_floor['p99']:.3f} ms")
@@ -214,7 +218,8 @@ async def main() -> None:
             report(store, n, r, floor["total"], args.concurrency)
     if burst_tallies is not None:
         burst.report(1, args.burst, burst_tallies)
-    print(json.dumps(summary(floor, results, burst.figures(burst_tallies) if burst_tallies else None)))
+    per_offer.report(offer_us, 20, offers)
+    print(json.dumps(summary(floor, results, burst.figures(burst_tallies) if burst_tallies else None, offer_us)))
 
 
 if __name__ == "__main__":
