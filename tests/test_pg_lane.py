@@ -15,6 +15,7 @@ from srcnet_eb.shared.model import OfferSetStatus, Result, error
 from srcnet_eb.shared.store import Store, tables
 from srcnet_eb.shared.store.offersets import OfferSets
 
+from .lanes import expire_both_ways
 from .test_sqlite_lane import _audit, _offer, _request, _without_ids
 
 pytestmark = pytest.mark.postgres
@@ -145,31 +146,19 @@ async def test_a_duplicate_offer_fails_the_whole_completion(fresh_postgres):
 async def test_the_lanes_expiry_sweep_writes_what_sqlalchemys_does(fresh_postgres):
     """Offers past their expiry become EXPIRED with one event and one audit row each, by either path, in
     the same stored forms."""
-    from srcnet_eb.shared.model import Phase
-    from srcnet_eb.shared.store.lifecycle import SessionLifecycle
-
     store = await Store.open(fresh_postgres)
     try:
         assert store.sessions.pg is not None
-        past = datetime.now(UTC) - timedelta(minutes=10)  # expired five minutes ago
-        stored = {}
-        for name, sessions in (("lane", store.sessions), ("sqlalchemy", SessionLifecycle(store.engine))):
-            oid = uuid.uuid4()
-            await store.offersets.add(oid, _request(), owner="alice")
-            due, live = _offer(past, "site-a"), _offer(datetime.now(UTC), "site-b")
-            await store.offersets.complete(oid, Result.YES, [], [(due, "agent-1"), (live, "agent-2")])
-            assert await sessions.expire_due(source="sweep") == 1
-            assert await sessions.expire_due(source="sweep") == 0
-            assert (await store.sessions.get(due.meta.uuid)).phase is Phase.EXPIRED
-            assert (await store.sessions.get(live.meta.uuid)).phase is Phase.OFFERED
-            history = await store.sessions.history(due.meta.uuid)
-            assert [(e.phase, e.messages) for e in history] == [(Phase.EXPIRED, ())]
-            stored[name] = (
+
+        async def rows_of(oid, due):
+            return (
                 await _raw(fresh_postgres, "SELECT phase, source, messages::text, messages IS NULL, staged_bytes, "
                                            "time = (SELECT modified FROM eb_session WHERE uuid = $1) "
                                            "FROM eb_session_event WHERE session = $1", str(due.meta.uuid)),
                 (await _stored(fresh_postgres, oid))["audit"][-1:],
             )
+
+        stored = await expire_both_ways(store, _request, _offer, rows_of)
         assert stored["lane"] == stored["sqlalchemy"]
         assert stored["lane"][0] == [("EXPIRED", "sweep", "null", False, None, True)]
         assert stored["lane"][1] == [("EXPIRE", "sweep", "alice", "site-a", "canfar", "null", False)]

@@ -26,6 +26,8 @@ from srcnet_eb.shared.model import (
 from srcnet_eb.shared.store import Store, tables
 from srcnet_eb.shared.store.offersets import OfferSets
 
+from .lanes import expire_both_ways
+
 
 def _request(name: str | None = "lane") -> ExecutionRequest:
     return ExecutionRequest(meta=Meta(name=name), executable=DockerContainer(image=DockerImage(locations=["img:1"])))
@@ -117,26 +119,14 @@ async def test_a_lane_write_waits_for_another_writer_while_the_loop_and_reads_ru
 
 async def test_the_lanes_expiry_sweep_writes_what_sqlalchemys_does(tmp_path):
     """Offers past their expiry become EXPIRED with one event and one audit row each, by either path."""
-    from srcnet_eb.shared.model import Phase
-    from srcnet_eb.shared.store.lifecycle import SessionLifecycle
-
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/expiry.db")
     try:
         assert store.sessions.lane is not None
-        past = datetime.now(UTC) - timedelta(minutes=10)  # expired five minutes ago
-        expired = {}
-        for name, sessions in (("lane", store.sessions), ("sqlalchemy", SessionLifecycle(store.engine))):
-            oid = uuid.uuid4()
-            await store.offersets.add(oid, _request(), owner="alice")
-            due, live = _offer(past, "site-a"), _offer(datetime.now(UTC), "site-b")
-            await store.offersets.complete(oid, Result.YES, [], [(due, "agent-1"), (live, "agent-2")])
-            assert await sessions.expire_due(source="sweep") == 1
-            assert await sessions.expire_due(source="sweep") == 0
-            assert (await store.sessions.get(due.meta.uuid)).phase is Phase.EXPIRED
-            assert (await store.sessions.get(live.meta.uuid)).phase is Phase.OFFERED
-            history = await store.sessions.history(due.meta.uuid)
-            assert [(e.phase, e.messages) for e in history] == [(Phase.EXPIRED, ())]
-            expired[name] = [r for r in await _audit(store, oid) if r[1] == "EXPIRE"]
+
+        async def audit_of(oid, _due):
+            return [r for r in await _audit(store, oid) if r[1] == "EXPIRE"]
+
+        expired = await expire_both_ways(store, _request, _offer, audit_of)
         assert [r[1:6] + r[7:] for r in expired["lane"]] == [r[1:6] + r[7:] for r in expired["sqlalchemy"]]
         assert expired["lane"][0][1:6] == ("EXPIRE", "sweep", "alice", "site-a", "canfar")
     finally:
