@@ -178,11 +178,8 @@ class AgentRuntime:
         client's limits is not made: its hold is released and the NO says which limit."""
         kept, why = [], []
         judged: dict[footprint.Usage, tuple[list, list]] = {}  # a request's offers mostly hold the same
-        sized: dict[tuple, footprint.Usage] = {}  # by the (shared) compute and the session's length
         for offer in answer.offers:
-            available = offer.schedule.available
-            shape = id(offer.compute), available.duration if available else None  # (the offers are alive)
-            used = sized.get(shape) or sized.setdefault(shape, footprint.usage(offer))
+            used = footprint.usage(offer)
             if used not in judged:
                 costs = footprint.estimate_usage(used, self.figures)
                 judged[used] = costs, footprint.cost_breaches(request, costs, self.figures, self.site)

@@ -24,17 +24,6 @@ def _text(duration: timedelta) -> str:
     return m.format_duration(duration)  # (isodate's formatting is slow; a site's durations are few)
 
 
-def _made(cls: type[m.Wire], **values: object) -> m.Wire:
-    """A model of `cls` from values this module made of the fields' own types, every field given: as
-    `model_construct` does, without its walk over the fields' defaults."""
-    made = cls.__new__(cls)
-    object.__setattr__(made, "__dict__", values)
-    object.__setattr__(made, "__pydantic_fields_set__", set(values))
-    object.__setattr__(made, "__pydantic_extra__", None)
-    object.__setattr__(made, "__pydantic_private__", None)
-    return made
-
-
 class Offers:
     """One request's offers: `offers(session, start)` is the offer whose compute starts at `start`."""
 
@@ -64,12 +53,12 @@ class Offers:
     def __call__(self, session: uuid.UUID, start: datetime) -> m.ExecutionSession:
         """`start` is when compute starts (the reservation's start); data staging comes before it."""
         w = self.window
-        schedule = _made(
-            m.SessionSchedule,
-            preparing=_made(m.InstantBlock, start=start - self.staging, duration=self.preparing),
+        schedule = m.SessionSchedule.model_construct(
+            preparing=m.InstantBlock.model_construct(start=start - self.staging, duration=self.preparing),
             # Available some time between the start and the end of preparation.
-            available=_made(m.IntervalBlock, start=f"{m.format_instant(start)}/{self.prepare}", duration=self.duration),
-            releasing=_made(m.InstantBlock, start=start + w.prepare + w.duration, duration=self.release),
+            available=m.IntervalBlock.model_construct(start=f"{m.format_instant(start)}/{self.prepare}",
+                                                      duration=self.duration),
+            releasing=m.InstantBlock.model_construct(start=start + w.prepare + w.duration, duration=self.release),
         )
         meta = self.meta.model_copy(update={"uuid": session, "created": datetime.now(UTC),
                                             "messages": list(self.notes)})

@@ -7,8 +7,8 @@ as one array per column (`unnest`), not one bind set per row.
 
 Rows are written in the stored forms SQLAlchemy writes for the same schema (`tables.py`), so the rest of
 the store reads them through SQLAlchemy unchanged: its `JSON` type is a `json` column (not `jsonb`)
-holding its serializer's text verbatim (`jsontext`, as engine.py sets it) (a None given for it is the JSON `null`, a column not named is SQL
-NULL), instants are `timestamptz` of the UTC instant, booleans native.
+holding its serializer's text verbatim (`jsontext`, set in engine.py; a None given for it is the JSON
+`null`, a column not named is SQL NULL), instants are `timestamptz` of the UTC instant, booleans native.
 """
 
 from __future__ import annotations
@@ -91,13 +91,9 @@ def arrays(table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -
     return [[f(row.get(n)) for row in rows] for n, f in zip(names, out)]
 
 
-def _decode_json(data: bytes) -> Any:
-    return jsontext.loads(data)
-
-
 async def _setup(conn: asyncpg.Connection) -> None:
     # json read as Python values (as SQLAlchemy's dialect does); written as the text given.
-    await conn.set_type_codec("json", schema="pg_catalog", encoder=str.encode, decoder=_decode_json, format="binary")
+    await conn.set_type_codec("json", schema="pg_catalog", encoder=str.encode, decoder=jsontext.loads, format="binary")
 
 
 async def _keep(_conn: asyncpg.Connection) -> None:

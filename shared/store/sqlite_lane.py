@@ -193,7 +193,7 @@ class SqliteLane:
             finally:
                 self._reader.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not _busy(exc):
                 raise
         return await self.run(lambda conn: _read_on(conn, work))
 
