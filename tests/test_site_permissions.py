@@ -283,16 +283,33 @@ async def test_what_a_sites_own_jetstream_delivers_stays_in_its_account(site_a, 
         await js.delete_stream(stream)
 
 
+async def capturing(central: Client, js, stream: str, subject: str, timeout: float = 10.0) -> None:
+    """Until a new stream hears `subject` from the centre, then emptied. The stream's interest reaches the
+    other nodes (and across the account import) a moment after it is made: a message sent meanwhile is
+    dropped, not late (a flake). A probe still on its way when the first is stored lands within QUIET."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while (await js.stream_info(stream)).state.messages == 0:
+        assert loop.time() < end, f"{stream} heard nothing on {subject} after {timeout:.0f} s"
+        await central.publish(subject, b"probe")
+        await central.flush()
+        await asyncio.sleep(0.05)
+    await settle(central)
+    await js.purge_stream(stream)
+
+
 async def test_a_sites_own_streams_capture_nothing_of_other_sites(site_a, central):
     nc, js = site_a.nc, site_a.nc.jetstream(timeout=5)
     await js.add_stream(StreamConfig(name="CAPTURE", subjects=["eb.v1.site.*.offers", "_INBOX.>"], num_replicas=1))
     try:
+        await capturing(central, js, "CAPTURE", c.offers_subject("site-a"))
         await central.publish(c.offers_subject("site-b"), b"site-b's request", reply=PLANNER_INBOX.format(site="site-b"))
         await central.publish("_INBOX.central", b"central")
         await central.publish(c.offers_subject("site-a"), b"mine")  # crosses into site-a's account: captured
         await settle(central, nc)
-        assert (await js.stream_info("CAPTURE")).state.messages == 1
-        assert (await js.get_msg("CAPTURE", seq=1)).data == b"mine"
+        state = (await js.stream_info("CAPTURE")).state
+        assert state.messages == 1
+        assert (await js.get_msg("CAPTURE", seq=state.last_seq)).data == b"mine"
     finally:
         await js.delete_stream("CAPTURE")
 
