@@ -18,6 +18,7 @@ from srcnet_eb.shared.nats.jetstream import ensure_streams
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.store import Store
 
+from .callbacks import CallbackSender
 from .gather import Gatherer
 from .intake import PlanIntake
 from .data import SiteData, judge
@@ -55,6 +56,7 @@ class Planner:
         self._planning: dict[uuid.UUID, asyncio.Task] = {}  # in hand here: a second delivery waits for it
         self.tracker: Tracker | None = None
         self.direct: Direct | None = None
+        self.callbacks: CallbackSender | None = None
         self._subscribe()
 
     @property
@@ -101,6 +103,8 @@ class Planner:
         await self._intake.start()
         self.recovery = Recovery(js, self.store, self.settings.collect_timeout)
         self.recovery.start()
+        self.callbacks = CallbackSender(self.store, self.settings, self.name)
+        await self.callbacks.start()
 
     async def stop(self) -> None:
         if self._stopped:
@@ -108,6 +112,8 @@ class Planner:
         self._stopped = True
         if self.recovery is not None:
             await self.recovery.stop()
+        if self.callbacks is not None:  # a delivery cut short is sent again by another planner
+            await self.callbacks.stop()
         # Let in-flight collections finish (bounded by the collect timeout) so none waits for redelivery.
         if self._intake is not None:
             await self._intake.stop(self.settings.collect_timeout + 2)
@@ -125,6 +131,8 @@ class Planner:
             await asyncio.shield(running)
             return
         late = datetime.now(UTC) - msg.received > timedelta(seconds=self.settings.collect_timeout)
+        if msg.callback is not None:  # before completing: an OfferSet COMPLETE has its callback recorded
+            await self.store.callbacks.add(msg.offerset, msg.callback.url, msg.callback.base_url, msg.received)
         if delivered > 1 or late:  # another planner died collecting it, the stream lost it, or only an ack was lost
             known = await self.store.offersets.document(msg.offerset)
             if known is not None and known["status"] != OfferSetStatus.COLLECTING:

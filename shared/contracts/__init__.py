@@ -24,7 +24,7 @@ Modules, one per concept:
 
 - subjects.py: the subjects, streams, durable consumers and buckets (and which site a subject names);
 - presence.py: heartbeats and the list of live agents;
-- offers.py: planning (PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted);
+- offers.py: planning (CallbackTarget, PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted);
 - session_messages.py: SessionCommand to a site's agents, SessionEvent back;
 - data.py: data locality, staging and its progress.
 
@@ -45,7 +45,7 @@ from .presence import (
     Role, Capabilities, Heartbeat, AgentInfo, SilentSite, AgentList,
 )
 from .offers import (
-    PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted,
+    CallbackTarget, PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted,
 )
 from .session_messages import (
     CommandAction, SessionCommand, SessionEvent,
@@ -63,7 +63,7 @@ __all__ = [
     "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "capacity_stream", "capacity_subject",
     "site_buckets",
     "inbox_prefix", "Role", "Capabilities", "Heartbeat", "AgentInfo", "SilentSite", "AgentList",
-    "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
+    "CallbackTarget", "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
     "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",
     "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress",
 ]
