@@ -310,3 +310,19 @@ async def test_direct_takes_a_callback(pushing, receiver):
     await receiver.wait(lambda: any(e.get("session") == session and e["phase"] == "ACCEPTED"
                                     for e in receiver.accepted()))
     assert receiver.accepted()[0]["event"] == "offerset"
+
+
+def test_the_readme_signature_check_accepts_our_signatures_and_no_other():
+    from pathlib import Path
+
+    readme = Path(__file__).parents[1].joinpath("README.md").read_text()
+    section = readme.split("## Push: events and callbacks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(code, scope)  # the README's own lines
+    body = b'{"event":"offerset"}'
+    header = callback_signature.sign(SECRET.encode(), body)
+    assert scope["genuine"](SECRET.encode(), body, header)
+    assert not scope["genuine"](b"another", body, header)
+    assert not scope["genuine"](SECRET.encode(), body + b" ", header)
+    assert not scope["genuine"](SECRET.encode(), body, callback_signature.sign(SECRET.encode(), body, at=1))

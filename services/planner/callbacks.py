@@ -42,10 +42,16 @@ class CallbackSender:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        held = list(self._delivering)
         tasks = [t for t in (self._task, *self._delivering.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for offerset in held:  # what was cut short is sent again, by whichever planner claims it next
+            try:
+                await self.store.callbacks.unclaim(offerset, self.name)
+            except Exception:  # the database is away: the claim lapses by itself
+                log.warning("callback of %s: claim not given back", offerset, exc_info=True)
         if self._http is not None:
             await self._http.aclose()
 

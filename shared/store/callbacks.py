@@ -123,6 +123,10 @@ class Callbacks:
             await conn.execute(update(_c).where(_c.c.offerset == str(offerset), _c.c.claimed_by == sender)
                                .values(claimed_by=None, claimed_until=None, done=finished))
 
+    async def unclaim(self, offerset: UUID, sender: str) -> None:
+        """A sender stopping gives its claim back, so another takes over at once (a crash: once it lapses)."""
+        await self._mine(offerset, sender, {"claimed_by": None, "claimed_until": None})
+
     async def _mine(self, offerset: UUID, sender: str, values: dict[str, Any]) -> bool:
         async with self.engine.begin() as conn:
             done = await conn.execute(update(_c).where(_c.c.offerset == str(offerset), _c.c.claimed_by == sender)
