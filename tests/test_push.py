@@ -213,9 +213,10 @@ CALLBACKS = {"callback_secret": SECRET, "callback_backoff": 0.2, "callback_backo
 
 
 @pytest.fixture
-async def pushing(nats_url, sqlite_store, site_config, receiver):
-    """A broker whose gateway allows the receiver's host:port and whose planner signs with SECRET."""
-    b = Broker(nats_url, sqlite_store)
+async def pushing(nats_url, store, site_config, receiver):
+    """A broker whose gateway allows the receiver's host:port and whose planner signs with SECRET (on SQLite
+    and on PostgreSQL: the outbox's claims are SQL of their own)."""
+    b = Broker(nats_url, store)
     await b.start_planner(**CALLBACKS)
     await b.start_gateway(callback_hosts=[f"127.0.0.1:{receiver.port}"])
     b.planner.tracker.sweep_interval = 0.2
