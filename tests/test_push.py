@@ -327,3 +327,18 @@ def test_the_readme_signature_check_accepts_our_signatures_and_no_other():
     assert not scope["genuine"](b"another", body, header)
     assert not scope["genuine"](SECRET.encode(), body + b" ", header)
     assert not scope["genuine"](SECRET.encode(), body, callback_signature.sign(SECRET.encode(), body, at=1))
+
+
+async def test_an_idle_stream_carries_keep_alive_comments(broker, site):
+    location = await post(broker, request(HEADLESS))
+    offers = [e.data for e in await events(broker.http, location + "/events")][:-1]
+    await broker.start_gateway(events_keepalive=0.2)  # a second gateway, quick to keep alive
+    lines = []
+    async with asyncio.timeout(20), broker.http.stream("GET", offers[0]["meta"]["url"].replace(
+            offers[0]["meta"]["url"].split("/sessions/")[0], broker.base_url) + "/events", headers=EVENTS) as answer:
+        async for line in answer.aiter_lines():
+            lines.append(line)
+            if line == ": keep-alive":
+                break
+    assert lines[:3] == ["id: 0", "event: phase", lines[2]] and lines[2].startswith("data: {")
+    assert lines[-1] == ": keep-alive"
