@@ -78,19 +78,76 @@ async def test_offerset_stream_sends_each_offer_then_the_offerset_and_ends(broke
     got = await events(broker.http, location + "/events")  # opened while COLLECTING: it waits for the sites
     *offers, last = got
     assert [e.event for e in offers] == ["offer"] * len(offers) and len(offers) == 4
-    assert last.event == "offerset" and last.data["status"] == "COMPLETE"
-    assert [e.id for e in got] == [str(n) for n in range(1, len(got) + 1)]
-    assert [e.data for e in offers] == last.data["offers"]
-    assert all(e.data["meta"]["url"].endswith("/sessions/" + e.data["meta"]["uuid"]) for e in offers)
+    assert last.event == "offerset" and last.data["status"] == "COMPLETE" and last.id == "5"
+    final = last.data["offers"]
+    assert sorted(e.data["meta"]["uuid"] for e in offers) == sorted(o["meta"]["uuid"] for o in final)
+    for e in offers:  # relayed as the site answered (id 0), or numbered by its place in the OfferSet
+        assert e.id == "0" or final[int(e.id) - 1] == e.data
+        assert e.data["meta"]["url"].endswith("/sessions/" + e.data["meta"]["uuid"])
+        schemas.check_session(e.data, "2025-11")
     schemas.check_offerset(last.data, "2025-11")
     read = (await broker.http.get(location, headers={"Accept": "application/json"})).json()
     assert last.data == read
-    # Resumed: only what follows the last event received.
+    # Resumed (the OfferSet is COMPLETE: every offer has its number): only what follows the last event received.
     resumed = await events(broker.http, location + "/events", {"Last-Event-ID": "2"})
-    assert [e.id for e in resumed] == ["3", "4", "5"] and [e.data for e in resumed] == [e.data for e in got[2:]]
+    assert [e.id for e in resumed] == ["3", "4", "5"] and [e.data for e in resumed[:2]] == final[2:]
     by_query = await events(broker.http, location + "/events?last_event_id=4", {"Last-Event-ID": "1"})
     assert [e.id for e in by_query] == ["5"]
     assert await events(broker.http, location + "/events", {"Last-Event-ID": "5"}) == []
+    numbered = await events(broker.http, location + "/events")
+    assert [e.id for e in numbered] == ["1", "2", "3", "4", "5"] and [e.data for e in numbered[:4]] == final
+
+
+async def test_offers_arrive_as_sites_answer_before_the_offerset_completes(nats_url, sqlite_store, site_config):
+    """site-a answers at once; site-z (heartbeats, and a question held by the test) answers only when told:
+    until then the OfferSet is COLLECTING, and its stream has already sent site-a's offers."""
+    import nats
+
+    from srcnet_eb.shared import contracts as c
+
+    b = Broker(nats_url, sqlite_store, collect_timeout=60)  # only site-z's answer completes it
+    await b.start_planner()
+    await b.start_gateway()
+    try:
+        await b.add_site("site-a", site_config("site-a", **FAST), **AGENT)
+        nc = await nats.connect(nats_url)
+        asked: asyncio.Queue = asyncio.Queue()
+        await nc.subscribe(c.offers_subject("site-z"), queue="site-z", cb=asked.put)
+        beat = c.Heartbeat(site="site-z", platform="fake", agent="site-z-agent", interval=0.3)
+
+        async def beating() -> None:
+            while True:
+                await nc.publish(c.heartbeat_subject("site-z"), beat.model_dump_json().encode())
+                await asyncio.sleep(0.3)
+
+        beats = asyncio.create_task(beating())
+        await b.wait_for_agents(2)
+        location = await post(b, request(HEADLESS))
+        async with b.http.stream("GET", location + "/events", headers=EVENTS) as answer:
+            lines = answer.aiter_lines()
+            relayed = []
+            while len(relayed) < 4:
+                line = await anext(lines)
+                if line.startswith("data: "):
+                    relayed.append(json.loads(line[6:]))
+                elif line.startswith("id: "):
+                    assert line == "id: 0"
+            assert (await b.http.get(location, headers={"Accept": "application/json"})).json()["status"] == "COLLECTING"
+            question = await asked.get()
+            silent = c.SiteAnswer(offerset=uuid.UUID(location.rsplit("/", 1)[1]), site="site-z", platform="fake",
+                                  agent="site-z-agent", result="NO")
+            await question.respond(silent.model_dump_json().encode())
+            rest = [line async for line in lines]
+        assert "event: offerset" in rest and not any(line == "event: offer" for line in rest)
+        final = json.loads(next(line for line in rest if line.startswith("data: "))[6:])
+        assert sorted(o["meta"]["uuid"] for o in final["offers"]) == sorted(o["meta"]["uuid"] for o in relayed)
+        assert {o["site"]["name"] for o in relayed} == {"site-a"}
+        for offer in relayed:
+            schemas.check_session(offer, "2025-11")
+        beats.cancel()
+        await nc.close()
+    finally:
+        await b.close()
 
 
 async def test_offerset_stream_answers_in_the_dialect_asked_for(broker, site):

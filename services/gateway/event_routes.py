@@ -15,10 +15,13 @@ from uuid import UUID
 
 import mimeparse
 from fastapi import APIRouter, Depends, Header, Query, Request
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared import jsontext
-from srcnet_eb.shared.model import Dialect, OfferSetStatus, Phase, outbound
+from srcnet_eb.shared.model import Dialect, OfferSetStatus, Phase, options_for, outbound
 from srcnet_eb.shared.model.lifecycle import FINAL_PHASES
 from srcnet_eb.shared.model.values import parse_instant
 from srcnet_eb.shared.store.events import StoredEvent
@@ -79,10 +82,12 @@ def _event(name: str, data: dict[str, Any], event_id: int) -> ServerSentEvent:
     "/offersets/{uuid}/events",
     summary="Follow an OfferSet: its offers, then the OfferSet once COMPLETE (Server-Sent Events)",
     description="`event: offer` for each offer (data: the ExecutionSession as `GET /sessions/{uuid}` answers it in "
-                "JSON), sent when the OfferSet completes, then `event: offerset` (data: the OfferSet as "
-                "`GET /offersets/{uuid}` answers it), after which the stream ends. Offers are numbered 1..n in the "
-                "OfferSet's order and the OfferSet is n+1: a client reconnecting with `Last-Event-ID` gets what "
-                "follows. `: keep-alive` comments keep an idle stream open. Dialect as for `GET /offersets/{uuid}`.",
+                "JSON) as its site answers, then `event: offerset` (data: the OfferSet as `GET /offersets/{uuid}` "
+                "answers it, its `offers` the final list) once it is COMPLETE, after which the stream ends. Offers "
+                "relayed while the OfferSet is COLLECTING have id 0 (not yet numbered: resuming from 0 sends every "
+                "offer again); the others are numbered 1..n in the OfferSet's order and the OfferSet is n+1, so a "
+                "client reconnecting with `Last-Event-ID` gets what follows (an offer twice at most, never none). "
+                "`: keep-alive` comments keep an idle stream open. Dialect as for `GET /offersets/{uuid}`.",
     responses={200: _stream("The event stream"),
                404: answer(ErrorResponse, "No such OfferSet, or not the caller's (the same answer)"), **_ERRORS},
     response_class=EventSourceResponse,
@@ -101,26 +106,75 @@ async def offerset_events(uuid: UUID, request: Request, gw: Annotated[Gateway, D
 
 async def _offerset_stream(gw: Gateway, request: Request, uuid: UUID, after: int,
                            wanted: Dialect | None) -> AsyncIterator[ServerSentEvent]:
-    while True:
-        with gw.waiters.watch(uuid) as completed:  # before reading: a completion meanwhile is not missed
-            found = await gw.store.offersets.view(uuid) or _unrecorded(gw, uuid, None)
-            if found is None:
-                return
-            doc, stored = found
-            if doc["status"] == OfferSetStatus.COMPLETE:
-                break
-            try:
-                await asyncio.wait_for(completed.wait(), RECHECK)
-            except TimeoutError:
-                pass
+    relayed: list[bytes] = []
+    heard = asyncio.Event()
+
+    async def answered(msg: Msg) -> None:
+        relayed.append(msg.data)
+        heard.set()
+
+    sent: set[str] = set()  # offers relayed while COLLECTING, by uuid
+    # Listening before reading: an answer or the completion meanwhile is not missed.
+    relay = await gw.broker.connection.subscribe(c.answered_subject(uuid), cb=answered) if after == 0 else None
+    try:
+        while True:
+            with gw.waiters.watch(uuid) as completed:
+                found = await gw.store.offersets.view(uuid) or _unrecorded(gw, uuid, None)
+                if found is None:
+                    return
+                doc, stored = found
+                if doc["status"] == OfferSetStatus.COMPLETE:
+                    break
+                if not relayed:
+                    await _first(completed.wait(), heard.wait(), timeout=RECHECK)
+                heard.clear()
+                while relayed:
+                    for offer in _offers_in(relayed.pop(0), uuid):
+                        if offer["meta"]["uuid"] not in sent:
+                            sent.add(offer["meta"]["uuid"])
+                            yield _event("offer", outbound.session(gw.session_with_url(request, offer),
+                                                                   wanted or stored), 0)
+    finally:
+        if relay is not None:
+            await relay.unsubscribe()
     dialect = wanted or stored
     gw.with_urls(request, doc)
     offers = doc["offers"]
     for number, offer in enumerate(offers, 1):
-        if number > after:
+        if number > after and offer["meta"]["uuid"] not in sent:
             yield _event("offer", outbound.session(offer, dialect), number)
     if after <= len(offers):
         yield _event("offerset", outbound.offerset(doc, dialect), len(offers) + 1)
+
+
+async def _first(*waits: Any, timeout: float) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _offers_in(data: bytes, offerset: UUID) -> list[dict[str, Any]]:
+    """A relayed SiteAnswer's offers as session documents (what the OfferSet will hold; their URLs answer once
+    it is COMPLETE). Anything unreadable is no offer: the OfferSet, read from the store, is the truth."""
+    try:
+        answer = c.SiteAnswer.model_validate_json(data)
+    except ValidationError:
+        return []
+    if answer.offerset != offerset:
+        return []
+    docs = []
+    for offer in answer.offers:
+        if offer.meta.uuid is None:
+            continue
+        doc = offer.wire()
+        doc["options"] = [option.wire() for option in options_for(offer.phase)]
+        doc.setdefault("site", {"name": answer.site, "platform": answer.platform})
+        docs.append(doc)
+    return docs
 
 
 @router.get(

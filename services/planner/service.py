@@ -36,6 +36,8 @@ sends("planner-offers", c.offers_subject("SITE"), c.OfferRequest,
 sends("planner-data", c.data_subject("SITE"), c.DataRequest,
       "Ask one site's data agent (queue group = site) where the data is; reply DataAnswer")
 sends("planner-completed", c.COMPLETED, c.OfferSetCompleted, "An OfferSet is saved COMPLETE")
+sends("planner-answered", c.answered_subject("OFFERSET"), c.SiteAnswer,
+      "A site's answer with offers, relayed as it comes while the OfferSet is COLLECTING (event streams)")
 sends("planner-ping", c.PING, None, "Ask every agent to heartbeat now")
 sends("planner-agent-list", c.REPLY_INBOX, c.AgentList, "Reply to agents")
 
@@ -209,7 +211,13 @@ class Planner:
             ).model_dump_json().encode()
 
         remaining = max((deadline - now).total_seconds(), 0.05)
-        got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining)
+        answered = c.answered_subject(offerset)
+
+        async def heard(answer: bytes) -> None:  # the site's own bytes: no serialization on the hot path
+            await self.broker.connection.publish(answered, answer)
+
+        got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining,
+                                          heard=heard)
         outcome = merge(got, timeout)
         outcome.messages[:0] = [m for site in sites for m in judged[site].reasons]
         outcome.messages.extend(silent)
