@@ -399,3 +399,25 @@ async def test_an_idle_stream_carries_keep_alive_comments(broker, site):
                 break
     assert lines[:3] == ["id: 0", "event: phase", lines[2]] and lines[2].startswith("data: {")
     assert lines[-1] == ": keep-alive"
+
+
+async def test_a_claim_is_one_senders_until_it_lapses_and_a_lapsed_sender_moves_nothing(store):
+    """The outbox's compare-and-set, on SQLite and PostgreSQL: what lets a planner that died mid-delivery be
+    replaced (its claim lapses) without two planners ever sending one callback's deliveries side by side."""
+    from datetime import UTC, datetime, timedelta
+
+    offerset = uuid.uuid4()
+    now = datetime.now(UTC)
+    await store.callbacks.add(offerset, "http://127.0.0.1:9/hook", "http://gw", now)
+    await store.callbacks.add(offerset, "http://127.0.0.1:9/other", "http://gw", now)  # idempotent: first stays
+    assert (await store.callbacks.get(offerset)).url == "http://127.0.0.1:9/hook"
+    held = await store.callbacks.claim(offerset, "planner-a", now, now + timedelta(seconds=30))
+    assert held is not None and held.after_event == 0 and not held.sent_offerset
+    assert await store.callbacks.claim(offerset, "planner-b", now, now + timedelta(seconds=30)) is None
+    later = now + timedelta(seconds=31)  # planner-a died: its claim lapsed
+    assert await store.callbacks.claim(offerset, "planner-b", later, later + timedelta(seconds=30)) is not None
+    assert not await store.callbacks.delivered(offerset, "planner-a", later, offerset_sent=True)
+    assert await store.callbacks.delivered(offerset, "planner-b", later, offerset_sent=True)
+    assert (await store.callbacks.get(offerset)).sent_offerset
+    await store.callbacks.unclaim(offerset, "planner-b")
+    assert await store.callbacks.claim(offerset, "planner-a", later, later + timedelta(seconds=30)) is not None

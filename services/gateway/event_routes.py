@@ -9,6 +9,7 @@ when the client goes, and when the server shuts down (sse-starlette watches for 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -33,6 +34,7 @@ from .openapi import answer
 from .problems import ErrorResponse, Problem
 from .state import Gateway, gateway
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
 
 EVENT_STREAM = "text/event-stream"
@@ -114,8 +116,7 @@ async def _offerset_stream(gw: Gateway, request: Request, uuid: UUID, after: int
         heard.set()
 
     sent: set[str] = set()  # offers relayed while COLLECTING, by uuid
-    # Listening before reading: an answer or the completion meanwhile is not missed.
-    relay = await gw.broker.connection.subscribe(c.answered_subject(uuid), cb=answered) if after == 0 else None
+    relay = await _listen(gw, uuid, answered) if after == 0 else None  # before reading: none is missed
     try:
         while True:
             with gw.waiters.watch(uuid) as completed:
@@ -145,6 +146,15 @@ async def _offerset_stream(gw: Gateway, request: Request, uuid: UUID, after: int
             yield _event("offer", outbound.session(offer, dialect), number)
     if after <= len(offers):
         yield _event("offerset", outbound.offerset(doc, dialect), len(offers) + 1)
+
+
+async def _listen(gw: Gateway, uuid: UUID, cb: Any) -> Any:
+    """Relayed answers of the OfferSet; None if NATS is away (the offers then come when it is COMPLETE)."""
+    try:
+        return await gw.broker.connection.subscribe(c.answered_subject(uuid), cb=cb)
+    except Exception:
+        log.warning("offers of %s not relayed: no subscription", uuid, exc_info=True)
+        return None
 
 
 async def _first(*waits: Any, timeout: float) -> None:
