@@ -35,7 +35,7 @@ class CallbackSender:
 
     async def start(self) -> None:
         if self.settings.callback_secret is None:
-            log.warning("EB_CALLBACK_SECRET is not set: callbacks wait in the outbox for a planner that has it")
+            log.info("EB_CALLBACK_SECRET is not set: callbacks wait in the outbox for a planner that has it")
             return
         # No redirects: the host the gateway allowed is the only one reached.
         self._http = httpx.AsyncClient(timeout=self.settings.callback_timeout, follow_redirects=False)
