@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .capacity.demand import Demand
 
@@ -80,6 +81,21 @@ class GatewaySettings(StoreSettings):
     oidc_jwks_refetch: float = Field(10.0, ge=0, description="fewest seconds between fetches of the keys (a token "
                                                              "naming an unknown key, or the issuer failing)")
     oidc_timeout: float = Field(5.0, gt=0, description="seconds to wait for the issuer's discovery and keys")
+    # Push (README "Push: events and callbacks").
+    callback_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="hosts (or host:port) a callback URL may name, comma-separated; none by "
+                                          "default, so no callback is accepted")
+    events_poll: float = Field(0.5, gt=0, description="seconds between the gateway's looks for sessions' phase "
+                                                      "changes while some event stream is open (one look for all)")
+    events_keepalive: float = Field(15.0, gt=0, le=15.0, description="seconds between keep-alive comments on an "
+                                                                     "idle event stream")
+
+    @field_validator("callback_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        if isinstance(value, str):  # EB_CALLBACK_HOSTS=a.example.org,b.example.org:8443 (or a JSON list)
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        return [h.strip().lower() for h in value if h.strip()] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> GatewaySettings:
@@ -94,6 +110,14 @@ class PlannerSettings(StoreSettings):
     sweep_interval: float = Field(1.0, description="seconds between expiry and hand-over sweeps")
     redelivery: float = Field(15.0, gt=0, description="seconds before an offer request whose planner went "
                                                       "silent goes to another planner")
+    # Callbacks (README "Push: events and callbacks"), sent from the durable outbox in the database.
+    callback_secret: SecretStr | None = Field(None, description="the HMAC-SHA256 key of EB-Signature; without it "
+                                                                "no callback is sent (they wait in the outbox)")
+    callback_poll: float = Field(1.0, gt=0, description="seconds between looks for callbacks due")
+    callback_timeout: float = Field(10.0, gt=0, description="seconds a receiver has to answer one delivery")
+    callback_backoff: float = Field(1.0, gt=0, description="seconds before the first retry; doubled each time")
+    callback_backoff_max: float = Field(600.0, gt=0, description="longest wait between two attempts, seconds")
+    callback_attempts: int = Field(15, ge=1, description="attempts at one delivery before it is given up")
 
 
 class AgentSettings(Common):

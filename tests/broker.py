@@ -90,10 +90,11 @@ class Broker:
     sites: dict[str, Site] = field(default_factory=dict)
     http: httpx.AsyncClient | None = None
 
-    async def start_planner(self) -> Planner:
+    async def start_planner(self, name: str | None = None, **more) -> Planner:
+        """`more`: other PlannerSettings (e.g. callback_secret)."""
         settings = PlannerSettings(nats_url=self.nats_url, collect_timeout=self.collect_timeout,
-                                   database_url="unused://")
-        self.planner = Planner(settings, store=self.store)
+                                   database_url="unused://", **more)
+        self.planner = Planner(settings, store=self.store, name=name)
         await self.planner.start()
         self.stack.push_async_callback(bounded("the planner", self.planner.stop))
         return self.planner

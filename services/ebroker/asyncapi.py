@@ -46,6 +46,8 @@ def document() -> str:
     gateway.subscriber(c.COMPLETED, title="gateway-completed", description="Wakes Prefer: wait readers")(
         _completed_doc
     )
+    gateway.subscriber(c.answered_subject("OFFERSET"), title="gateway-answered",
+                       description="An OfferSet's event streams relay its offers as sites answer")(_answered_doc)
     spec = AsyncAPI(planner.broker, agent.broker, data_agent.broker, gateway, channels_broker(),
                     title="SRCNet Execution Broker messaging", version=c.VERSION, description=c.__doc__)
     return _in_name_order(spec.to_specification().to_yaml())
@@ -86,4 +88,8 @@ def _typed(channel: Channel):
 
 
 async def _completed_doc(msg: c.OfferSetCompleted) -> None:
+    return None
+
+
+async def _answered_doc(msg: c.SiteAnswer) -> None:
     return None

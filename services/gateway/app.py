@@ -21,7 +21,8 @@ from srcnet_eb.shared.settings import GatewaySettings
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.accounting import Accounting
 
-from . import accounting_routes, agent_routes, direct_routes, offerset_routes, openapi, payload, problems, session_routes
+from . import (accounting_routes, agent_routes, direct_routes, event_routes, offerset_routes, openapi, payload, problems,
+               session_routes)
 from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
@@ -69,6 +70,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
             yield
         finally:
             await app.state.gateway.unrecorded.close()
+            await app.state.gateway.feed.close()
             await app.state.gateway.auth.close()
             await broker.stop()
             if own_store:
@@ -81,6 +83,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     app.include_router(session_routes.router)
     app.include_router(agent_routes.router)
     app.include_router(accounting_routes.router)
+    app.include_router(event_routes.router)
     openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList,
                           Accounting])
     return app

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from srcnet_eb.shared.model import ExecutionRequest, ExecutionSession, Message, Meta, OfferSet, OfferSetStatus, Result, error
 
-from . import plans
+from . import callback_param, plans
 from .auth import Caller
 from .body import parse_request, response_media
 from .offerset_routes import _BODY_ERRORS, _ERRORS
@@ -48,12 +48,14 @@ router = APIRouter(tags=["direct"])
                422: answer(ErrorResponse, "Invalid request, or no site can run it now; messages say why")},
     response_class=Response,
 )
-async def post_direct(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
+async def post_direct(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller,
+                      callback: callback_param.CallbackQuery = None) -> Response:
     response_media(request)
+    target = callback_param.target(gw, request, callback)
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
     with gw.waiters.watch(offerset_id) as completed:  # before submitting: the completion cannot be missed
-        created = await plans.submit(gw, offerset_id, execution, owner=who.sub, direct=True)
+        created = await plans.submit(gw, offerset_id, execution, owner=who.sub, direct=True, callback=target)
         try:
             await asyncio.wait_for(completed.wait(), gw.settings.direct_wait)
         except TimeoutError:

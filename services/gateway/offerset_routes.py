@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from srcnet_eb.shared.model import ExecutionRequest, OfferSet, OfferSetStatus
 from srcnet_eb.shared.store.documents import offerset_document
 
-from . import dialects, plans, respond
+from . import callback_param, dialects, plans, respond
 from .auth import Caller
 from .body import parse_request, response_media
 from .openapi import answer, body
@@ -53,12 +53,14 @@ _POST = dict(
 
 @router.post("/requests", summary="Ask for offers (2026-07 name)", **_POST)
 @router.post("/offersets", summary="Ask for offers (older name of POST /requests)", **_POST)
-async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller) -> Response:
+async def post_offerset(request: Request, gw: Annotated[Gateway, Depends(gateway)], who: Caller,
+                        callback: callback_param.CallbackQuery = None) -> Response:
     response_media(request)  # refuse an unacceptable Accept (or dialect) before doing any work
     dialects.wanted(request)
+    target = callback_param.target(gw, request, callback)
     execution = await parse_request(request, ExecutionRequest, gw.settings.max_body_bytes)
     offerset_id = uuidlib.uuid4()
-    created = await plans.submit(gw, offerset_id, execution, owner=who.sub)
+    created = await plans.submit(gw, offerset_id, execution, owner=who.sub, callback=target)
     offerset = offerset_document(offerset_id, execution.meta.name, created, created, OfferSetStatus.COLLECTING)
     location = gw.offerset_url(request, offerset_id)
     return respond.offerset(request, gw.with_urls(request, offerset), execution.dialect, 303, {"Location": location})

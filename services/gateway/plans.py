@@ -23,22 +23,28 @@ sends("gateway-plan", c.PLAN, c.PlanRequest, "Plan an OfferSet (stream EB_PLANS)
 
 
 async def submit(gw: Gateway, offerset: UUID, request: ExecutionRequest, owner: str | None = None,
-                 direct: bool = False) -> datetime:
+                 direct: bool = False, callback: c.CallbackTarget | None = None) -> datetime:
     """Queue the request durably (JetStream, replicated) and record the OfferSet COLLECTING, side by side
     (the stream's acknowledgement and the database's commit overlap), returning once both are done.
 
     So once this returns (and the client gets its 303) the request is in the stream, and a planner will
     complete it even if this gateway dies now; and a GET finds the OfferSet at once. A request the stream
     refused is recorded NO, saying so: no planner will take it, and recovery must not queue it again.
+    A callback travels with the request (the planner records it before it completes the OfferSet) and is
+    recorded here too, for an OfferSet that recovery re-queues from the database.
     """
     created = datetime.now(UTC)
-    plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner, direct=direct)
+    plan = c.PlanRequest(offerset=offerset, request=request, received=created, owner=owner, direct=direct,
+                         callback=callback)
     payload = serialize(plan)  # once: what cannot be queued is refused now, not after the retries below
     check_fits(payload, gw.max_payload)
-    queued, recorded = await asyncio.gather(
+    queued, recorded, *noted = await asyncio.gather(
         _queue(gw, plan.offerset, payload),
         gw.store.offersets.add(offerset, request, created=created, owner=owner, direct=direct),
+        *([gw.store.callbacks.add(offerset, callback.url, callback.base_url, created)] if callback else []),
         return_exceptions=True)
+    if noted and isinstance(noted[0], BaseException):  # the planner records it with the OfferSet
+        log.warning("callback of OfferSet %s not recorded here: %r", offerset, noted[0])
     if isinstance(queued, BaseException):  # no stream, no quorum, connection lost: nobody will plan it
         log.warning("offer request %s not queued: %r", offerset, queued)
         reason = error("The request could not be queued for the planners: {reason}", reason=type(queued).__name__)

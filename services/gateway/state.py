@@ -14,6 +14,7 @@ from srcnet_eb.shared.settings import GatewaySettings
 from srcnet_eb.shared.store import Store
 
 from .auth import Authenticator
+from .session_feed import SessionFeed
 from .unrecorded import UnrecordedOfferSets
 from .waiters import CompletionWaiters
 
@@ -28,10 +29,13 @@ class Gateway:
     auth: Authenticator
     max_payload: int = 1_048_576  # the NATS server's, learnt on connecting
     unrecorded: UnrecordedOfferSets | None = None  # queued, not yet in the database (made with the store)
+    feed: SessionFeed | None = None  # wakes sessions' event streams (made with the store)
 
     def __post_init__(self) -> None:
         if self.unrecorded is None:
             self.unrecorded = UnrecordedOfferSets(self.store)
+        if self.feed is None:
+            self.feed = SessionFeed(self.store.events, self.settings.events_poll)
 
     def base_url(self, request: Request) -> str:
         return (self.settings.public_url or str(request.base_url)).rstrip("/")

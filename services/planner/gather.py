@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
@@ -81,6 +81,7 @@ class _Pending(Generic[A]):
     earlier: dict[str, A] = field(default_factory=dict)  # answers to a question since asked again
     asked_again: dict[str, int] = field(default_factory=dict)
     closed: bool = False
+    heard: Callable[[bytes], Awaitable[None]] | None = None  # told each answer taken, as the site sent it
 
     def settle(self) -> None:
         heard = set(self.result.answers) | self.result.unreachable | set(self.result.invalid)
@@ -117,11 +118,13 @@ class Gatherer:
         model: type[A],
         timeout: float,
         role: Role = Role.PLATFORM,
+        heard: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> Gathered[A]:
-        """Ask each site `subject(site)` with `payload(site)`; wait for all or `timeout`."""
+        """Ask each site `subject(site)` with `payload(site)`; wait for all or `timeout`. `heard`: called with
+        each answer taken (its bytes as received), as it comes."""
         loop = asyncio.get_running_loop()
         key = uuid.uuid4().hex
-        pending = _Pending(offerset, model, set(sites), subject, payload, role, loop.time() + timeout)
+        pending = _Pending(offerset, model, set(sites), subject, payload, role, loop.time() + timeout, heard=heard)
         pending.due = pending.deadline
         self._pending[key] = pending
         try:
@@ -251,4 +254,9 @@ class Gatherer:
                     pending.earlier[site] = answer  # it was asked again: wait for that answer
                 else:
                     pending.result.answers[site] = answer
+                    if pending.heard is not None and getattr(answer, "offers", None):
+                        try:
+                            await pending.heard(msg.data)
+                        except Exception:  # telling is a courtesy: the answer counts all the same
+                            log.warning("could not relay the answer of site %s", site, exc_info=True)
         pending.settle()

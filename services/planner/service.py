@@ -18,6 +18,7 @@ from srcnet_eb.shared.nats.jetstream import ensure_streams
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.store import Store
 
+from .callbacks import CallbackSender
 from .gather import Gatherer
 from .intake import PlanIntake
 from .data import SiteData, judge
@@ -35,6 +36,8 @@ sends("planner-offers", c.offers_subject("SITE"), c.OfferRequest,
 sends("planner-data", c.data_subject("SITE"), c.DataRequest,
       "Ask one site's data agent (queue group = site) where the data is; reply DataAnswer")
 sends("planner-completed", c.COMPLETED, c.OfferSetCompleted, "An OfferSet is saved COMPLETE")
+sends("planner-answered", c.answered_subject("OFFERSET"), c.SiteAnswer,
+      "A site's answer with offers, relayed as it comes while the OfferSet is COLLECTING (event streams)")
 sends("planner-ping", c.PING, None, "Ask every agent to heartbeat now")
 sends("planner-agent-list", c.REPLY_INBOX, c.AgentList, "Reply to agents")
 
@@ -55,6 +58,7 @@ class Planner:
         self._planning: dict[uuid.UUID, asyncio.Task] = {}  # in hand here: a second delivery waits for it
         self.tracker: Tracker | None = None
         self.direct: Direct | None = None
+        self.callbacks: CallbackSender | None = None
         self._subscribe()
 
     @property
@@ -101,6 +105,8 @@ class Planner:
         await self._intake.start()
         self.recovery = Recovery(js, self.store, self.settings.collect_timeout)
         self.recovery.start()
+        self.callbacks = CallbackSender(self.store, self.settings, self.name)
+        await self.callbacks.start()
 
     async def stop(self) -> None:
         if self._stopped:
@@ -108,6 +114,8 @@ class Planner:
         self._stopped = True
         if self.recovery is not None:
             await self.recovery.stop()
+        if self.callbacks is not None:  # a delivery cut short is sent again by another planner
+            await self.callbacks.stop()
         # Let in-flight collections finish (bounded by the collect timeout) so none waits for redelivery.
         if self._intake is not None:
             await self._intake.stop(self.settings.collect_timeout + 2)
@@ -125,6 +133,8 @@ class Planner:
             await asyncio.shield(running)
             return
         late = datetime.now(UTC) - msg.received > timedelta(seconds=self.settings.collect_timeout)
+        if msg.callback is not None:  # before completing: an OfferSet COMPLETE has its callback recorded
+            await self.store.callbacks.add(msg.offerset, msg.callback.url, msg.callback.base_url, msg.received)
         if delivered > 1 or late:  # another planner died collecting it, the stream lost it, or only an ack was lost
             known = await self.store.offersets.document(msg.offerset)
             if known is not None and known["status"] != OfferSetStatus.COLLECTING:
@@ -201,7 +211,13 @@ class Planner:
             ).model_dump_json().encode()
 
         remaining = max((deadline - now).total_seconds(), 0.05)
-        got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining)
+        answered = c.answered_subject(offerset)
+
+        async def heard(answer: bytes) -> None:  # the site's own bytes: no serialization on the hot path
+            await self.broker.connection.publish(answered, answer)
+
+        got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining,
+                                          heard=heard)
         outcome = merge(got, timeout)
         outcome.messages[:0] = [m for site in sites for m in judged[site].reasons]
         outcome.messages.extend(silent)

@@ -9,6 +9,8 @@ Subjects
 - ``eb.v1.site.{site}.heartbeat``    agent -> every planner: Heartbeat (also sent once with ``leaving`` on stop).
 - ``eb.v1.agents.ping``              planner -> every agent: heartbeat now (a planner that just started).
 - ``eb.v1.offersets.completed``      planner -> every gateway: OfferSetCompleted, wakes ``Prefer: wait`` readers.
+- ``eb.v1.offersets.{uuid}.answered`` planner -> gateways' event streams of that OfferSet: each SiteAnswer as it
+  comes (core NATS; the store stays the truth: the stream sends the OfferSet from it once COMPLETE).
 - ``eb.v1.site.{site}.data``         planner -> a site's data agent (queue group = site): DataRequest; reply DataAnswer.
 - ``eb.v1.site.{site}.data.stage``   -> a site's data agent: StageRequest (replication rule); reply StageAnswer.
 - ``eb.v1.site.{site}.data.progress`` -> a site's data agent: ProgressRequest; reply StageProgress.
@@ -24,7 +26,7 @@ Modules, one per concept:
 
 - subjects.py: the subjects, streams, durable consumers and buckets (and which site a subject names);
 - presence.py: heartbeats and the list of live agents;
-- offers.py: planning (PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted);
+- offers.py: planning (CallbackTarget, PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted);
 - session_messages.py: SessionCommand to a site's agents, SessionEvent back;
 - data.py: data locality, staging and its progress.
 
@@ -34,7 +36,7 @@ Callers write `from srcnet_eb.shared import contracts as c` and `c.X`: every nam
 from __future__ import annotations
 
 from .subjects import (
-    VERSION, PREFIX, PLAN, AGENTS, PING, COMPLETED, HEARTBEATS, PLANNER_QUEUE, ANSWER_INBOX,
+    VERSION, PREFIX, PLAN, AGENTS, PING, COMPLETED, HEARTBEATS, PLANNER_QUEUE, ANSWER_INBOX, answered_subject,
     REPLY_INBOX, WAIT_HEADER, FAILOVER_WAIT, SITE_NAME, check_site, site_subject, subject_site,
     offers_subject, heartbeat_subject, data_subject, stage_subject, progress_subject,
     command_subject, event_subject, COMMANDS_STREAM, EVENTS_STREAM, PLANS_STREAM, PLANNERS, STREAMS,
@@ -45,7 +47,7 @@ from .presence import (
     Role, Capabilities, Heartbeat, AgentInfo, SilentSite, AgentList,
 )
 from .offers import (
-    PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted,
+    CallbackTarget, PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted,
 )
 from .session_messages import (
     CommandAction, SessionCommand, SessionEvent,
@@ -58,12 +60,12 @@ from .data import (
 __all__ = [
     "VERSION", "PREFIX", "PLAN", "AGENTS", "PING", "COMPLETED", "HEARTBEATS", "PLANNER_QUEUE", "ANSWER_INBOX",
     "REPLY_INBOX", "WAIT_HEADER", "FAILOVER_WAIT", "SITE_NAME", "check_site", "site_subject", "subject_site",
-    "offers_subject", "heartbeat_subject", "data_subject", "stage_subject", "progress_subject",
+    "answered_subject", "offers_subject", "heartbeat_subject", "data_subject", "stage_subject", "progress_subject",
     "command_subject", "event_subject", "COMMANDS_STREAM", "EVENTS_STREAM", "PLANS_STREAM", "PLANNERS",
     "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "capacity_stream", "capacity_subject",
     "site_buckets",
     "inbox_prefix", "Role", "Capabilities", "Heartbeat", "AgentInfo", "SilentSite", "AgentList",
-    "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
+    "CallbackTarget", "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
     "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",
     "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress",
 ]

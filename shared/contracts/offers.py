@@ -11,12 +11,18 @@ from pydantic import BaseModel, Field
 from ..model import ExecutionRequest, ExecutionSession, Message, Result
 
 
+class CallbackTarget(BaseModel):
+    url: str = Field(description="where each change is POSTed (checked against the gateway's allowlist)")
+    base_url: str = Field(description="the gateway's base URL, for meta.url in the documents sent")
+
+
 class PlanRequest(BaseModel):
     offerset: UUID
     request: ExecutionRequest
     received: datetime = Field(default_factory=partial(datetime.now, UTC))
     owner: str | None = Field(None, description="the caller's identity, owner of the OfferSet")
     direct: bool = Field(False, description="POST /direct: once COMPLETE, the planner accepts the best offer")
+    callback: CallbackTarget | None = Field(None, description="`callback=`: recorded with the OfferSet")
 
 
 class OfferRequest(BaseModel):

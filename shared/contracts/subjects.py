@@ -33,6 +33,12 @@ def check_site(site: str) -> str:
     return site
 
 
+def answered_subject(offerset: object) -> str:
+    """Where the planner relays each site's answer while an OfferSet is COLLECTING (core NATS, the SiteAnswer as
+    the site sent it): the gateways' event streams of that OfferSet listen (`offers as sites answer`)."""
+    return f"{PREFIX}.offersets.{offerset}.answered"
+
+
 def site_subject(site: str, suffix: str) -> str:
     """Everything about a site lives under `eb.v1.site.<site>.`: one permission grants it all."""
     return f"{PREFIX}.site.{check_site(site)}.{suffix}"

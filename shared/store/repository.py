@@ -3,7 +3,9 @@
 - `store.offersets` (offersets.py): OfferSets and the offers they hold;
 - `store.sessions` (lifecycle.py): a session's phase changes (accept, reject, cancel, expiry, agents'
   reports) and its reads;
-- `store.accounts` (accounting.py): usage per user, site and platform.
+- `store.accounts` (accounting.py): usage per user, site and platform;
+- `store.events` (events.py): sessions' phase changes as a feed (event streams, callbacks);
+- `store.callbacks` (callbacks.py): the callbacks' durable outbox.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import tables
 from .accounting import Accounts
+from .callbacks import Callbacks
 from .engine import create_engine, schema_transaction
+from .events import Events
 from .lifecycle import SessionLifecycle
 from .offersets import OfferSets
 from .pg_lane import PgLane
@@ -30,6 +34,8 @@ class Store:
         self.offersets = OfferSets(engine, self.lane, self.pg)
         self.sessions = SessionLifecycle(engine, self.lane, self.pg)
         self.accounts = Accounts(engine)
+        self.events = Events(engine)
+        self.callbacks = Callbacks(engine)
 
     @classmethod
     async def open(cls, url: str) -> Store:

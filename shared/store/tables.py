@@ -19,7 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData(
     naming_convention={
@@ -125,6 +125,29 @@ audit = Table(
     Column("detail", JSON),
 )
 
+# v5: callbacks (`callback=` on POST /requests, /offersets, /direct) and their delivery, one row per OfferSet:
+# the outbox is the OfferSet's completion and its sessions' eb_session_event rows, read past `after_event`, so
+# nothing is written beside each change. A sender claims a row (compare-and-set on `claimed_until`) before it
+# POSTs; it is found again after a crash once the claim lapses. No foreign key: the gateway may record the
+# callback before its OfferSet (the two are written side by side).
+callbacks = Table(
+    "eb_callback",
+    metadata,
+    Column("offerset", String(36), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("base_url", String(2048), nullable=False),  # the gateway's, for meta.url in the documents sent
+    Column("created", UTCDateTime, nullable=False),
+    Column("sent_offerset", Boolean, nullable=False, default=False),  # the COMPLETE OfferSet was delivered
+    Column("after_event", BigInteger, nullable=False, default=0),  # the last eb_session_event.id delivered
+    Column("attempts", Integer, nullable=False, default=0),  # failed attempts at the next delivery
+    Column("due", UTCDateTime, nullable=False),  # not before: the back-off
+    Column("claimed_by", String(128)),
+    Column("claimed_until", UTCDateTime),
+    Column("done", Boolean, nullable=False, default=False),  # every session final and delivered
+    Column("last_error", String(256)),
+    Index("ix_eb_callback_done_due", "done", "due"),
+)
+
 # Steps from one schema version to the next: columns added to tables that already existed, as
 # (table, column, SQL type). Tables that are new are made by create_all, with every column of today:
 # a column is added only where it is missing (eb_session_event is new in v2 and grew in v3).
@@ -143,4 +166,5 @@ MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
         ("eb_offerset", "dialect", "VARCHAR(16)"),
         ("eb_offerset", "direct", "BOOLEAN"),
     ],
+    5: [],  # eb_callback is a new table (create_all makes it)
 }
