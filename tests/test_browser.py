@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.oidc_issuer import running_issuer
@@ -113,6 +114,11 @@ def _the_dashboard_session(webdriver, base: str, issuer: str, profile: Path) -> 
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # The page uses the lists and the session's event stream where the gateway has them, and falls back
+    # (what this browser made; polling) where it has not: either way, the test knows which to expect.
+    paths = httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"]
+    streams, lists = "/sessions/{uuid}/events" in paths, "get" in paths.get("/offersets", {})
+
     with chromium(webdriver, profile) as driver:
         wait = WebDriverWait(driver, PATIENCE)
         driver.get(f"{base}/ui")
@@ -138,10 +144,16 @@ def _the_dashboard_session(webdriver, base: str, issuer: str, profile: Path) -> 
         driver.find_element(By.CSS_SELECTOR, "#offers button[data-value=ACCEPTED]").click()
         wait.until(lambda d: d.find_element(By.ID, "session-phase").get_attribute("data-value") == "RUNNING")
         assert driver.execute_script("return window.__sameLoad === true"), "the page reloaded"
+        mode = driver.find_element(By.ID, "session-live").get_attribute("data-mode")
+        assert mode == ("stream" if streams else "polling"), mode
         history = [li.get_attribute("data-phase") for li in driver.find_elements(By.CSS_SELECTOR, "#session-history > li")]
         assert history[0] == "ACCEPTED" and history[-1] == "RUNNING" and len(history) >= 3, history
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#session-access a[href^='http']"))
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#offers .badge.rejected")) == len(offers) - 1)
+        listed = wait.until(lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#offersets tbody tr")
+                                       if "astroml notebook COMPLETE YES" in r.text])
+        assert len(listed) == 1 and driver.find_element(By.ID, "offersets-note").is_displayed() is not lists
+        wait.until(lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr") if "RUNNING" in r.text])
         assert driver.find_element(By.ID, "problem").get_attribute("hidden") is not None, \
             driver.find_element(By.ID, "problem").text
         SHOTS.mkdir(parents=True, exist_ok=True)

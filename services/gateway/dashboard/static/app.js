@@ -188,14 +188,13 @@ function remember(kind, entry) {
   localStorage.setItem(RECENT, JSON.stringify(all));
 }
 
-/** What this browser remembers of one it made, brought up to date (and shown, where the list is its own). */
+/** What this browser remembers of one it made, brought up to date. */
 function touch(kind, uuid, fields) {
   const all = recent();
   const found = all[kind].find((e) => e.uuid === uuid);
   if (!found || Object.entries(fields).every(([k, v]) => found[k] === v)) return;
   Object.assign(found, fields);
   localStorage.setItem(RECENT, JSON.stringify(all));
-  if (!$(`${kind}-note`).hidden) refreshLists();
 }
 
 async function refreshLists() {
@@ -289,8 +288,10 @@ function addOffer(entry, offer) {
 
 function renderOfferSet(entry, doc) {
   if (followed.offerset !== entry) return;
+  const completed = entry.doc && entry.doc.status !== doc.status;
   entry.doc = doc;
   touch("offersets", entry.uuid, { status: doc.status, result: doc.result, offers: (doc.offers || []).length });
+  if (completed) refreshLists();
   $("offerset-name").textContent = doc.meta?.name || doc.meta?.uuid || "";
   badge($("offerset-status"), doc.status);
   badge($("offerset-result"), doc.result);
@@ -363,6 +364,7 @@ async function openSession(uuid, doc) {
   const entry = follow("session", uuid);
   const signal = entry.stop.signal;
   const live = $("session-live");
+  delete live.dataset.mode;
   if (doc) renderSession(entry, doc);
   let lastId = null, failures = 0;
   try {
@@ -375,6 +377,7 @@ async function openSession(uuid, doc) {
         for await (const e of events(`sessions/${uuid}/events`, { lastId, signal })) {
           if (e.id) lastId = e.id;
           failures = 0;
+          live.dataset.mode = "stream";
           if (e.event !== "phase" || !e.data) continue;
           renderSession(entry, e.data.session || await call(`sessions/${uuid}`, { signal }));
           if (FINAL.has(e.data.phase)) return;
@@ -388,6 +391,7 @@ async function openSession(uuid, doc) {
       await pause(Math.min(500 * 2 ** failures, 15000), signal);
     }
     live.textContent = "polling";
+    live.dataset.mode = "polling";
     for (;;) {
       await pause(1000, signal);
       doc = await call(`sessions/${uuid}`, { signal });
@@ -399,8 +403,10 @@ async function openSession(uuid, doc) {
 
 function renderSession(entry, doc) {
   if (followed.session !== entry) return;
+  const moved = entry.doc && entry.doc.phase !== doc.phase;
   entry.doc = doc;
   touch("sessions", entry.uuid, { phase: doc.phase });
+  if (moved) refreshLists();  // the lists show its phase too
   $("session-uuid").textContent = doc.meta?.uuid || entry.uuid;
   badge($("session-phase"), doc.phase);
   $("session-site").textContent = doc.site ? `${doc.site.name} (${doc.site.platform})` : "—";
