@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 from tests.oidc_issuer import running_issuer
 from tests.oidc_issuer.codeflow import PublicClient, User
 
@@ -197,3 +198,42 @@ async def test_the_api_docs_render_with_no_internet(webdriver_module, broker, tm
     shot = await asyncio.to_thread(_the_docs, webdriver_module, broker.base_url, tmp_path / "profile")
     print(f"\nscreenshot: {shot}")
 
+
+
+def _static_sign_in_and_problems(webdriver, base: str, profile: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with chromium(webdriver, profile) as driver:
+        wait = WebDriverWait(driver, PATIENCE)
+        driver.get(f"{base}/ui")
+        token = wait.until(ec.visibility_of_element_located((By.ID, "token")))
+        assert token.get_attribute("value") == DEV_TOKEN  # the hint of the development broker
+        token.clear()
+        token.send_keys("not-a-token\n")
+        problem = wait.until(ec.visibility_of_element_located((By.ID, "problem")))
+        wait.until(lambda d: "401 Unauthorized" in problem.text)
+        assert "Authorization" in problem.text, problem.text  # the Problem's message, naming the field
+        token = wait.until(ec.visibility_of_element_located((By.ID, "token")))  # asked again
+        token.clear()
+        token.send_keys(f"{DEV_TOKEN}\n")
+        wait.until(ec.text_to_be_present_in_element((By.ID, "who"), "signed in as token"))
+        request = driver.find_element(By.ID, "request")
+        request.clear()
+        request.send_keys("meta: {name: no executable}\n")
+        driver.find_element(By.ID, "post-request").click()
+        wait.until(lambda d: "422" in problem.text and problem.is_displayed())
+        assert "executable" in problem.text, problem.text
+        assert not driver.find_element(By.ID, "offerset").is_displayed()
+
+
+async def test_a_development_token_signs_in_and_problems_are_shown_naming_the_field(webdriver_module, nats_url,
+                                                                                     sqlite_store, tmp_path):
+    broker = Broker(nats_url, sqlite_store)
+    try:
+        await broker.start_planner()
+        await broker.start_gateway(auth_tokens={DEV_TOKEN: DEV_IDENTITY})
+        await asyncio.to_thread(_static_sign_in_and_problems, webdriver_module, broker.base_url, tmp_path / "profile")
+    finally:
+        await broker.close()
