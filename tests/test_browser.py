@@ -164,11 +164,12 @@ def _the_dashboard_session(webdriver, base: str, issuer: str, profile: Path) -> 
     return shot
 
 
-async def test_sign_in_ask_accept_and_follow_a_session_in_the_browser(webdriver_module, oidc_broker, tmp_path):
+async def test_sign_in_ask_accept_and_follow_a_session_in_the_browser(webdriver_module, oidc_broker, tmp_path, capsys):
     broker, issuer = oidc_broker
     shot = await asyncio.to_thread(_the_dashboard_session, webdriver_module, broker.base_url, issuer.url,
                                    tmp_path / "profile")
-    print(f"\nscreenshot: {shot}")
+    with capsys.disabled():  # shown by a plain `pytest -q` too: the run's record of what the page looked like
+        print(f"\nscreenshot of the dashboard: {shot}")
     assert shot.stat().st_size > 10_000
     fetched = issuer.fetches()
     assert fetched["authorize"] == 1 and fetched["token"] == 1, fetched
@@ -194,9 +195,10 @@ def _the_docs(webdriver, base: str, profile: Path) -> Path:
     return shot
 
 
-async def test_the_api_docs_render_with_no_internet(webdriver_module, broker, tmp_path):
+async def test_the_api_docs_render_with_no_internet(webdriver_module, broker, tmp_path, capsys):
     shot = await asyncio.to_thread(_the_docs, webdriver_module, broker.base_url, tmp_path / "profile")
-    print(f"\nscreenshot: {shot}")
+    with capsys.disabled():
+        print(f"\nscreenshot of /docs: {shot}")
 
 
 

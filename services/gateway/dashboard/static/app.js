@@ -343,7 +343,7 @@ async function update(session, value, button) {
   clearProblem();
   button.disabled = true;
   try {
-    const doc = await call(session.meta.url || `sessions/${session.meta.uuid}`, {
+    const doc = await call(`sessions/${session.meta.uuid}`, {  // this origin (meta.url may name a public one)
       method: "POST", contentType: "application/json",
       body: JSON.stringify({ kind: "uri:enum-value-update", path: "phase", value }),
     });
