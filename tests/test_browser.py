@@ -228,6 +228,15 @@ def _static_sign_in_and_problems(webdriver, base: str, profile: Path) -> None:
         wait.until(lambda d: "422" in problem.text and problem.is_displayed())
         assert "executable" in problem.text, problem.text
         assert not driver.find_element(By.ID, "offerset").is_displayed()
+        # The timeline's reading of schedules, in the page itself: ISO 8601 durations and interval starts.
+        read = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "import('./ui/assets/timeline.js').then((m) => done([['PT1M', 'P1DT2H30M', 'PT0.5S', 'P', 'soon']"
+            ".map(m.duration), m.blocks({schedule: {available: {start: '2026-01-01T00:00:00Z/PT1M', duration: 'PT2H'},"
+            " releasing: {start: '2026-01-01T02:00:00Z'}}})]))")
+        assert read == [[60_000, 95_400_000, 500, None, None],
+                        [{"part": "available", "start": 1767225600000, "end": 1767232800000},
+                         {"part": "releasing", "start": 1767232800000, "end": 1767232800000}]], read
 
 
 async def test_a_development_token_signs_in_and_problems_are_shown_naming_the_field(webdriver_module, nats_url,
