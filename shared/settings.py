@@ -73,6 +73,9 @@ class GatewaySettings(StoreSettings):
                                                        "and session and GET /accounting")
     oidc_issuer: str | None = Field(None, description="exactly as in the tokens' `iss`, e.g. https://ska-iam.stfc.ac.uk/")
     oidc_audience: str | None = Field(None, description="the `aud` tokens must carry for this broker")
+    oidc_client_id: str | None = Field(None, description="the dashboard's public client at the issuer (sign-in "
+                                                         "by authorization code + PKCE); empty: no sign-in there")
+    oidc_scope: str = Field("openid profile wlcg.groups", description="scopes the dashboard asks the issuer for")
     oidc_roles_claims: list[str] = Field(["groups", "wlcg.groups"], description="claims listing the caller's "
                                                                                 "groups; a leading / is ignored")
     oidc_algorithms: list[str] = Field(["RS256"], description="signature algorithms accepted")

@@ -47,6 +47,8 @@ def test_the_wheel_holds_one_top_level_package_and_no_test_harness(wheel):
     assert "ebroker = srcnet_eb.services." in entry_points
     assert not [n for n in names if "/tests/" in n or n.endswith(("nats_cluster.py", "conftest.py"))]
     assert "srcnet_eb/standins/skaha/sites/site-a.yaml" in names  # the embedded default's stand-in data
+    dashboard = "srcnet_eb/services/gateway/dashboard/static/"  # the page /ui serves, with its scripts
+    assert {f"{dashboard}{f}" for f in ("index.html", "app.js", "api.js", "auth.js", "timeline.js", "style.css")} <= set(names)
 
 
 def test_the_installed_wheel_is_not_shadowed_by_folders_of_the_old_names(wheel, tmp_path):

@@ -90,6 +90,7 @@ def run(options: Options, stopping: threading.Event, echo: Callable[[str], None]
         live = _wait_for_agents(base, 2 * len(DEMO_SITES) + bool(slurm_site))
         echo(f"Execution Broker up ({live} live agents: platform and data agents of each site)\n"
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
+                   f"  dashboard {base}/ui   (in a browser)\n"
                    f"  requests  POST {base}/requests   (offers; /offersets too)   POST {base}/direct   (run now)\n"
                    f"  agents    {base}/agents\n"
                    f"  token     {DEV_TOKEN}   (development; send 'Authorization: Bearer {DEV_TOKEN}', "

@@ -23,6 +23,7 @@ from srcnet_eb.shared.store.accounting import Accounting
 
 from . import (accounting_routes, agent_routes, direct_routes, event_routes, offerset_routes, openapi, payload, problems,
                session_routes)
+from . import dashboard, docs_routes
 from .auth import authenticator
 from .problems import ErrorResponse
 from .state import Gateway
@@ -76,7 +77,8 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
             if own_store:
                 await db.close()
 
-    app = FastAPI(title="SRCNet Execution Broker", version="1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="SRCNet Execution Broker", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # docs_routes serves them from packaged assets, not a CDN
     problems.install(app)
     app.include_router(offerset_routes.router)
     app.include_router(direct_routes.router)
@@ -84,6 +86,8 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     app.include_router(agent_routes.router)
     app.include_router(accounting_routes.router)
     app.include_router(event_routes.router)
+    dashboard.install(app)
+    docs_routes.install(app)
     openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList,
-                          Accounting])
+                          Accounting, dashboard.DashboardConfig])
     return app

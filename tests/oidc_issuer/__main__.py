@@ -8,6 +8,7 @@ import argparse
 import uvicorn
 
 from .app import create_app
+from .codeflow import PublicClient, User
 from .issuer import OidcIssuer
 
 
@@ -17,10 +18,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")  # loopback: the stand-in mints tokens for anyone
     parser.add_argument("--port", type=int, default=8702)
     parser.add_argument("--audience", default="ebroker")
+    parser.add_argument("--client", default="eb-dashboard", help="a public client (the dashboard: EB_OIDC_CLIENT_ID)")
+    parser.add_argument("--user", default="dev", help="who /authorize signs in, at once")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     issuer = OidcIssuer(url=f"http://{args.host}:{args.port}/")
-    print(f"issuer {issuer.url}\n"
+    issuer.flow.register(PublicClient(args.client, args.audience))
+    issuer.flow.user = User(args.user, ("/operator",))
+    print(f"issuer {issuer.url}   (dashboard client {args.client}: signs in {args.user} at once)\n"
           f"token  {issuer.mint('dev', args.audience, groups=['/operator'])}\n"
           f"more:  curl -X POST {issuer.url}standin/token -d '{{\"sub\": \"alice\", \"aud\": \"{args.audience}\"}}'",
           flush=True)

@@ -14,6 +14,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from .codeflow import CodeFlow
+
 
 @dataclass(frozen=True)
 class SigningKey:
@@ -35,6 +37,7 @@ class OidcIssuer:
 
     url: str = ""
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.new()])
+    flow: CodeFlow = field(default_factory=CodeFlow)  # browsers' sign-in: authorization code + PKCE
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -50,6 +53,8 @@ class OidcIssuer:
         return {"issuer": self.url, "jwks_uri": f"{base}/jwk", "token_endpoint": f"{base}/token",
                 "authorization_endpoint": f"{base}/authorize", "userinfo_endpoint": f"{base}/userinfo",
                 "response_types_supported": ["code", "token"], "subject_types_supported": ["public"],
+                "code_challenge_methods_supported": ["S256"], "token_endpoint_auth_methods_supported": ["none"],
+                "scopes_supported": ["openid", "profile", "email", "wlcg.groups"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token",
                                           "urn:ietf:params:oauth:grant-type:token-exchange"]}
