@@ -1,0 +1,96 @@
+"""`Broker.watch`: the Server-Sent Events of an OfferSet or a session as `Event`s, reconnecting with
+`Last-Event-ID` when the connection drops before the stream's end. A broker without the event
+endpoints (404/405 on `/events` for a resource that exists) is watched by polling instead, with the
+same events, so a script works against either."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+from httpx_sse import SSEError, aconnect_sse
+
+from srcnet_eb.shared.model import FINAL_PHASES, OfferSetStatus
+
+from .errors import BrokerError, Unreachable
+from .items import Event
+
+RETRIES = 5  # connection failures in a row before Unreachable; each wait doubles from 0.5 s
+POLL_EVERY = 1.0  # seconds between looks at a session, when polling
+
+
+def _last(event: Event) -> bool:
+    """Does the stream end after this event?"""
+    return event.kind == "offerset" or (event.kind == "phase" and event.data.get("phase") in FINAL_PHASES)
+
+
+async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, float], Awaitable[dict]],
+                 last_event_id: str | None = None) -> AsyncIterator[Event]:
+    """Events of `resource` (an OfferSet or session URL) until its last; `get(url, wait)` reads it
+    (for the polling fallback)."""
+    failures, last_id = 0, last_event_id
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            async with aconnect_sse(http, "GET", f"{resource}/events", headers=headers,
+                                    timeout=httpx.Timeout(30, read=None)) as source:
+                answer = source.response
+                if answer.status_code in (404, 405) and await _exists(get, resource):
+                    async for event in _poll(resource, get):
+                        yield event
+                    return
+                if answer.status_code != 200:
+                    await answer.aread()
+                    raise BrokerError.of(answer)
+                async for sse in source.aiter_sse():
+                    failures = 0
+                    if not sse.event or sse.event == "message":
+                        continue
+                    event = Event(sse.event, json.loads(sse.data) if sse.data else {}, sse.id or None)
+                    last_id = event.id or last_id
+                    yield event
+                    if _last(event):
+                        return
+        except (httpx.TransportError, SSEError) as exc:  # dropped: come back after what we saw
+            failures += 1
+            if failures > RETRIES:
+                raise Unreachable(resource, str(exc) or type(exc).__name__) from None
+            await asyncio.sleep(0.5 * 2 ** (failures - 1))
+        # The server ended the stream before its last event (a gateway restarting): reconnect.
+
+
+async def _exists(get: Callable[[str, float], Awaitable[dict]], resource: str) -> bool:
+    try:
+        await get(resource, 0)
+    except BrokerError as exc:
+        if exc.status == 404:
+            raise
+        return False
+    return True
+
+
+async def _poll(resource: str, get: Callable[[str, float], Awaitable[dict]]) -> AsyncIterator[Event]:
+    if "/offersets/" in resource:
+        doc = await get(resource, 0)
+        while doc.get("status") != OfferSetStatus.COMPLETE:
+            doc = await get(resource, 25)
+        for offer in doc.get("offers", []):
+            yield Event("offer", offer, None)
+        yield Event("offerset", doc, None)
+        return
+    seen, said = 0, False
+    while True:
+        doc = await get(resource, 0)
+        history = doc.get("history", [])
+        if not history and not said:  # an offer has no history yet: its phase is the first event
+            said = True
+            yield Event("phase", {"phase": doc.get("phase"), "time": doc.get("meta", {}).get("created"),
+                                  "source": "poll", "messages": [], "session": doc}, None)
+        for i, change in enumerate(history[seen:], seen + 1):
+            yield Event("phase", {**change, "source": "poll", "session": doc}, f"poll-{i}")
+        seen = len(history)
+        if doc.get("phase") in FINAL_PHASES:
+            return
+        await asyncio.sleep(POLL_EVERY)
