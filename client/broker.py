@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from srcnet_eb.shared.model import ExecutionRequest, ExecutionSession, OfferSet,
 from srcnet_eb.shared.settings import DEV_TOKEN
 
 from . import events
-from .errors import BrokerError, Unreachable
+from .errors import BrokerError, Unreachable, reason_of
 from .items import Event, OfferSetItem, Released, SessionItem
 
 DEFAULT_URL = "http://127.0.0.1:8080"  # the embedded default (`ebroker up`)
@@ -161,7 +162,8 @@ class Broker:
     # --- events ------------------------------------------------------------------------------------
     def watch(self, ref: Ref, *, last_event_id: str | None = None) -> AsyncIterator[Event]:
         """The events of an OfferSet (`offer`…, then `offerset`) or a session (`phase`…, to a final
-        phase), as they happen. A bare uuid is taken for a session unless it is an OfferSet's."""
+        phase), as they happen. A bare uuid is taken for a session unless it is an OfferSet's. To stop
+        early, close it: `async with contextlib.aclosing(eb.watch(s)) as events: async for e in events: …`."""
         return self._watch(ref, last_event_id)
 
     async def _watch(self, ref: Ref, last_event_id: str | None) -> AsyncIterator[Event]:
@@ -171,8 +173,9 @@ class Broker:
             url = self.session_url(ref)
         else:
             url = await self._which(str(ref))
-        async for event in events.stream(self._http, url, self._get, last_event_id):
-            yield event
+        async with aclosing(events.stream(self._http, url, self._get, last_event_id)) as stream:
+            async for event in stream:
+                yield event
 
     async def _which(self, uuid: str) -> str:
         session = self.session_url(uuid)
@@ -196,16 +199,7 @@ class Broker:
         try:
             return await self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise Unreachable(self.url if url.startswith(self.url) else url, _reason(exc)) from None
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ConnectError) and "All connection attempts failed" in str(exc):
-        return "connection refused (is it up? set --url or EB_URL)"  # anyio's words for ECONNREFUSED
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer in time ({type(exc).__name__})"
-    text = str(exc) or type(exc).__name__
-    return text.split("] ", 1)[-1] if text.startswith("[Errno") else text
+            raise Unreachable(self.url if url.startswith(self.url) else url, reason_of(exc)) from None
 
 
 def _body(request: Request, media_type: str | None) -> tuple[bytes, str]:

@@ -42,3 +42,13 @@ class Unreachable(BrokerError):
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(None, f"cannot reach the broker at {url}", detail=reason)
+
+
+def reason_of(exc: httpx.TransportError) -> str:
+    """A transport error in a few plain words."""
+    if isinstance(exc, httpx.ConnectError) and "All connection attempts failed" in str(exc):
+        return "connection refused (is it up? set --url or EB_URL)"  # anyio's words for ECONNREFUSED
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    text = str(exc) or type(exc).__name__
+    return text.split("] ", 1)[-1] if text.startswith("[Errno") else text

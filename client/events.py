@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from srcnet_eb.shared.model import FINAL_PHASES, OfferSetStatus
 
-from .errors import BrokerError, Unreachable
+from .errors import BrokerError, Unreachable, reason_of
 from .items import Event
 
 RETRIES = 5  # connection failures in a row before Unreachable; each wait doubles from 0.5 s
@@ -30,7 +31,7 @@ async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, flo
                  last_event_id: str | None = None) -> AsyncIterator[Event]:
     """Events of `resource` (an OfferSet or session URL) until its last; `get(url, wait)` reads it
     (for the polling fallback)."""
-    failures, last_id = 0, last_event_id
+    failures, last_id, connected = 0, last_event_id, False
     while True:
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
@@ -38,25 +39,29 @@ async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, flo
                                     timeout=httpx.Timeout(30, read=None)) as source:
                 answer = source.response
                 if answer.status_code in (404, 405) and await _exists(get, resource):
-                    async for event in _poll(resource, get):
-                        yield event
+                    async with aclosing(_poll(resource, get)) as polled:
+                        async for event in polled:
+                            yield event
                     return
                 if answer.status_code != 200:
                     await answer.aread()
                     raise BrokerError.of(answer)
-                async for sse in source.aiter_sse():
-                    failures = 0
-                    if not sse.event or sse.event == "message":
-                        continue
-                    event = Event(sse.event, json.loads(sse.data) if sse.data else {}, sse.id or None)
-                    last_id = event.id or last_id
-                    yield event
-                    if _last(event):
-                        return
+                connected = True
+                async with aclosing(source.aiter_sse()) as received:
+                    async for sse in received:
+                        failures = 0
+                        if not sse.event or sse.event == "message":
+                            continue
+                        event = Event(sse.event, json.loads(sse.data) if sse.data else {}, sse.id or None)
+                        last_id = event.id or last_id
+                        yield event
+                        if _last(event):
+                            return
         except (httpx.TransportError, SSEError) as exc:  # dropped: come back after what we saw
             failures += 1
-            if failures > RETRIES:
-                raise Unreachable(resource, str(exc) or type(exc).__name__) from None
+            if not connected or failures > RETRIES:  # never reached, or gone for good
+                reason = reason_of(exc) if isinstance(exc, httpx.TransportError) else str(exc)
+                raise Unreachable(resource, reason) from None
             await asyncio.sleep(0.5 * 2 ** (failures - 1))
         # The server ended the stream before its last event (a gateway restarting): reconnect.
 
