@@ -39,7 +39,7 @@ async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, flo
                                     timeout=httpx.Timeout(30, read=None)) as source:
                 answer = source.response
                 if answer.status_code in (404, 405) and await _exists(get, resource):
-                    async with aclosing(_poll(resource, get)) as polled:
+                    async with aclosing(_poll(resource, get, last_id)) as polled:
                         async for event in polled:
                             yield event
                     return
@@ -76,7 +76,8 @@ async def _exists(get: Callable[[str, float], Awaitable[dict]], resource: str) -
     return True
 
 
-async def _poll(resource: str, get: Callable[[str, float], Awaitable[dict]]) -> AsyncIterator[Event]:
+async def _poll(resource: str, get: Callable[[str, float], Awaitable[dict]],
+                last_id: str | None) -> AsyncIterator[Event]:
     if "/offersets/" in resource:
         doc = await get(resource, 0)
         while doc.get("status") != OfferSetStatus.COMPLETE:
@@ -85,7 +86,9 @@ async def _poll(resource: str, get: Callable[[str, float], Awaitable[dict]]) -> 
             yield Event("offer", offer, None)
         yield Event("offerset", doc, None)
         return
-    seen, said = 0, False
+    # A session's events are its history entries, numbered: `poll-N` resumes after the N-th.
+    seen = int(last_id[5:]) if last_id and last_id.startswith("poll-") and last_id[5:].isdigit() else 0
+    said = seen > 0
     while True:
         doc = await get(resource, 0)
         history = doc.get("history", [])

@@ -112,7 +112,7 @@ def main() -> None:
     """`ebroker`: a usage error is one line on stderr (exit 2), not click's box."""
     command = typer.main.get_command(app)
     try:
-        code = command.main(standalone_mode=False)
+        code = command.main(prog_name="ebroker", standalone_mode=False)
     except typer.Abort:
         code = 130
     except typer.TyperException as exc:  # click's usage errors, as typer ships them
