@@ -13,7 +13,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from srcnet_eb.client import Broker, Event
+from srcnet_eb.client import Broker, BrokerError, Event
 from srcnet_eb.shared.model import ExecutionSession, Phase, Result
 
 from . import view
@@ -21,6 +21,9 @@ from . import view
 
 async def follow(eb: Broker, ref: str, as_json: bool) -> int:
     state = _State()
+    if not as_json:  # a session's history so far first: a stream starts at the current phase
+        for line in await state.history(eb, ref):
+            typer.echo(line)
     with Live(Text(""), console=view.status, transient=True, refresh_per_second=2) as live:
         async def tick() -> None:
             while True:
@@ -54,6 +57,19 @@ class _State:
         self.since = time.monotonic()
         self.offers = 0
 
+    async def history(self, eb: Broker, ref: str) -> list[str]:
+        if "/offersets/" in ref:
+            return []
+        try:
+            session = await eb.session(ref)
+        except BrokerError as exc:
+            if exc.status == 404 and "/sessions/" not in ref:  # a bare uuid: an OfferSet's
+                return []
+            raise
+        doc = session.wire()
+        return [line for change in doc.get("history", [])
+                for line in self.lines(Event("phase", {**change, "session": doc}))]
+
     def lines(self, event: Event) -> list[str]:
         if event.kind == "offer":
             self.offers += 1
@@ -61,7 +77,7 @@ class _State:
             return [f"offer from {site}: {event.data.get('meta', {}).get('url')}"]
         if event.kind == "offerset":
             return view.offerset_lines(event.offerset)
-        key = (event.data.get("time"), event.data.get("phase"), tuple(event.messages))
+        key = (event.time, event.data.get("phase"), tuple(event.messages))  # parsed: any spelling of an instant
         if key in self.seen:  # a repeat after a reconnection
             return []
         self.seen.add(key)
