@@ -54,7 +54,7 @@ def test_stand_ins_stay_apart_from_what_they_stand_in_for():
 
 def test_every_path_the_page_names_exists():
     page = (ROOT / "docs" / "architecture.md").read_text()
-    named = set(re.findall(r"`((?:shared|services|standins|srcnet_eb|tests|bench|examples|docs)/[\w./-]*)`", page))
+    named = set(re.findall(r"`((?:shared|services|standins|client|srcnet_eb|tests|bench|examples|docs)/[\w./-]*)`", page))
     assert named, "the page names no module"
     assert sorted(p for p in named if not (ROOT / p).exists()) == []
 
