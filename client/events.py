@@ -18,6 +18,7 @@ from srcnet_eb.shared.model import FINAL_PHASES, OfferSetStatus
 from .errors import BrokerError, Unreachable, reason_of
 from .items import Event
 
+DIALECT = {"dialect": "2025-11"}  # the documents in the events in the form shared.model reads (broker.ACCEPT)
 RETRIES = 5  # connection failures in a row before Unreachable; each wait doubles from 0.5 s
 POLL_EVERY = 1.0  # seconds between looks at a session, when polling
 
@@ -35,7 +36,7 @@ async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, flo
     while True:
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
-            async with aconnect_sse(http, "GET", f"{resource}/events", headers=headers,
+            async with aconnect_sse(http, "GET", f"{resource}/events", headers=headers, params=DIALECT,
                                     timeout=httpx.Timeout(30, read=None)) as source:
                 answer = source.response
                 if answer.status_code in (404, 405) and await _exists(get, resource):
