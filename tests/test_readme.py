@@ -40,7 +40,7 @@ CURL = [
     ("Prefer: wait=10' {base}/offersets/", ["status: COMPLETE", "result: 'YES'", "phase: OFFERED"]),
     ("curl -sL {base}/requests", ["status: COMPLETE", "result: 'YES'", "phase: OFFERED"]),
     ('"value": "ACCEPTED"', ["phase: "]),
-    ("curl -s -H \"$AUTH\" {base}/sessions/", ["history:\n", "\nobserved:\n", "\nsite:\n"]),
+    ("curl -s -H \"$AUTH\" {base}/sessions/", ["\nphase: ", "\nhistory:\n", "\nsite:\n"]),
 ]
 
 
