@@ -79,6 +79,15 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
         no.write_text(EXAMPLE.read_text().replace("min: 2", "min: 500").replace("max: 4", "max: 500"))
         refusal = ebroker("ask", str(no), env=at)
         assert refusal.returncode == 1 and ": NO" in refusal.stdout and "500 cores asked" in refusal.stdout
+        # ls: the caller's OfferSets and sessions (a one-line error where the lists are not in yet: 405).
+        listed = ebroker("ls", "--json", "--limit", "5", env=at)
+        if listed.returncode == 1:
+            assert listed.stderr == "ebroker: 405 Method Not Allowed: path: Method Not Allowed\n", listed.stderr
+        else:
+            found = json.loads(listed.stdout)
+            assert listed.returncode == 0 and len(found["offersets"]) == len(found["sessions"]) == 5, found
+            assert [o["result"] for o in found["offersets"][:2]] == ["NO", "YES"]  # newest first
+            assert found["offersets"][1]["uuid"] == json.loads(answered.stdout)["meta"]["uuid"]
         # A bare uuid is a session of this broker; an unknown one is a 404 on one line; a typo is a usage error.
         unknown = ebroker("accept", "6f0c1234-0000-0000-0000-000000000000", env=at)
         assert unknown.returncode == 1 and unknown.stderr.startswith("ebroker: 404 ") and unknown.stderr.count("\n") == 1

@@ -3,6 +3,7 @@ shown while waiting (rich, on stderr, so stdout stays what a script reads)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -13,7 +14,8 @@ from srcnet_eb.client import Event, OfferSetItem, SessionItem
 from srcnet_eb.shared.model import ExecutionSession, OfferSet
 
 status = Console(stderr=True, highlight=False)  # live views and errors
-out = Console(highlight=False, soft_wrap=True)  # what the command answers
+# What the command answers; piped, its tables are as wide as they need (no terminal to fit).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 
 
 def offerset_lines(offerset: OfferSet) -> list[str]:
@@ -71,7 +73,8 @@ def collecting(name: str, since: float, now: float, sites: dict[str, int]) -> Te
 
 
 def offersets_table(rows: list[OfferSetItem]) -> Table:
-    table = Table("OfferSet", "name", "status", "result", "offers", "accepted", "created", box=None, pad_edge=False)
+    table = Table("OfferSet", "name", "status", "result", "offers", "accepted session", "created", box=None,
+                  pad_edge=False)
     for r in rows:
         table.add_row(r.url, r.name or "", r.status, r.result or "", str(r.offers), str(r.accepted or ""),
                       _instant(r.created))
