@@ -32,18 +32,16 @@ async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, flo
                  last_event_id: str | None = None) -> AsyncIterator[Event]:
     """Events of `resource` (an OfferSet or session URL) until its last; `get(url, wait)` reads it
     (for the polling fallback)."""
-    failures, last_id, connected = 0, last_event_id, False
-    while True:
+    failures, last_id, connected, poll = 0, last_event_id, False, False
+    while not poll:
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
             async with aconnect_sse(http, "GET", f"{resource}/events", headers=headers, params=DIALECT,
                                     timeout=httpx.Timeout(30, read=None)) as source:
                 answer = source.response
-                if answer.status_code in (404, 405) and await _exists(get, resource):
-                    async with aclosing(_poll(resource, get, last_id)) as polled:
-                        async for event in polled:
-                            yield event
-                    return
+                if answer.status_code in (404, 405):
+                    poll = True  # no event streams here, or no such resource: polling tells which
+                    continue
                 if answer.status_code != 200:
                     await answer.aread()
                     raise BrokerError.of(answer)
@@ -58,23 +56,19 @@ async def stream(http: httpx.AsyncClient, resource: str, get: Callable[[str, flo
                         yield event
                         if _last(event):
                             return
-        except (httpx.TransportError, SSEError) as exc:  # dropped: come back after what we saw
-            failures += 1
-            if not connected or failures > RETRIES:  # never reached, or gone for good
-                reason = reason_of(exc) if isinstance(exc, httpx.TransportError) else str(exc)
-                raise Unreachable(resource, reason) from None
-            await asyncio.sleep(0.5 * 2 ** (failures - 1))
-        # The server ended the stream before its last event (a gateway restarting): reconnect.
-
-
-async def _exists(get: Callable[[str, float], Awaitable[dict]], resource: str) -> bool:
-    try:
-        await get(resource, 0)
-    except BrokerError as exc:
-        if exc.status == 404:
-            raise
-        return False
-    return True
+        except SSEError as exc:  # a 200 that is not an event stream (a proxy's page): not worth retrying
+            raise BrokerError(200, "not an event stream", field="Content-Type", detail=str(exc)) from None
+        except httpx.TransportError as exc:  # dropped: come back after what we saw
+            if not connected:  # never reached: say so at once
+                raise Unreachable(resource, reason_of(exc)) from None
+        # Dropped, or ended before its last event (a gateway restarting): reconnect after a back-off.
+        failures += 1
+        if failures > RETRIES:
+            raise Unreachable(resource, f"the event stream ended {RETRIES} times in a row before its last event")
+        await asyncio.sleep(0.5 * 2 ** (failures - 1))
+    async with aclosing(_poll(resource, get, last_id)) as polled:  # its first look raises the resource's 404
+        async for event in polled:
+            yield event
 
 
 async def _poll(resource: str, get: Callable[[str, float], Awaitable[dict]],
