@@ -2,6 +2,8 @@
 # Both install what they need into .venv first (only again when pyproject.toml changes).
 PYTHON ?= python3
 VENV   := .venv
+# `make up PORT=8123`: the gateway's port
+PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
 .PHONY: up test bench asyncapi clean
@@ -13,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 up: $(STAMP)
-	$(VENV)/bin/ebroker up
+	$(VENV)/bin/ebroker up --port $(PORT)
 
 test: $(STAMP)
 	bash scripts/rucio/server.sh provision  # the real Rucio server's own venv, for the data tests

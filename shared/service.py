@@ -26,10 +26,13 @@ async def run_until_stopped(service: Service) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    log = logging.getLogger(type(service).__module__)
     await service.start()
+    log.info("%s started", type(service).__name__)  # every process's log says it is up, and when it stops
     try:
         await stop.wait()
     finally:
+        log.info("%s stopping", type(service).__name__)
         await service.stop()
 
 

@@ -46,6 +46,7 @@ class GatewaySettings(StoreSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = Field(None, description="base URL put in Location and meta.url; default: from the request")
+    access_log: bool = Field(False, description="log every request (the embedded default does)")
     # Intake limits (README "Limits"): every body is checked against them while it is read and parsed,
     # and at start-up the largest request they let through is checked to fit the NATS server's max_payload.
     max_body_bytes: int = Field(262_144, gt=0, description="largest request body, bytes (413 beyond)")

@@ -43,19 +43,24 @@ def test_processes_do_not_import_each_other():
     assert _offending("services", crosses) == []
 
 
+def test_the_client_library_speaks_only_http():
+    """srcnet_eb.client is what a user's script imports: the wire model and settings, never a process."""
+    assert _offending("client", lambda p, n: n.startswith(("srcnet_eb.services", "srcnet_eb.standins"))) == []
+
+
 def test_stand_ins_stay_apart_from_what_they_stand_in_for():
     assert _offending("standins", lambda p, n: n.startswith("srcnet_eb.services")) == []
 
 
 def test_every_path_the_page_names_exists():
     page = (ROOT / "docs" / "architecture.md").read_text()
-    named = set(re.findall(r"`((?:shared|services|standins|srcnet_eb|tests|bench|examples|docs)/[\w./-]*)`", page))
+    named = set(re.findall(r"`((?:shared|services|standins|client|srcnet_eb|tests|bench|examples|docs)/[\w./-]*)`", page))
     assert named, "the page names no module"
     assert sorted(p for p in named if not (ROOT / p).exists()) == []
 
 
 def test_no_module_over_300_lines_without_a_reason():
-    long = [f"{p.relative_to(ROOT)}: {n} lines" for folder in ("shared", "services", "standins", "srcnet_eb")
+    long = [f"{p.relative_to(ROOT)}: {n} lines" for folder in ("shared", "services", "standins", "client", "srcnet_eb")
             for p in _modules(folder) if (n := len(p.read_text().splitlines())) > MOST_LINES
             and WHY_LONGER not in (ast.get_docstring(ast.parse(p.read_text())) or "")]
     assert long == []

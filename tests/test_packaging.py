@@ -1,6 +1,6 @@
 """One import root: a real wheel installs exactly `srcnet_eb` (plus the `ebroker` script), leaves the
 test harnesses out, and neither it nor the editable install can be shadowed by a folder called
-`shared/`, `services/` or `standins/` elsewhere on sys.path. No module imports the old bare roots."""
+`shared/`, `services/`, `standins/` or `client/` elsewhere on sys.path. No module imports the old bare roots."""
 from __future__ import annotations
 
 import ast
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OLD_ROOTS = {"shared", "services", "standins"}
-PROBE = ("import srcnet_eb.plugin, srcnet_eb.shared.model, srcnet_eb.services.gateway.app, srcnet_eb.standins.skaha;"
+OLD_ROOTS = {"shared", "services", "standins", "client"}
+PROBE = ("import srcnet_eb.plugin, srcnet_eb.shared.model, srcnet_eb.services.gateway.app, srcnet_eb.standins.skaha, srcnet_eb.client;"
          "from importlib.metadata import entry_points;"
          "[e.load() for e in entry_points(group='srcnet_eb.platforms') if e.name in ('canfar', 'slurm')];"
          "print(srcnet_eb.shared.model.__file__)")
@@ -73,7 +73,7 @@ def test_the_editable_install_is_not_shadowed_either(tmp_path):
 
 
 def _python_files():
-    for folder in ("shared", "services", "standins", "srcnet_eb", "tests", "bench", "examples", "scripts"):
+    for folder in ("shared", "services", "standins", "client", "srcnet_eb", "tests", "bench", "examples", "scripts"):
         yield from (ROOT / folder).rglob("*.py")
 
 

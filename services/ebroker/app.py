@@ -5,6 +5,7 @@ configuration), `platforms` and `asyncapi`."""
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -12,16 +13,19 @@ from typing import Annotated
 import typer
 
 from srcnet_eb.services.embedded import default
+from srcnet_eb.services.embedded.ports import PortBusy
 from srcnet_eb.services.embedded.supervisor import GaveUp
 
 from . import client
 
-app = typer.Typer(add_completion=False, help="SRCNet Execution Broker")
+# Completion: `ebroker --install-completion` (bash, zsh, fish, PowerShell). No rich tracebacks: main()
+# turns every usage error into one line.
+app = typer.Typer(help="SRCNet Execution Broker", pretty_exceptions_enable=False, no_args_is_help=True)
 
 
 @app.command()
 def up(
-    port: Annotated[int, typer.Option(help="gateway port on 127.0.0.1")] = 8080,
+    port: Annotated[int, typer.Option(help="gateway port on 127.0.0.1", min=1, max=65535)] = 8080,
     nats_url: Annotated[str | None, typer.Option(envvar="EB_NATS_URL", help="use this NATS instead of an embedded one")] = None,
     database_url: Annotated[str | None, typer.Option(envvar="EB_DATABASE_URL", help="SQLAlchemy URL; default SQLite in --state")] = None,
     rucio_url: Annotated[str | None, typer.Option(envvar="EB_RUCIO_HOST", help="the sites' data agents ask this "
@@ -38,6 +42,9 @@ def up(
     options = default.Options(port, nats_url, database_url, rucio_url, collect_timeout, state, slurm)
     try:
         default.run(options, stopping, typer.echo, lambda line: typer.echo(line, err=True))
+    except PortBusy as exc:
+        typer.echo(f"ebroker up: {exc}", err=True)
+        raise typer.Exit(2) from None
     except GaveUp as exc:
         typer.echo(f"stopping: {exc} (see {(state / 'logs').resolve()})", err=True)
         raise typer.Exit(1) from None
@@ -102,4 +109,15 @@ client.install(app)
 
 
 def main() -> None:
-    app()
+    """`ebroker`: a usage error is one line on stderr (exit 2), not click's box."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="ebroker", standalone_mode=False)
+    except typer.Abort:
+        code = 130
+    except typer.TyperException as exc:  # click's usage errors, as typer ships them
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"ebroker: {exc.format_message()}{where}", err=True)
+        code = getattr(exc, "exit_code", 2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -20,7 +20,7 @@ from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 
 from .children import Children
 from .nats import EmbeddedNats
-from .ports import free_port, wait_listening
+from .ports import check_free, free_port, wait_listening
 from .slurm import detect as detect_slurm
 from .supervisor import Supervisor
 
@@ -52,6 +52,7 @@ def run(options: Options, stopping: threading.Event, echo: Callable[[str], None]
     port, nats_url, database_url, rucio_url = options.port, options.nats_url, options.database_url, options.rucio_url
     collect_timeout, slurm = options.collect_timeout, options.slurm
     state = options.state.resolve()
+    check_free(port)  # before any child: a busy port is one plain line, not a gateway crash loop
     children = Children(state / "logs")
     supervisor = Supervisor(children, warn)
     try:
@@ -84,10 +85,15 @@ def run(options: Options, stopping: threading.Event, echo: Callable[[str], None]
         children.spawn("planner", "srcnet_eb.services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
         # Identity: the embedded default is for development: static mode, one token (an operator).
         auth = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
-        children.spawn("gateway", "srcnet_eb.services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1", "EB_PORT": str(port)})
-        wait_listening("127.0.0.1", port, timeout=30)
+        children.spawn("gateway", "srcnet_eb.services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1",
+                                                                 "EB_PORT": str(port), "EB_ACCESS_LOG": "true"})
         base = f"http://127.0.0.1:{port}"
-        live = _wait_for_agents(base, 2 * len(DEMO_SITES) + bool(slurm_site))
+        expected = 2 * len(DEMO_SITES) + bool(slurm_site)
+        live = _wait_until_up(base, expected, children, supervisor, stopping)
+        if live is None:
+            return
+        if live < expected:
+            warn(f"only {live} of {expected} agents live after {UP_PATIENCE:g} s (see {children.log_dir})")
         echo(f"Execution Broker up ({live} live agents: platform and data agents of each site)\n"
                    f"  gateway   {base}   (OpenAPI: {base}/docs)\n"
                    f"  dashboard {base}/ui   (in a browser)\n"
@@ -110,18 +116,27 @@ def run(options: Options, stopping: threading.Event, echo: Callable[[str], None]
         children.stop()
 
 
-def _wait_for_agents(base: str, expected: int, timeout: float = 20.0) -> int:
-    live = 0
-    for _ in range(int(timeout / 0.25)):
+UP_PATIENCE = 60.0  # seconds for the gateway to answer and every agent to be live
+
+
+def _wait_until_up(base: str, expected: int, children: Children, supervisor: Supervisor,
+                   stopping: threading.Event) -> int | None:
+    """The number of live agents once the gateway answers `GET /agents` with all `expected` (or after
+    UP_PATIENCE, with fewer); None when stopped meanwhile. The supervisor keeps watch meanwhile, so a
+    child that dies while starting is started again (and a crash loop raises GaveUp)."""
+    deadline, live = time.monotonic() + UP_PATIENCE, 0
+    while time.monotonic() < deadline:
+        supervisor.check()
         try:
-            found = httpx.get(f"{base}/agents", headers={"Accept": "application/json",
-                                                         "Authorization": f"Bearer {DEV_TOKEN}"}, timeout=2).json()
-            live = len(found.get("agents", []))
+            answer = httpx.get(f"{base}/agents", headers={"Accept": "application/json",
+                                                          "Authorization": f"Bearer {DEV_TOKEN}"}, timeout=2)
+            live = len(answer.json().get("agents", [])) if answer.status_code == 200 else 0
         except (httpx.HTTPError, ValueError):
             live = 0
         if live >= expected:
             break
-        time.sleep(0.25)
+        if stopping.wait(0.25):
+            return None
     return live
 
 

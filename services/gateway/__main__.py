@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 from srcnet_eb.shared.settings import GatewaySettings
@@ -12,7 +14,11 @@ from .serve import uvicorn_config
 
 def main() -> None:
     settings = GatewaySettings()
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    # The app's own loggers (warnings of plans, JWKS, sessions) reach the process's output, as the other
+    # processes' do (shared/service.py); uvicorn's start line and, if asked, its access log too.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, log_level="info",
+                                  access_log=settings.access_log)).run()
 
 
 if __name__ == "__main__":

@@ -174,6 +174,7 @@ class Planner:
             await self.direct.settle(offerset, owner)
         if done:
             await self._announce(c.OfferSetCompleted(offerset=offerset, result=outcome.result))
+            log.info("OfferSet %s COMPLETE: %s, %d offer(s)", offerset, outcome.result, len(outcome.offers))
         return outcome
 
     async def _announce(self, completed: c.OfferSetCompleted) -> None:
