@@ -20,7 +20,8 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
           "response_headers_conformance", "response_schema_conformance")
 # Every operation with a JSON body (YAML and XML bodies: tests/test_intake.py), and the reads.
 OPERATIONS = {"POST /requests", "POST /offersets", "GET /offersets/{uuid}", "POST /direct",
-              "GET /sessions/{uuid}", "POST /sessions/{uuid}", "GET /agents", "GET /accounting"}
+              "GET /sessions/{uuid}", "POST /sessions/{uuid}", "GET /agents", "GET /accounting",
+              "GET /offersets", "GET /sessions", "POST /offers/release"}
 
 
 @pytest.mark.timeout(300)
