@@ -13,6 +13,7 @@ from srcnet_eb.shared.store import Store
 
 log = logging.getLogger(__name__)
 
+NAMED = 3  # OfferSets named in one message at most (a script asking in a loop may hold hundreds)
 TEMPLATE = ("Your earlier OfferSet(s) {offersets} hold {count} open offer(s) at site {site} until {until}, "
             "which this request may have waited for; POST /offers/release (or `ebroker release`) lets them go")
 
@@ -29,7 +30,10 @@ async def messages(store: Store, owner: str | None, offerset: UUID, sites: Colle
         return []
     out = []
     for site, group in groupby(held, key=lambda h: h.site):
-        found = list(group)
-        out.append(info(TEMPLATE, site=site, offersets=", ".join(str(h.offerset) for h in found),
-                        count=sum(h.offers for h in found), until=format_instant(max(h.until for h in found))))
+        found = sorted(group, key=lambda h: h.until, reverse=True)  # those that hold longest first
+        named = ", ".join(str(h.offerset) for h in found[:NAMED])
+        if len(found) > NAMED:
+            named += f" and {len(found) - NAMED} more"
+        out.append(info(TEMPLATE, site=site, offersets=named, count=sum(h.offers for h in found),
+                        until=format_instant(found[0].until)))
     return out
