@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from srcnet_eb.services.planner.holds import TEMPLATE
-from srcnet_eb.shared.model import Result
+from srcnet_eb.shared.model import Result, format_instant
 from srcnet_eb.shared.store import Store, tables
 
 from .broker import ALICE, BOB, Broker
@@ -169,3 +169,37 @@ async def test_a_version_4_database_gives_its_sessions_their_offersets_owner(tmp
         assert await store.holds.open_offers("bob") == []
     finally:
         await store.close()
+
+
+async def test_the_message_names_at_most_three_offersets_a_site_and_counts_the_rest(store: Store):
+    from srcnet_eb.services.planner.holds import NAMED, messages
+
+    alice = f"alice-{uuid.uuid4()}"  # the PostgreSQL database is the session's: other tests' alice has offers
+    now = datetime.now(UTC)
+    made = []
+    for i in range(NAMED + 2):  # each with two open offers at site-a; the last one's at site-b too
+        oid = uuid.uuid4()
+        await store.offersets.add(oid, _request(), owner=alice)
+        offers = [_offer(now + timedelta(minutes=i)), _offer(now + timedelta(minutes=i, seconds=30))]
+        if i == NAMED + 1:
+            offers.append(_offer(now, site="site-b"))
+        assert await store.offersets.complete(oid, Result.YES, [], [(o, "a") for o in offers])
+        made.append((oid, offers))
+    theirs = uuid.uuid4()
+    await store.offersets.add(theirs, _request(), owner="bob")
+    assert await store.offersets.complete(theirs, Result.YES, [], [(_offer(now + timedelta(hours=1)), "a")])
+    expired = uuid.uuid4()  # an offer past its expiry, not yet swept: it holds nothing
+    await store.offersets.add(expired, _request(), owner=alice)
+    assert await store.offersets.complete(expired, Result.YES, [], [(_offer(now - timedelta(minutes=10)), "a")])
+
+    new = uuid.uuid4()
+    said = await messages(store, alice, new, ["site-a", "site-b", "site-c"])
+    assert [m.values["site"] for m in said] == ["site-a", "site-b"]
+    a, b = said
+    longest = [str(oid) for oid, _ in made[::-1][:NAMED]]
+    assert a.values["offersets"] == ", ".join(longest) + " and 2 more" and a.values["count"] == str(2 * (NAMED + 2))
+    assert a.values["until"] == format_instant(made[-1][1][1].expires)
+    assert b.values == {"site": "site-b", "offersets": str(made[-1][0]), "count": "1",
+                        "until": format_instant(made[-1][1][2].expires)}
+    assert await messages(store, alice, made[-1][0], ["site-b"]) == []  # its own offers are not earlier ones
+    assert await messages(store, "carol", new, ["site-a"]) == [] and await messages(store, None, new, ["site-a"]) == []
