@@ -92,7 +92,7 @@ def _answer(request: Request, gw: Gateway, listing: str, document: OfferSetList 
     if page.after is not None:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
         query.append(("cursor", cursors.encode(listing, page.after)))
-        document.next = f"{gw.base_url(request)}{request.url.path}?{urlencode(query)}"
+        document.next = f"{gw.base_url(request)}/{listing}?{urlencode(query)}"  # as reached: offerset_url too
         headers = {"Link": f'<{document.next}>; rel="next"'}
     return reply(request, document, document.kind, headers=headers)
 
