@@ -17,6 +17,7 @@ import pytest
 from srcnet_eb.services.planner.holds import TEMPLATE
 from srcnet_eb.shared.model import Result, format_instant
 from srcnet_eb.shared.store import Store, tables
+from srcnet_eb.shared.store.holds import Holds
 
 from .broker import ALICE, BOB, Broker
 from .test_lists import JSON, READ, ask, federation  # noqa: F401  (fixture)
@@ -149,7 +150,7 @@ async def test_a_version_4_database_gives_its_sessions_their_offersets_owner(tmp
     finally:
         await store.close()
     db = sqlite3.connect(path)  # as version 4 left it: no owner on the sessions, none of the lists' indexes
-    for index in ("ix_eb_session_owner_created", "ix_eb_session_owner_phase_expires", "ix_eb_offerset_created",
+    for index in ("ix_eb_session_owner_created", "ix_eb_session_owner_phase_site", "ix_eb_offerset_created",
                   "ix_eb_offerset_owner_created"):
         db.execute(f"DROP INDEX {index}")
     db.execute("ALTER TABLE eb_session DROP COLUMN owner")
@@ -162,26 +163,26 @@ async def test_a_version_4_database_gives_its_sessions_their_offersets_owner(tmp
         assert db.execute("SELECT version FROM eb_schema").fetchone() == (tables.SCHEMA_VERSION,)
         assert db.execute("SELECT owner FROM eb_session").fetchall() == [("alice",)]
         assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")} >= {
-            "ix_eb_session_owner_created", "ix_eb_session_owner_phase_expires"}
-        [held] = await store.holds.at_sites("alice", ["site-a"])
-        assert (held.offerset, held.offers) == (oid, 1)
+            "ix_eb_session_owner_created", "ix_eb_session_owner_phase_site"}
+        [held] = await store.holds.at_sites("alice", ["site-a"], besides=uuid.uuid4())
+        assert (held.site, held.offers, held.offersets, held.named) == ("site-a", 1, 1, (oid,))
         assert await store.holds.open_offers("alice") == [offer.meta.uuid]
         assert await store.holds.open_offers("bob") == []
     finally:
         await store.close()
 
 
-async def test_the_message_names_at_most_three_offersets_a_site_and_counts_the_rest(store: Store):
-    from srcnet_eb.services.planner.holds import NAMED, messages
+async def test_the_message_names_two_offersets_a_site_and_counts_the_rest(store: Store):
+    from srcnet_eb.services.planner.holds import messages
 
     alice = f"alice-{uuid.uuid4()}"  # the PostgreSQL database is the session's: other tests' alice has offers
     now = datetime.now(UTC)
     made = []
-    for i in range(NAMED + 2):  # each with two open offers at site-a; the last one's at site-b too
+    for i in range(5):  # each with two open offers at site-a; the last one's at site-b too
         oid = uuid.uuid4()
         await store.offersets.add(oid, _request(), owner=alice)
         offers = [_offer(now + timedelta(minutes=i)), _offer(now + timedelta(minutes=i, seconds=30))]
-        if i == NAMED + 1:
+        if i == 4:
             offers.append(_offer(now, site="site-b"))
         assert await store.offersets.complete(oid, Result.YES, [], [(o, "a") for o in offers])
         made.append((oid, offers))
@@ -194,12 +195,15 @@ async def test_the_message_names_at_most_three_offersets_a_site_and_counts_the_r
 
     new = uuid.uuid4()
     said = await messages(store, alice, new, ["site-a", "site-b", "site-c"])
-    assert [m.values["site"] for m in said] == ["site-a", "site-b"]
+    assert [m.values["site"] for m in said] == ["site-a", "site-b"] and all(m.level == "INFO" for m in said)
     a, b = said
-    longest = [str(oid) for oid, _ in made[::-1][:NAMED]]
-    assert a.values["offersets"] == ", ".join(longest) + " and 2 more" and a.values["count"] == str(2 * (NAMED + 2))
+    ids = sorted(str(oid) for oid, _ in made)
+    assert a.values["offersets"] == f"{ids[0]}, {ids[-1]} and 3 more" and a.values["count"] == "10"
     assert a.values["until"] == format_instant(made[-1][1][1].expires)
     assert b.values == {"site": "site-b", "offersets": str(made[-1][0]), "count": "1",
                         "until": format_instant(made[-1][1][2].expires)}
+    # The lane's statement and SQLAlchemy's (a store without a lane) find the same.
+    lanes = await store.holds.at_sites(alice, ["site-a", "site-b"], besides=new)
+    assert await Holds(store.engine).at_sites(alice, ["site-a", "site-b"], besides=new) == lanes
     assert await messages(store, alice, made[-1][0], ["site-b"]) == []  # its own offers are not earlier ones
     assert await messages(store, "carol", new, ["site-a"]) == [] and await messages(store, None, new, ["site-a"]) == []

@@ -35,7 +35,7 @@ class Store:
         self.sessions = SessionLifecycle(engine, self.lane, self.pg)
         self.accounts = Accounts(engine)
         self.lists = Lists(engine)
-        self.holds = Holds(engine)
+        self.holds = Holds(engine, self.lane, self.pg)
 
     @classmethod
     async def open(cls, url: str) -> Store:

@@ -99,7 +99,8 @@ sessions = Table(
     Index("ix_eb_session_phase_expires", "phase", "expires"),
     # v5: GET /sessions (the caller's, newest first); the caller's open offers (holds, POST /offers/release)
     Index("ix_eb_session_owner_created", "owner", "created", "uuid"),
-    Index("ix_eb_session_owner_phase_expires", "owner", "phase", "expires"),
+    # covering: the holds are counted from the index alone (store/holds.py)
+    Index("ix_eb_session_owner_phase_site", "owner", "phase", "site", "expires", "offerset"),
 )
 
 
