@@ -21,6 +21,7 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
 # Every operation with a JSON body (YAML and XML bodies: tests/test_intake.py), and the reads.
 OPERATIONS = {"POST /requests", "POST /offersets", "GET /offersets/{uuid}", "POST /direct",
               "GET /sessions/{uuid}", "POST /sessions/{uuid}", "GET /agents", "GET /accounting",
+              "GET /offersets", "GET /sessions", "POST /offers/release",
               # The event streams answer its fixed `Accept: application/json` 406 (documented): it opens none,
               # so it never waits on a stream; tests/test_push.py reads them.
               "GET /offersets/{uuid}/events", "GET /sessions/{uuid}/events"}

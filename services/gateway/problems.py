@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -85,7 +86,18 @@ async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
     field = "path" if exc.status_code in (404, 405) else "request"
     problem = Problem.field(exc.status_code, str(exc.detail), field, str(exc.detail))
     problem.headers = dict(exc.headers) if exc.headers else None  # 405: Allow, as RFC 9110 requires
+    allowed = _allowed(request) if exc.status_code == 405 else None
+    if allowed:  # every method of the path (Starlette names only those of the first route matching it)
+        problem.headers = (problem.headers or {}) | {"Allow": ", ".join(allowed)}
     return render(problem, request)
+
+
+def _allowed(request: Request) -> list[str]:
+    """From the OpenAPI document, whose paths are every route's (several routers may share a path)."""
+    path = request.url.path
+    methods = {method.upper() for template, item in request.app.openapi().get("paths", {}).items()
+               if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path) for method in item}
+    return sorted(methods)
 
 
 async def on_store_unavailable(request: Request, exc: Exception) -> Response:

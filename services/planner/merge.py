@@ -17,6 +17,7 @@ class Outcome:
     result: Result
     messages: list[Message] = field(default_factory=list)
     offers: list[tuple[ExecutionSession, str]] = field(default_factory=list)  # (offer, agent)
+    answered: list[str] = field(default_factory=list)  # the sites that answered, YES or NO
 
 
 def available_at(offer: ExecutionSession) -> datetime:
@@ -50,4 +51,4 @@ def merge(got: Gathered, timeout: float) -> Outcome:
     for site, reason in sorted(got.invalid.items()):
         messages.append(warn("Site {site} sent an unreadable answer: {reason}", site=site, reason=reason))
     offers.sort(key=lambda pair: (available_at(pair[0]), pair[0].site.name if pair[0].site else ""))
-    return Outcome(Result.YES if offers else Result.NO, messages, offers)
+    return Outcome(Result.YES if offers else Result.NO, messages, offers, sorted(got.answers))

@@ -18,6 +18,7 @@ from srcnet_eb.shared.nats.jetstream import ensure_streams
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.store import Store
 
+from . import holds
 from .callbacks import CallbackSender
 from .gather import Gatherer
 from .intake import PlanIntake
@@ -164,6 +165,7 @@ class Planner:
             outcome = Outcome(Result.NO, [error("The planner failed: {reason}", reason=type(exc).__name__)])
         if note is not None:
             outcome.messages.insert(0, note)
+        outcome.messages.extend(await holds.messages(self.store, owner, offerset, outcome.answered))
         done = await self.store.offersets.complete(offerset, outcome.result, outcome.messages, outcome.offers)
         if not done:
             # Its gateway has not recorded it yet (it queues first; or it died in between), or did so just

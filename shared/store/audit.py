@@ -17,8 +17,9 @@ from . import tables
 
 _a, _s, _o = tables.audit, tables.sessions, tables.offersets
 
-# A session with the context every audit row about it carries.
-SESSION_CONTEXT = select(_s, _o.c.owner).join(_o, _o.c.uuid == _s.c.offerset)
+# A session with the context every audit row about it carries: the owner its OfferSet names (the session's
+# own copy of it left out, so `row.owner` is that one).
+SESSION_CONTEXT = select(*(c for c in _s.c if c.name != "owner"), _o.c.owner).join(_o, _o.c.uuid == _s.c.offerset)
 # Only that context (`about` needs no more): no offer document to decode, for sweeps over many sessions.
 AUDIT_CONTEXT = select(_s.c.uuid, _s.c.site, _s.c.platform, _s.c.offerset, _o.c.owner).join(_o, _o.c.uuid == _s.c.offerset)
 

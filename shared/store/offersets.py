@@ -138,7 +138,7 @@ class OfferSets:
                 return False
             owner = (await conn.execute(_OWNER, {"key": str(uuid)})).scalar()
             if rows:
-                await conn.execute(_ADD_OFFER, rows)
+                await conn.execute(_ADD_OFFER, [row | {"owner": owner} for row in rows])
             await audit.write(conn, trail(owner))
         return True
 
@@ -253,8 +253,9 @@ def _lane_complete(conn, uuid: UUID, result: Result, messages: list, now: dateti
                                           OfferSetStatus.COLLECTING.value)).fetchall()
         if len(done) != 1:
             return False
-        sqlite_lane.insert(conn, _s, rows)
-        sqlite_lane.insert(conn, tables.audit, trail(done[0][0]))
+        owner = done[0][0]
+        sqlite_lane.insert(conn, _s, [row | {"owner": owner} for row in rows])
+        sqlite_lane.insert(conn, tables.audit, trail(owner))
     return True
 
 

@@ -27,10 +27,10 @@ _AUDITED_UNOWNED = tuple(n for n in AUDITED if n != "owner")
 _ADD = (f"WITH added AS ({unnest_insert(_o, ADDED, 1, conflict='ON CONFLICT (uuid) DO NOTHING RETURNING uuid')}) "
         f"{unnest_insert(_a, AUDITED, 1 + len(ADDED), joined='added')}")
 # Completed once: offers and audit rows are inserted only beside the row the UPDATE moved (joined with
-# `done`), the audit rows with the owner it returned.
+# `done`), both with the owner it returned.
 _COMPLETE = (f"WITH done AS (UPDATE {_o.name} SET status = $3, result = $4, messages = $5::json, modified = $6 "
              "WHERE uuid = $1 AND status = $2 RETURNING owner), "
-             f"offers AS ({unnest_insert(_s, OFFERED, 7, joined='done')}), "
+             f"offers AS ({unnest_insert(_s, OFFERED, 7, joined='done', given={'owner': 'done.owner'})}), "
              f"trail AS ({unnest_insert(_a, _AUDITED_UNOWNED, 7 + len(OFFERED), joined='done', given={'owner': 'done.owner'})}) "
              "SELECT owner FROM done")
 _STATUS = f"SELECT status FROM {_o.name} WHERE uuid = $1"

@@ -5,7 +5,9 @@
   reports) and its reads;
 - `store.accounts` (accounting.py): usage per user, site and platform;
 - `store.events` (events.py): sessions' phase changes as a feed (event streams, callbacks);
-- `store.callbacks` (callbacks.py): the callbacks' durable outbox.
+- `store.callbacks` (callbacks.py): the callbacks' durable outbox;
+- `store.lists` (listing.py): a caller's OfferSets and sessions, a page at a time;
+- `store.holds` (holds.py): a caller's open offers (the holds they keep at the sites).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from .accounting import Accounts
 from .callbacks import Callbacks
 from .engine import create_engine, schema_transaction
 from .events import Events
+from .holds import Holds
 from .lifecycle import SessionLifecycle
+from .listing import Lists
 from .offersets import OfferSets
 from .pg_lane import PgLane
 from .sqlite_lane import SqliteLane
@@ -36,6 +40,8 @@ class Store:
         self.accounts = Accounts(engine)
         self.events = Events(engine)
         self.callbacks = Callbacks(engine)
+        self.lists = Lists(engine)
+        self.holds = Holds(engine, self.lane, self.pg)
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -60,7 +66,11 @@ class Store:
                     present = await conn.run_sync(lambda sync, t=table: {c["name"] for c in inspect(sync).get_columns(t)})
                     if column not in present:
                         await conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                for statement in tables.BACKFILLS.get(version, []):
+                    await conn.exec_driver_sql(statement)
                 await conn.execute(update(tables.schema_info).values(version=version))
+            # create_all makes a table's indexes only with the table: those added to a table that existed
+            await conn.run_sync(_create_missing_indexes)
 
     async def close(self) -> None:
         if self.lane is not None:
@@ -68,6 +78,12 @@ class Store:
         if self.pg is not None:
             await self.pg.close()
         await self.engine.dispose()
+
+
+def _create_missing_indexes(sync) -> None:
+    for table in tables.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(sync, checkfirst=True)
 
 
 def _lane_of(engine: AsyncEngine) -> SqliteLane | None:

@@ -70,6 +70,9 @@ offersets = Table(
     Column("owner", String(256)),  # v3: the caller's identity (OIDC `sub`); NULL before v3: operators only
     Column("dialect", String(16)),  # v4: the wire dialect of the request, its answers' too; NULL before v4: 2025-11
     Column("direct", Boolean),  # v4: POST /direct: the planner accepts the best offer (kept for re-planning)
+    # v5: the lists (GET /offersets), newest first: the caller's, and everyone's (operators)
+    Index("ix_eb_offerset_owner_created", "owner", "created", "uuid"),
+    Index("ix_eb_offerset_created", "created", "uuid"),
 )
 
 sessions = Table(
@@ -90,8 +93,14 @@ sessions = Table(
     Column("platform_id", String(128)),  # v2: the platform's id of the running session
     Column("handed_over", UTCDateTime),  # v2: when the LAUNCH command reached the stream
     Column("access", JSON),  # v2: URLs to reach the session
+    # v5: its OfferSet's owner, copied when the offer is saved: the caller's sessions without a join
+    Column("owner", String(256)),
     Index("ix_eb_session_offerset_position", "offerset", "position"),
     Index("ix_eb_session_phase_expires", "phase", "expires"),
+    # v5: GET /sessions (the caller's, newest first); the caller's open offers (holds, POST /offers/release)
+    Index("ix_eb_session_owner_created", "owner", "created", "uuid"),
+    # covering: the holds are counted from the index alone (store/holds.py)
+    Index("ix_eb_session_owner_phase_site", "owner", "phase", "site", "expires", "offerset"),
 )
 
 
@@ -166,5 +175,13 @@ MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
         ("eb_offerset", "dialect", "VARCHAR(16)"),
         ("eb_offerset", "direct", "BOOLEAN"),
     ],
-    5: [],  # eb_callback is a new table (create_all makes it)
+    5: [  # and eb_callback, a new table (create_all makes it)
+        ("eb_session", "owner", "VARCHAR(256)"),
+    ],
+}
+# Statements run after a version's columns are added (indexes new in a version are made for every table,
+# old or new, by Store.create_schema).
+BACKFILLS: dict[int, list[str]] = {
+    5: ["UPDATE eb_session SET owner = (SELECT owner FROM eb_offerset WHERE eb_offerset.uuid = eb_session.offerset) "
+        "WHERE owner IS NULL"],
 }
