@@ -3,6 +3,7 @@ its children found by the state folder they name, stopped with Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -87,6 +88,13 @@ class Up:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout)
-        self.proc = None
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:  # fail, but leave nothing running into the tests that follow
+            for pid in [self.proc.pid, *processes_mentioning(str(self.state), "")]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            self.proc = None
         return code

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import typer
 
 from srcnet_eb.services.embedded import default
 from srcnet_eb.services.embedded.ports import PortBusy
+from srcnet_eb.services.embedded.stopping import Stopping
 from srcnet_eb.services.embedded.supervisor import GaveUp
 
 from . import client
@@ -36,7 +36,7 @@ def up(
 ) -> None:
     """Bring the broker up on its embedded default and keep it up until Ctrl-C. A child that exits is
     started again; a restart on the same --state keeps the database and the streams."""
-    stopping = threading.Event()
+    stopping = Stopping()  # not threading.Event: its set() may deadlock in a signal handler
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     options = default.Options(port, nats_url, database_url, rucio_url, collect_timeout, state, slurm)

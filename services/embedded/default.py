@@ -6,7 +6,6 @@ restarted if it exits."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from .children import Children
 from .nats import EmbeddedNats
 from .ports import check_free, free_port, wait_listening
 from .slurm import detect as detect_slurm
+from .stopping import Stopping
 from .supervisor import Supervisor
 
 SITES = files("srcnet_eb.standins.skaha") / "sites"  # the stand-ins' site configurations, shipped in the wheel
@@ -45,7 +45,7 @@ class Options:
     slurm: bool = True
 
 
-def run(options: Options, stopping: threading.Event, echo: Callable[[str], None],
+def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
         warn: Callable[[str], None]) -> None:
     """Start every child, print where things are, and supervise until `stopping` is set. Raises
     supervisor.GaveUp when a child keeps failing; stops every child on the way out."""
@@ -120,7 +120,7 @@ UP_PATIENCE = 60.0  # seconds for the gateway to answer and every agent to be li
 
 
 def _wait_until_up(base: str, expected: int, children: Children, supervisor: Supervisor,
-                   stopping: threading.Event) -> int | None:
+                   stopping: Stopping) -> int | None:
     """The number of live agents once the gateway answers `GET /agents` with all `expected` (or after
     UP_PATIENCE, with fewer); None when stopped meanwhile. The supervisor keeps watch meanwhile, so a
     child that dies while starting is started again (and a crash loop raises GaveUp)."""
