@@ -207,3 +207,21 @@ async def test_the_message_names_two_offersets_a_site_and_counts_the_rest(store:
     assert await Holds(store.engine).at_sites(alice, ["site-a", "site-b"], besides=new) == lanes
     assert await messages(store, alice, made[-1][0], ["site-b"]) == []  # its own offers are not earlier ones
     assert await messages(store, "carol", new, ["site-a"]) == [] and await messages(store, None, new, ["site-a"]) == []
+
+
+async def test_a_caller_holding_more_than_the_scan_is_told_so_without_a_count(store: Store):
+    from srcnet_eb.services.planner.holds import messages
+    from srcnet_eb.shared.store.holds import SCAN
+
+    alice = f"alice-{uuid.uuid4()}"
+    now = datetime.now(UTC)
+    last = None
+    for i in range(SCAN // 4 + 1):  # four open offers each: SCAN + 2 in all
+        oid = uuid.uuid4()
+        await store.offersets.add(oid, _request(), owner=alice)
+        offers = [_offer(now + timedelta(minutes=i, seconds=k)) for k in range(4)]
+        assert await store.offersets.complete(oid, Result.YES, [], [(o, "a") for o in offers])
+        last = offers[-1]
+    [said] = await messages(store, alice, uuid.uuid4(), ["site-a"])
+    assert said.values["count"] == f"more than {SCAN}" and said.values["offersets"].endswith(" and others")
+    assert said.values["until"] == format_instant(last.expires)

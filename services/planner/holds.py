@@ -29,7 +29,10 @@ async def messages(store: Store, owner: str | None, offerset: UUID, sites: Colle
     out = []
     for held in found:
         named = ", ".join(str(u) for u in held.named)
-        if held.offersets > len(held.named):
+        if held.more:  # only the latest-expiring were read: how many more is not known, and not worth a scan
+            named += " and others"
+        elif held.offersets > len(held.named):
             named += f" and {held.offersets - len(held.named)} more"
-        out.append(info(TEMPLATE, site=held.site, offersets=named, count=held.offers, until=format_instant(held.until)))
+        count = f"more than {held.offers}" if held.more else held.offers
+        out.append(info(TEMPLATE, site=held.site, offersets=named, count=count, until=format_instant(held.until)))
     return out

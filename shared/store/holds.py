@@ -2,9 +2,10 @@
 the offer is accepted, rejected or expires. What the planner names when a new OfferSet meets them, and what
 `POST /offers/release` lets go.
 
-`at_sites` runs on the planner's hot path (every OfferSet completed): one statement, per site, over the
-covering index (owner, phase, site, expires, offerset) — no row of the table is read, whatever other callers
-hold — on the lanes where the store has them (SQLAlchemy's ~0.5 ms a statement was the bulk of its cost)."""
+`at_sites` runs on the planner's hot path (every OfferSet completed): one statement reading, for each site,
+at most SCAN + 1 entries of the covering index (owner, phase, site, expires, offerset) — no row of the table,
+whatever other callers hold, however many the caller holds — on the lanes (SQLAlchemy's ~0.5 ms a statement
+was the bulk of its cost)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from datetime import UTC, datetime
 from functools import cache
 from uuid import UUID
 
-from sqlalchemy import bindparam, distinct, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..model import Phase
 from . import sqlite_lane, tables
-from .documents import utc
 from .pg_lane import PgLane, stored_instant
 from .sqlite_lane import SqliteLane
 
 _s = tables.sessions
+
+
+SCAN = 50  # open offers read a site at most: a script holding thousands costs each new OfferSet no more
 
 
 @dataclass(frozen=True)
@@ -31,36 +34,31 @@ class Held:
     """The owner's open offers at one site, from other OfferSets than the one asking."""
 
     site: str
-    offers: int
+    offers: int  # how many; at most SCAN, and `more` says there are others
     until: datetime  # the latest expiry among them
-    offersets: int  # how many OfferSets they are from
-    named: tuple[UUID, ...]  # one or two of those (the least and greatest uuid: the index gives them at once)
+    offersets: int  # how many OfferSets they are from (of the SCAN read)
+    named: tuple[UUID, ...]  # one or two of those (the least and greatest uuid)
+    more: bool = False  # more than SCAN open offers: those expiring first were not read
 
 
-# One row a site: count, latest expiry, OfferSets and two of them, all from the index.
-_COLUMNS = ("SELECT site, count(*), max(expires), count(DISTINCT offerset), min(offerset), max(offerset) "
-            f"FROM {_s.name} WHERE owner = {{0}} AND phase = '{Phase.OFFERED.value}' AND expires > {{1}} "
-            "AND offerset != {2} AND site {3} GROUP BY site ORDER BY site")
-_PG = _COLUMNS.format("$1", "$2", "$3", "= ANY($4::text[])")
+# A site's SCAN + 1 open offers expiring last, read backwards from the covering index (owner, phase, site,
+# expires, offerset) alone; then counted, a row a site. One statement for every site asked.
+_AGGREGATE = "SELECT site, count(*), max(expires), count(DISTINCT offerset), min(offerset), max(offerset)"
+_LATEST = (f"SELECT site, offerset, expires FROM {_s.name} WHERE owner = {{0}} AND phase = '{Phase.OFFERED.value}' "
+           "AND site = {1} AND expires > {2} AND offerset != {3} ORDER BY expires DESC LIMIT {4}")
+_PG = (f"{_AGGREGATE} FROM unnest($4::text[]) AS asked(name) CROSS JOIN LATERAL "
+       f"({_LATEST.format('$1', 'asked.name', '$2', '$3', SCAN + 1)}) AS held GROUP BY site ORDER BY site")
 
 
 @cache
 def _sqlite(sites: int) -> str:
-    return _COLUMNS.format("?", "?", "?", f"IN ({', '.join('?' * sites)})")
-
-
-_s_c = _s.c
-_AT_SITES = (select(_s_c.site, func.count(), func.max(_s_c.expires), func.count(distinct(_s_c.offerset)),
-                    func.min(_s_c.offerset), func.max(_s_c.offerset))
-             .where(_s_c.owner == bindparam("owner"), _s_c.phase == Phase.OFFERED.value,
-                    _s_c.expires > bindparam("now"), _s_c.offerset != bindparam("besides"),
-                    _s_c.site.in_(bindparam("sites", expanding=True)))
-             .group_by(_s_c.site).order_by(_s_c.site))
+    each = " UNION ALL ".join(f"SELECT * FROM ({_LATEST.format('?', '?', '?', '?', SCAN + 1)})" for _ in range(sites))
+    return f"{_AGGREGATE} FROM ({each}) GROUP BY site ORDER BY site"
 
 
 def _held(site: str, offers: int, until: datetime, offersets: int, least: str, greatest: str) -> Held:
     named = (UUID(least),) if least == greatest else (UUID(least), UUID(greatest))
-    return Held(site, offers, until, offersets, named)
+    return Held(site, min(offers, SCAN), until, offersets, named, offers > SCAN)
 
 
 class Holds:
@@ -79,14 +77,17 @@ class Holds:
             rows = await self.pg.fetch(_PG, owner, stored_instant(now), str(besides), names)
             return [_held(*r) for r in rows]
         if self.lane is not None:
-            sql, args = _sqlite(len(names)), (owner, sqlite_lane.stored_instant(now), str(besides), *names)
+            when = sqlite_lane.stored_instant(now)
+            sql, args = _sqlite(len(names)), [a for site in names for a in (owner, site, when, str(besides))]
             rows = await self.lane.read(lambda conn: conn.execute(sql, args).fetchall())
-            return [_held(r[0], r[1], sqlite_lane.read_instant(r[2]), *r[3:]) for r in rows]
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(_AT_SITES, {"owner": owner, "now": now, "besides": str(besides),
-                                                   "sites": names})).all()
-        # max() of a UTCDateTime column comes back as the backend stores it (SQLite: text)
-        return [_held(r[0], r[1], _instant(r[2]), *r[3:]) for r in rows]
+        else:
+            async with self.engine.connect() as conn:  # a store without its lane: the same statement, via the engine
+                if conn.dialect.name == "postgresql":
+                    rows = (await conn.exec_driver_sql(_PG, (owner, stored_instant(now), str(besides), names))).all()
+                    return [_held(*r) for r in rows]
+                rows = (await conn.exec_driver_sql(_sqlite(len(names)), tuple(
+                    a for site in names for a in (owner, site, sqlite_lane.stored_instant(now), str(besides))))).all()
+        return [_held(r[0], r[1], sqlite_lane.read_instant(r[2]), *r[3:]) for r in rows]
 
     async def open_offers(self, owner: str, *, offerset: UUID | None = None, keep: UUID | None = None) -> list[UUID]:
         """The owner's OFFERED sessions, optionally only one OfferSet's, and not `keep`. Expired ones not yet
@@ -100,6 +101,3 @@ class Holds:
         async with self.engine.connect() as conn:
             return [UUID(u) for u in (await conn.execute(query)).scalars().all()]
 
-
-def _instant(value: datetime | str) -> datetime:
-    return sqlite_lane.read_instant(value) if isinstance(value, str) else utc(value)
