@@ -82,6 +82,28 @@ async def test_the_page_and_every_asset_it_names_are_served_from_the_gateway(bro
         assert (await http.get("/ui/assets/missing.js")).status_code == 404
 
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"}
+
+
+async def test_a_browser_opening_an_api_url_gets_a_page_that_points_to_the_dashboard(broker):
+    """A browser sends no token: the 401 is a page saying so, with links to /ui and /docs; clients still
+    get the Problem document in the type they ask for."""
+    async with httpx.AsyncClient(base_url=broker.base_url, timeout=10) as http:
+        page = await http.get("/agents", headers=BROWSER)
+        assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+        assert "WWW-Authenticate" in page.headers
+        assert f'href="{broker.base_url}/ui"' in page.text and f'href="{broker.base_url}/docs"' in page.text
+        assert "Authorization" in page.text  # the Problem's message, naming the field
+        missing = await http.get("/offersets/<script>", headers=BROWSER | {"Authorization": f"Bearer {DEV_TOKEN}"})
+        assert missing.status_code in (401, 422) and "<script>" not in missing.text  # escaped, never echoed raw
+        for accept, kind in [("application/json", "application/json"), ("application/xml", "application/xml"),
+                             ("*/*", "application/yaml"), ("text/html;q=0.5,application/json", "application/json")]:
+            answer = await http.get("/agents", headers={"Accept": accept})
+            assert answer.status_code == 401 and answer.headers["content-type"].startswith(kind), accept
+        posted = await http.post("/requests", headers=BROWSER)  # a program posting: the document, not a page
+        assert posted.status_code == 401 and posted.headers["content-type"].startswith("application/xml")
+
+
 async def test_config_in_static_mode_names_the_development_token_only_when_the_gateway_takes_it(broker, nats_url,
                                                                                              sqlite_store):
     async with httpx.AsyncClient(base_url=broker.base_url, timeout=10) as http:

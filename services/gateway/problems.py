@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from srcnet_eb.shared.model import Message, error
 from srcnet_eb.shared.store.pg_lane import UNAVAILABLE as PG_UNAVAILABLE
 
+from . import problem_page
 from .wire import media
 
 
@@ -67,6 +68,11 @@ def from_validation(exc: ValidationError | RequestValidationError, prefix: str =
 
 
 def render(problem: Problem, request: Request) -> Response:
+    if problem_page.wanted(request.method, request.headers.get("accept")):  # a person's browser opened an API URL
+        gw = getattr(request.app.state, "gateway", None)
+        base = gw.base_url(request) if gw else str(request.base_url).rstrip("/")
+        return Response(problem_page.page(problem.status, problem.title, problem.messages, base),
+                        status_code=problem.status, media_type=problem_page.HTML, headers=problem.headers)
     accept = media.negotiate(request.headers.get("accept")) or media.JSON
     body = ErrorResponse(status=problem.status, title=problem.title, messages=problem.messages)
     doc = body.model_dump(mode="json", exclude_none=True)
