@@ -230,6 +230,27 @@ async def test_agents_endpoint_lists_live_agents(two_sites):
     assert {a["site"] for a in got.json()["agents"]} == {"site-b"}
 
 
+async def test_agents_say_what_their_sites_ledgers_hold_now(two_sites):
+    """Offers hold their blocks at once (the first starts now): the site's next heartbeat carries its use."""
+
+    async def site_a() -> dict:
+        got = await two_sites.http.get("/agents", headers={"Accept": "application/json"})
+        return next(a["capabilities"] for a in got.json()["agents"] if a["site"] == "site-a")
+
+    before = await site_a()
+    assert (before["reservations"], before["in_use_cores"], before["in_use_memory_gb"]) == (0, 0, 0)
+    done = await post_and_wait(two_sites, request("images.canfar.net/skaha/astroml:24.07",
+                                                  cores={"min": 2, "max": 2}, memory={"min": 4, "max": 4}))
+    held = sum(1 for o in done["offers"] if o["site"]["name"] == "site-a")
+    assert done["result"] == "YES" and held > 0
+    deadline = time.monotonic() + 10
+    while (now := await site_a())["reservations"] != held:  # until a heartbeat after the booking
+        assert time.monotonic() < deadline, now
+        await asyncio.sleep(0.1)
+    assert (now["in_use_cores"], now["in_use_memory_gb"], now["in_use_gpus"]) == (2, 4, 0)
+    assert now["max_cores"] >= 2
+
+
 async def test_yaml_in_yaml_out_by_default(two_sites):
     text = (EXAMPLES / "astroml.yaml").read_bytes()
     posted = await two_sites.http.post("/offersets", content=text)  # no Content-Type, no Accept: YAML

@@ -53,7 +53,7 @@ class AgentRuntime:
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
-                                 settings.heartbeat_interval, platform.capabilities)
+                                 settings.heartbeat_interval, self._capabilities)
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
         self.metrics = footprint.site_metrics(self.figures)  # the same on every offer
@@ -64,6 +64,12 @@ class AgentRuntime:
         self._waiting: set[asyncio.Future] = set()  # "wait for my answer" on its way to a planner
         self._offer_sub: Subscription | None = None
         self._subscribe()
+
+    async def _capabilities(self) -> c.Capabilities:
+        """The platform's, with what the site's ledger has in use now (operators see it in GET /agents)."""
+        found, used = await self.platform.capabilities(), self.ledger.in_use()
+        return found.model_copy(update={"in_use_cores": used.cores, "in_use_memory_gb": used.memory_gb,
+                                        "in_use_gpus": used.gpus, "reservations": len(self.ledger)})
 
     def _subscribe(self) -> None:
         broker = self.broker

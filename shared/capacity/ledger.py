@@ -170,6 +170,10 @@ class SharedLedger:
     def __len__(self) -> int:
         return len(self._ledger)
 
+    def in_use(self) -> Demand:
+        """The site's use now, as last seen (no copy: a heartbeat asks it)."""
+        return self._ledger.in_use()
+
     async def book(self, offerset: UUID | None, plan: Plan[T]) -> T:
         """Run `plan(ledger)` (sync or async) and keep whatever it reserved, atomically.
 

@@ -148,6 +148,11 @@ class CapacityLedger:
         self._prune()
         return Demand(*self._timeline.peak(us(start), us(end)))
 
+    def in_use(self) -> Demand:
+        """What the live reservations take at this instant (offers' holds and accepted sessions)."""
+        now = self._clock()
+        return self.used(now, now + _US)
+
     def fits(self, start: datetime, end: datetime, demand: Demand) -> bool:
         return (self.used(start, end) + demand).within(self.total)
 

@@ -24,6 +24,11 @@ class Capabilities(BaseModel):
     max_gpus: int = 0
     reachable: bool = True
     detail: str | None = None
+    # From the site's capacity ledger as the agent last saw it: what offers' holds and accepted sessions take now.
+    in_use_cores: int = 0
+    in_use_memory_gb: int = 0
+    in_use_gpus: int = 0
+    reservations: int = Field(0, description="live reservations: offers held and sessions booked")
 
 
 class Heartbeat(BaseModel):

@@ -158,7 +158,9 @@ async function refreshAgents() {
     for (const a of [...list.agents].sort((x, y) => `${x.site}${x.role}`.localeCompare(`${y.site}${y.role}`))) {
       const c = a.capabilities || {};
       const capacity = a.role === "data" ? (c.detail || "data") :
-        [`${c.max_cores} cores`, `${c.max_memory_gb} GiB`, c.max_gpus ? `${c.max_gpus} GPU` : ""].filter(Boolean).join(", ") +
+        [`${c.in_use_cores ?? 0}/${c.max_cores} cores`, `${c.in_use_memory_gb ?? 0}/${c.max_memory_gb} GiB`,
+         c.max_gpus ? `${c.in_use_gpus ?? 0}/${c.max_gpus} GPU` : ""].filter(Boolean).join(", ") +
+        ` in use, ${c.reservations ?? 0} reservation(s)` +
         (c.reachable === false ? " (platform unreachable)" : "");
       rows.push(agentRow(a, a.leaving ? "leaving" : "live", capacity, a.agent));
     }
