@@ -29,7 +29,6 @@ from srcnet_eb.shared.store.events import StoredEvent
 
 from . import dialects
 from .auth import Caller
-from .offerset_routes import _unrecorded
 from .openapi import answer
 from .problems import ErrorResponse, Problem
 from .state import Gateway, gateway
@@ -120,7 +119,7 @@ async def _offerset_stream(gw: Gateway, request: Request, uuid: UUID, after: int
     try:
         while True:
             with gw.waiters.watch(uuid) as completed:
-                found = await gw.store.offersets.view(uuid) or _unrecorded(gw, uuid, None)
+                found = await gw.store.offersets.view(uuid) or gw.unrecorded.view(uuid, None)
                 if found is None:
                     return
                 doc, stored = found

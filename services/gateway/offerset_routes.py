@@ -90,7 +90,7 @@ async def get_offerset(
                 await asyncio.wait_for(completed.wait(), wait)
             except TimeoutError:
                 pass
-        found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or _unrecorded(gw, uuid, who.owned_by)
+        found = await gw.store.offersets.view(uuid, owned_by=who.owned_by) or gw.unrecorded.view(uuid, who.owned_by)
     if found is None:
         raise Problem.field(404, "No such OfferSet", "uuid", f"no OfferSet {uuid}")
     offerset, dialect = found
@@ -104,11 +104,3 @@ async def _status(gw: Gateway, uuid: UUID, owned_by: str | None) -> OfferSetStat
         return OfferSetStatus.COLLECTING
     return status
 
-
-def _unrecorded(gw: Gateway, uuid: UUID, owned_by: str | None) -> tuple[dict, str] | None:
-    """One this gateway queued (the client has its 303) while the database was away: still COLLECTING."""
-    held = gw.unrecorded.get(uuid, owned_by)
-    if held is None:
-        return None
-    offerset = offerset_document(uuid, held.request.meta.name, held.created, held.created, OfferSetStatus.COLLECTING)
-    return offerset, held.request.dialect

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
 from srcnet_eb.shared.store.events import Events
+
+from .waiters import Wakeups
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -23,7 +24,7 @@ BATCH = 1000
 class SessionFeed:
     def __init__(self, events: Events, interval: float) -> None:
         self.events, self.interval = events, interval
-        self._watchers: dict[UUID, set[asyncio.Event]] = defaultdict(set)
+        self._wakeups = Wakeups()
         self._cursor: int | None = None  # the newest event seen; None while nobody watches
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -32,34 +33,25 @@ class SessionFeed:
     async def watch(self, session: UUID) -> AsyncIterator[asyncio.Event]:
         """An event set whenever `session` may have moved. Once this yields, every change committed after
         it wakes it: so a stream reads the store after entering, and again after each wake-up."""
-        moved = asyncio.Event()
-        self._watchers[session].add(moved)
-        try:
+        with self._wakeups.watch(session) as moved:
             async with self._lock:
                 if self._cursor is None:
                     self._cursor = await self.events.latest()
                 if self._task is None:
                     self._task = asyncio.create_task(self._follow())
             yield moved
-        finally:
-            waiting = self._watchers.get(session)
-            if waiting is not None:
-                waiting.discard(moved)
-                if not waiting:
-                    del self._watchers[session]
 
     async def _follow(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if not self._watchers:
+            if not self._wakeups:
                 self._cursor = None  # nobody to wake: look again from the newest when someone watches
                 continue
             try:
                 while self._cursor is not None:
                     changed = await self.events.changed(self._cursor, BATCH)
-                    for event, session in changed:
-                        for moved in self._watchers.get(session, ()):
-                            moved.set()
+                    for _, session in changed:
+                        self._wakeups.wake(session)
                     if changed and self._cursor is not None:
                         self._cursor = changed[-1][0]
                     if len(changed) < BATCH:
@@ -68,7 +60,7 @@ class SessionFeed:
                 log.warning("could not read sessions' events", exc_info=True)
 
     def __len__(self) -> int:
-        return sum(len(w) for w in self._watchers.values())
+        return len(self._wakeups)
 
     async def close(self) -> None:
         if self._task is not None:

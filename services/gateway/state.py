@@ -11,7 +11,7 @@ from faststream.nats import NatsBroker
 
 from srcnet_eb.shared.commands import Commands
 from srcnet_eb.shared.settings import GatewaySettings
-from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.store import Store, documents
 
 from .auth import Authenticator
 from .session_feed import SessionFeed
@@ -47,15 +47,10 @@ class Gateway:
         return f"{self.base_url(request)}/sessions/{uuid}"
 
     def with_urls(self, request: Request, offerset: dict[str, Any]) -> dict[str, Any]:
-        """Fill meta.url of an OfferSet document and its offers (URLs depend on how we are reached)."""
-        offerset["meta"]["url"] = self.offerset_url(request, offerset["meta"]["uuid"])
-        for offer in offerset.get("offers", ()):
-            self.session_with_url(request, offer)
-        return offerset
+        return documents.with_urls(offerset, self.base_url(request))
 
     def session_with_url(self, request: Request, session: dict[str, Any]) -> dict[str, Any]:
-        session["meta"]["url"] = self.session_url(request, session["meta"]["uuid"])
-        return session
+        return documents.session_with_url(session, self.base_url(request))
 
 
 async def gateway(request: Request) -> Gateway:  # async: a sync dependency costs a thread hop

@@ -11,10 +11,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from srcnet_eb.shared.model import ExecutionRequest
+from srcnet_eb.shared.model import Dialect, ExecutionRequest, OfferSetStatus
 from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.store.documents import offerset_document
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,15 @@ class UnrecordedOfferSets:
         if held is None or (owned_by is not None and held.owner != owned_by):
             return None  # someone else's: the same 404 as a missing one
         return held
+
+    def view(self, offerset: UUID, owned_by: str | None) -> tuple[dict[str, Any], Dialect] | None:
+        """The OfferSet as GET answers it while only this gateway knows it: COLLECTING."""
+        held = self.get(offerset, owned_by)
+        if held is None:
+            return None
+        doc = offerset_document(offerset, held.request.meta.name, held.created, held.created,
+                                OfferSetStatus.COLLECTING)
+        return doc, held.request.dialect
 
     def hold(self, offerset: UUID, held: Unrecorded) -> None:
         if len(self._held) >= self.limit:

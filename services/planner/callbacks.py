@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import httpx
@@ -21,6 +20,7 @@ from srcnet_eb.shared.model import OfferSetStatus, outbound
 from srcnet_eb.shared.settings import PlannerSettings
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.callbacks import Callback
+from srcnet_eb.shared.store.documents import session_with_url, with_urls
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class CallbackSender:
             if found is None or found[0]["status"] != OfferSetStatus.COMPLETE:
                 return None
             doc, dialect = found
-            _urls(doc, callback.base_url)
+            with_urls(doc, callback.base_url)
             body = {"event": "offerset", "id": str(offerset), "offerset": str(offerset),
                     "time": doc["meta"]["modified"], "document": outbound.offerset(doc, dialect)}
             return jsontext.dumps(body), str(offerset), True
@@ -144,17 +144,8 @@ class CallbackSender:
             return None
         event = events[0]
         doc, dialect = await self.store.sessions.view(event.session)
-        _session_url(doc, callback.base_url)
+        session_with_url(doc, callback.base_url)
         body = {"event": "phase", "id": str(event.id), "offerset": str(offerset), "session": str(event.session),
                 **event.wire(), "document": outbound.session(doc, dialect)}
         return jsontext.dumps(body), str(event.id), False
 
-
-def _urls(offerset: dict[str, Any], base: str) -> None:
-    offerset["meta"]["url"] = f"{base}/offersets/{offerset['meta']['uuid']}"
-    for offer in offerset.get("offers", ()):
-        _session_url(offer, base)
-
-
-def _session_url(session: dict[str, Any], base: str) -> None:
-    session["meta"]["url"] = f"{base}/sessions/{session['meta']['uuid']}"

@@ -94,3 +94,17 @@ def observed_schedule(history: list[PhaseEvent]) -> dict[str, Any]:
             if i + 1 < len(known):
                 out[name]["duration"] = format_duration(known[i + 1][1] - start)
     return out
+
+
+def with_urls(offerset: dict[str, Any], base: str) -> dict[str, Any]:
+    """Fill meta.url of an OfferSet document and its offers: URLs depend on how the broker is reached
+    (the gateway's request, or the base a callback was registered with), so they are never stored."""
+    offerset["meta"]["url"] = f"{base}/offersets/{offerset['meta']['uuid']}"
+    for offer in offerset.get("offers", ()):
+        session_with_url(offer, base)
+    return offerset
+
+
+def session_with_url(session: dict[str, Any], base: str) -> dict[str, Any]:
+    session["meta"]["url"] = f"{base}/sessions/{session['meta']['uuid']}"
+    return session
