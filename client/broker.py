@@ -79,6 +79,8 @@ class Broker:
                                   headers={"Content-Type": media})
         if posted.status_code != 303:
             raise BrokerError.of(posted)
+        if wait <= 0:  # the 303's body is the OfferSet as it stands
+            return OfferSet.model_validate(posted.json())
         return await self.offers(posted.headers["location"], wait=wait)
 
     async def offers(self, offerset: Ref, *, wait: float = 0) -> OfferSet:
@@ -97,8 +99,8 @@ class Broker:
         body, media = _body(request, media_type)
         answer = await self._send("POST", f"{self.url}/direct", content=body, headers={"Content-Type": media},
                                   timeout=90)
-        if answer.status_code == 202:
-            return await self.offers(answer.headers["location"])
+        if answer.status_code == 202:  # its body is the OfferSet still planning
+            return OfferSet.model_validate(answer.json())
         if answer.status_code != 303:
             raise BrokerError.of(answer)
         return ExecutionSession.model_validate(answer.json())

@@ -57,3 +57,25 @@ async def test_a_running_session_is_said_once(broker, site_config, capsys):
     assert said[0] == "ACCEPTED" and said[-1] == "CANCELLED" and "RUNNING" in said, lines
     assert len(lines) == len(set(lines)), lines  # nothing repeated
     assert len([line for line in lines if line.startswith("  connect: https://")]) == 1, lines
+
+
+async def test_watching_a_running_session_replays_its_history_without_old_hints(broker, site_config, capsys):
+    """The history so far is said as it was: no 'accept it before' for an offer long accepted, and the
+    connect URL under RUNNING, not under the first change replayed."""
+    await broker.add_site("site-a", site_config("site-a", **FAST), **AGENT)
+    await broker.wait_for_agents(1)
+    async with Broker(broker.base_url, ALICE) as eb:
+        offer = (await eb.ask(notebook(), wait=10)).offers[0]
+        await eb.accept(offer)
+        deadline = time.monotonic() + 20
+        while (await eb.session(offer)).phase != Phase.RUNNING:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        watching = asyncio.create_task(follow(eb, str(offer.meta.uuid), as_json=False))
+        await asyncio.sleep(1)
+        await eb.cancel(offer)
+        assert await asyncio.wait_for(watching, 20) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert not [line for line in lines if "accept it before" in line], lines
+    connect = next(i for i, line in enumerate(lines) if line.startswith("  connect: https://"))
+    assert lines[connect - 1].split()[1] == "RUNNING", lines

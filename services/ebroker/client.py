@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.live import Live
 
-from srcnet_eb.client import Broker, BrokerError, Unreachable
+from srcnet_eb.client import Broker, BrokerError
 from srcnet_eb.shared.model import ExecutionSession, OfferSet, OfferSetStatus, Result
 
 from . import view
@@ -38,9 +38,7 @@ def run(work: Callable[[Broker], Awaitable[int]], url: str | None, token: str | 
             return await work(eb)
     try:
         code = asyncio.run(main())
-    except Unreachable as exc:
-        code = _error(exc.line(), USAGE)
-    except BrokerError as exc:  # no status: a bad argument (not a uuid, an unreadable file)
+    except BrokerError as exc:  # no status: unreachable, or a bad argument (not a uuid, an unreadable file)
         code = _error(exc.line(), USAGE if exc.status is None else FAILED)
     except KeyboardInterrupt:
         code = 130
@@ -165,12 +163,11 @@ def reject(sessions: Annotated[list[str] | None, typer.Argument(help="offers' UR
         raise typer.BadParameter("name an offer, or --all-but OFFER", param_hint="SESSIONS")
 
     async def work(eb: Broker) -> int:
-        code = DONE
         for session in sessions or []:
-            code = max(code, _session_answer(await eb.reject(session), as_json))
+            _session_answer(await eb.reject(session), as_json)
         if all_but:
-            code = max(code, _released(await eb.release(keep=all_but), as_json))
-        return code
+            _released(await eb.release(keep=all_but), as_json)
+        return DONE
     run(work, url, token)
 
 

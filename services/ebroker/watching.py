@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from contextlib import aclosing
 
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from srcnet_eb.client import Broker, BrokerError, Event
 from srcnet_eb.shared.model import ExecutionSession, Phase, Result
+from srcnet_eb.shared.model.lifecycle import FINAL_PHASES
 
 from . import view
 
@@ -25,6 +27,11 @@ async def follow(eb: Broker, ref: str, as_json: bool) -> int:
         for line in await state.history(eb, ref):
             typer.echo(line)
     with Live(Text(""), console=view.status, transient=True, refresh_per_second=2) as live:
+        # On a terminal the lines go through the live view's console, above its status line: written
+        # to stdout beside it they were garbled. Piped, stdout has them alone.
+        say = ((lambda line: live.console.print(line, markup=False, highlight=False, soft_wrap=True))
+               if sys.stdout.isatty() else typer.echo)
+
         async def tick() -> None:
             while True:
                 live.update(state.line())
@@ -34,10 +41,10 @@ async def follow(eb: Broker, ref: str, as_json: bool) -> int:
             async with aclosing(eb.watch(ref)) as events:
                 async for event in events:
                     if as_json:
-                        typer.echo(json.dumps({"event": event.kind, "id": event.id, "data": event.data}))
+                        say(json.dumps({"event": event.kind, "id": event.id, "data": event.data}))
                     else:
                         for line in state.lines(event):
-                            typer.echo(line)
+                            say(line)
                     code = state.code(event)
                     if code is not None:
                         return code
@@ -86,13 +93,14 @@ class _State:
         if event.phase != self.phase:
             self.phase, self.since = event.phase, time.monotonic()
         expires = self.session.expires if self.session else None
-        if event.phase == Phase.OFFERED and expires:
+        current = self.session is not None and event.phase == self.session.phase  # not a replayed old change
+        if current and event.phase == Phase.OFFERED and expires:
             out.append(f"  an offer: accept it before {expires:%Y-%m-%dT%H:%M:%SZ} (in {view.until(expires)}), "
                        f"or it expires")
         if event.phase == Phase.EXPIRED:
             out.append("  the offer expired: it was not accepted in time" +
                        (f" (by {expires:%Y-%m-%dT%H:%M:%SZ})" if expires else ""))
-        for url in view.access_urls(event.session):
+        for url in view.access_urls(event.session) if current else ():
             if url not in self.urls:
                 self.urls.add(url)
                 out.append(f"  connect: {url}")
@@ -101,10 +109,8 @@ class _State:
     def code(self, event: Event) -> int | None:
         if event.kind == "offerset":
             return 0 if event.offerset and event.offerset.result == Result.YES else 1
-        if event.kind == "phase" and event.phase in (Phase.COMPLETED,):
-            return 0
-        if event.kind == "phase" and event.phase in (Phase.FAILED, Phase.CANCELLED, Phase.REJECTED, Phase.EXPIRED):
-            return 1
+        if event.kind == "phase" and event.phase in FINAL_PHASES:
+            return 0 if event.phase == Phase.COMPLETED else 1
         return None
 
     def line(self) -> Text:

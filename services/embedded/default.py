@@ -89,7 +89,7 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
                                                                  "EB_PORT": str(port), "EB_ACCESS_LOG": "true"})
         base = f"http://127.0.0.1:{port}"
         expected = 2 * len(DEMO_SITES) + bool(slurm_site)
-        live = _wait_until_up(base, expected, children, supervisor, stopping)
+        live = _wait_until_up(base, expected, supervisor, stopping)
         if live is None:
             return
         if live < expected:
@@ -119,8 +119,7 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
 UP_PATIENCE = 60.0  # seconds for the gateway to answer and every agent to be live
 
 
-def _wait_until_up(base: str, expected: int, children: Children, supervisor: Supervisor,
-                   stopping: Stopping) -> int | None:
+def _wait_until_up(base: str, expected: int, supervisor: Supervisor, stopping: Stopping) -> int | None:
     """The number of live agents once the gateway answers `GET /agents` with all `expected` (or after
     UP_PATIENCE, with fewer); None when stopped meanwhile. The supervisor keeps watch meanwhile, so a
     child that dies while starting is started again (and a crash loop raises GaveUp)."""

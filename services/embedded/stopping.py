@@ -17,9 +17,6 @@ class Stopping:
     def set(self) -> None:
         self._requested = True
 
-    def is_set(self) -> bool:
-        return self._requested
-
     def wait(self, timeout: float) -> bool:
         """True once a stop is requested; otherwise after `timeout` seconds, False."""
         if not self._requested:

@@ -12,8 +12,9 @@ import mimeparse
 
 from srcnet_eb.shared.model import Message
 
+from .wire import media
+
 HTML = "text/html"
-_API = ["application/json", "application/xml", "application/yaml"]
 
 
 def wanted(method: str, accept: str | None) -> bool:
@@ -27,7 +28,7 @@ def _navigating(accept: str | None) -> bool:
     if not accept or "application/xhtml+xml" not in accept:
         return False
     try:
-        return mimeparse.best_match([*_API, HTML], accept) == HTML
+        return mimeparse.best_match([*media.OFFERED, HTML], accept) == HTML
     except (ValueError, IndexError):
         return False
 

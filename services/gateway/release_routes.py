@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from srcnet_eb.shared.decisions import tell_sites
 from srcnet_eb.shared.model import Phase
 from srcnet_eb.shared.store.lifecycle import Conflict
 
@@ -19,9 +17,9 @@ from .list_answers import Released
 from .openapi import answer
 from .problems import ErrorResponse
 from .respond import reply
+from .session_routes import source_of, tell_sites_now
 from .state import Gateway, gateway
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"])
 
 
@@ -47,7 +45,7 @@ async def release_offers(
     keep: Annotated[UUID | None, Query(description="an offer (session uuid) to keep open")] = None,
 ) -> Response:
     response_media(request)
-    source = f"{who.sub} via {request.client.host if request.client else 'gateway'} (release)"[:128]
+    source = source_of(who, request, " (release)")
     released = []
     for uuid in await gw.store.holds.open_offers(who.sub, offerset=offerset, keep=keep):
         try:
@@ -55,8 +53,5 @@ async def release_offers(
         except (LookupError, Conflict):  # accepted, rejected or expired since it was listed: not ours to release
             continue
         released.append(uuid)
-        try:  # as for one REJECTED update: the database holds the decision; a hold not released now lapses
-            await tell_sites(gw.commands, gw.store, changed, Phase.REJECTED)  # at the offer's expiry
-        except Exception:
-            log.warning("could not tell site %s about %s now", changed.session.site, uuid, exc_info=True)
+        await tell_sites_now(gw, changed, Phase.REJECTED)  # as for one REJECTED update
     return reply(request, Released(released=len(released), sessions=released), "released")

@@ -66,16 +66,21 @@ async def post_session(uuid: UUID, request: Request, gw: Annotated[Gateway, Depe
     if update.value not in CLIENT_PHASES:
         raise Problem.field(422, "Not an update this session offers", "value",
                             f"'{update.value}' is not one of {', '.join(CLIENT_PHASES)}")
-    source = f"{who.sub} via {request.client.host if request.client else 'gateway'}"[:128]  # the column's size
+    source = source_of(who, request)
     try:
         changed = await _apply(gw, uuid, Phase(update.value), source, who)
     except LookupError as exc:
         raise Problem.field(404, "No such session", "uuid", f"no session {uuid}") from exc
     except Conflict as exc:
         raise Problem.field(409, "Not allowed in this phase", "value", exc.reason) from exc
-    await _tell_sites(gw, changed, Phase(update.value))
+    await tell_sites_now(gw, changed, Phase(update.value))
     session, dialect = await gw.store.sessions.view(uuid)  # the caller's: the update above found it so
     return respond.session(request, gw.session_with_url(request, session), dialect)
+
+
+def source_of(who: Principal, request: Request, why: str = "") -> str:
+    """Who changed a session, from where: the event's source (cut to the column's size)."""
+    return f"{who.sub} via {request.client.host if request.client else 'gateway'}{why}"[:128]
 
 
 async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str, who: Principal) -> Changed:
@@ -85,7 +90,7 @@ async def _apply(gw: Gateway, uuid: UUID, phase: Phase, source: str, who: Princi
     return await change(uuid, source, actor=who.sub, owned_by=who.owned_by)
 
 
-async def _tell_sites(gw: Gateway, changed: Changed, phase: Phase) -> None:
+async def tell_sites_now(gw: Gateway, changed: Changed, phase: Phase) -> None:
     """The database holds the decision; the sites learn it through the durable command stream. If
     that fails, the planner's sweep re-sends LAUNCH and offers' holds lapse at their expiry."""
     target = changed.session

@@ -61,6 +61,7 @@ class Store:
                 except IntegrityError:  # another process created it first
                     pass
                 known = (await conn.execute(select(tables.schema_info.c.version))).scalars().all()
+            stepped = max(known) < tables.SCHEMA_VERSION
             for version in range(max(known) + 1, tables.SCHEMA_VERSION + 1):
                 for table, column, kind in tables.MIGRATIONS.get(version, []):
                     present = await conn.run_sync(lambda sync, t=table: {c["name"] for c in inspect(sync).get_columns(t)})
@@ -69,8 +70,8 @@ class Store:
                 for statement in tables.BACKFILLS.get(version, []):
                     await conn.exec_driver_sql(statement)
                 await conn.execute(update(tables.schema_info).values(version=version))
-            # create_all makes a table's indexes only with the table: those added to a table that existed
-            await conn.run_sync(_create_missing_indexes)
+            if stepped:  # create_all makes a table's indexes only with the table: those added to one that existed
+                await conn.run_sync(_create_missing_indexes)
 
     async def close(self) -> None:
         if self.lane is not None:

@@ -31,7 +31,7 @@ _ALIASES = {
     "text/xml": XML,
 }
 # Offered in this order; YAML last so that `*/*` (every type equally good) picks it.
-_OFFERED = [JSON, XML, "application/x-yaml", "text/yaml", YAML]
+OFFERED = [JSON, XML, "application/x-yaml", "text/yaml", YAML]
 
 # Lists the XML form wraps (schema: `wrapped: true`): element -> item element.
 _WRAPPED = {"offers": "execution", "messages": "message"}
@@ -56,7 +56,7 @@ def negotiate(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return YAML
     try:
-        best = mimeparse.best_match(_OFFERED, accept)
+        best = mimeparse.best_match(OFFERED, accept)
     except (ValueError, IndexError):
         return None
     return _ALIASES.get(best) if best else None

@@ -413,8 +413,9 @@ function renderSession(entry, doc) {
   badge($("session-phase"), doc.phase);
   $("session-site").textContent = doc.site ? `${doc.site.name} (${doc.site.platform})` : "—";
   $("session-actions").replaceChildren(actions(doc));
-  const urls = new Set([...(doc.executable?.access || []).flatMap((a) => a.locations || []),
-                        ...(doc.connectors || []).map((c) => c.location).filter(Boolean)]);
+  // Only live ones, as the CLI shows (an access ACTIVE, a connector AVAILABLE): others are not reachable yet or now.
+  const urls = new Set([...(doc.executable?.access || []).filter((a) => a.status === "ACTIVE").flatMap((a) => a.locations || []),
+                        ...(doc.connectors || []).filter((c) => c.status === "AVAILABLE").map((c) => c.location).filter(Boolean)]);
   $("session-access").replaceChildren(...(urls.size ? [...urls].map((url) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
