@@ -23,7 +23,7 @@ OPERATIONS = {"POST /requests", "POST /offersets", "GET /offersets/{uuid}", "POS
               "GET /sessions/{uuid}", "POST /sessions/{uuid}", "GET /agents", "GET /accounting",
               "GET /offersets", "GET /sessions", "POST /offers/release",
               # The event streams answer its fixed `Accept: application/json` 406 (documented): it opens none,
-              # so it never waits on a stream; tests/test_push.py reads them.
+              # so it never waits on a stream; tests/test_events.py reads them.
               "GET /offersets/{uuid}/events", "GET /sessions/{uuid}/events"}
 
 
