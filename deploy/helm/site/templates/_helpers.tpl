@@ -108,6 +108,12 @@ affinity:
 {{ printf "%s:%s" (default $default .Values.image.repository) .Values.image.tag | quote }}
 {{- end -}}
 
+{{/* The data agent's image: as given, or the platform agent's unless that is the Slurm one. */}}
+{{- define "eb.dataImage" -}}
+{{- $platform := ternary "" .Values.image.repository (eq .Values.platform "slurm") -}}
+{{ printf "%s:%s" (.Values.rucio.image.repository | default $platform | default "srcnet/execution-broker") .Values.image.tag | quote }}
+{{- end -}}
+
 {{- define "eb.podMetadata" -}}
 {{- $component := index . 1 -}}
 {{- with index . 0 -}}
