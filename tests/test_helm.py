@@ -262,13 +262,15 @@ def test_prometheus_is_told_where_each_process_serves_metrics(case):
             assert annotations["prometheus.io/port"] == str(port["metrics"]) == env_values(container)["EB_METRICS_PORT"]
 
 
-async def test_the_gateways_probe_answers_a_started_gateway_without_a_token(broker):
+async def test_the_gateways_probes_answer_a_started_gateway_without_a_token(broker):
     gateway = next(c for _, c in containers("central-production") if c["name"] == "gateway")
-    probe = gateway["readinessProbe"]["httpGet"]
-    assert gateway["livenessProbe"]["httpGet"] == gateway["startupProbe"]["httpGet"] == probe
-    headers = {h["name"]: h["value"] for h in probe["httpHeaders"]}
-    answer = await broker.client(None).get(probe["path"], headers=headers)
-    assert answer.status_code == 200, answer.text
+    assert gateway["livenessProbe"]["httpGet"] == gateway["startupProbe"]["httpGet"]
+    for kind, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        probe = gateway[kind]["httpGet"]
+        assert probe["path"] == path
+        headers = {h["name"]: h["value"] for h in probe["httpHeaders"]}
+        answer = await broker.client(None).get(probe["path"], headers=headers)
+        assert answer.status_code == 200 and answer.json()["status"] == "pass", answer.text
 
 
 @pytest.mark.parametrize("chart,args,field", [

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -72,6 +72,11 @@ class Store:
                 await conn.execute(update(tables.schema_info).values(version=version))
             if stepped:  # create_all makes a table's indexes only with the table: those added to one that existed
                 await conn.run_sync(_create_missing_indexes)
+
+    async def ping(self) -> None:
+        """One round trip to the database (a readiness probe): raises if it cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         if self.lane is not None:

@@ -103,8 +103,9 @@ affinity:
 {{- end -}}
 
 {{/* The gateway's probe: GET of a path that answers once it has started, asking for JSON. */}}
+{{- /* the gateway's probe; . is (list $ path) */ -}}
 {{- define "eb.gatewayProbe" -}}
-path: {{ .Values.gateway.probes.path }}
+path: {{ index . 1 }}
 port: http
 httpHeaders:
   - name: Accept
