@@ -24,4 +24,5 @@ def settings_for(plugin: PlatformPlugin, config: Path | None = None) -> AgentSet
 
 def run_agent(name: str, config: Path | None = None) -> None:
     plugin = load(name)
-    serve(AgentRuntime.from_plugin(plugin, settings_for(plugin, config)))
+    settings = settings_for(plugin, config)
+    serve(AgentRuntime.from_plugin(plugin, settings), f"eb-agent-{settings.site}")

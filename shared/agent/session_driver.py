@@ -104,6 +104,8 @@ class SessionDriver:
         site's sessions bucket)."""
         uuid = command.session
         if command.action is c.CommandAction.RELEASE:
+            log.info("offer %s released: %s", uuid, command.reason or "no reason given",
+                     extra={"session": str(uuid), "site": self.site})
             await self.ledger.release(uuid)
         elif command.action is c.CommandAction.LAUNCH:
             if uuid in self._tasks:
@@ -288,6 +290,9 @@ class SessionDriver:
         await self._end(rec, Phase.CANCELLED, info("Cancelled; the platform's work is stopped"))
 
     async def _end(self, rec: SessionRecord, phase: Phase, *messages: Message) -> None:
+        if phase is Phase.FAILED:  # why, in the agent's log too (the event carries it to the client)
+            log.warning("session %s FAILED: %s", rec.session, "; ".join(m.message for m in messages) or "no reason",
+                        extra={"session": str(rec.session), "site": self.site, "platform_id": rec.platform_id})
         await self._emit(rec, phase, *messages)
         raise _Stop
 

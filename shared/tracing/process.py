@@ -1,0 +1,16 @@
+"""The one start of every process's logging and tracing (shared/service.py, the gateway's main)."""
+
+from __future__ import annotations
+
+from srcnet_eb.shared.settings import Common
+
+from .logs import configure_logging
+from .setup import configure_tracing
+
+
+def configure_process(service_name: str, settings: Common | None = None) -> None:
+    """Log lines as EB_LOG_FORMAT and EB_LOG_LEVEL say; traces as the OTEL_* variables say, under
+    `service_name` (eb-gateway, eb-planner, eb-agent-<site>…) unless OTEL_SERVICE_NAME names it."""
+    settings = settings if settings is not None else Common()
+    configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(service_name)
