@@ -214,3 +214,25 @@ async def test_a_session_is_one_trace_from_its_accept_through_the_launch_to_ever
             assert any(attribute(s, "db.system") == "sqlite" or attribute(s, "db.system.name") == "sqlite"
                        for s in tree.below(taken)), f"no database span under {taken.name}"
     assert {s.context.trace_id for s in tree.spans} == {trace_id}
+
+
+async def test_with_no_exporter_a_clients_traceparent_still_rides_every_message(two_sites):
+    """No SDK (the API's no-op tracer, as in a process without OTEL_* exporter settings): nothing is recorded,
+    yet the plan in JetStream and each site's question carry the client's trace on."""
+    trace_id, _, header = traceparent()
+    nc = two_sites.planner.broker.connection  # a plain subscriber beside the real ones sees what they get
+    heard: dict[str, list[dict]] = {c.PLAN: [], c.offers_subject("site-a"): [], c.offers_subject("site-b"): []}
+
+    async def keep(msg) -> None:
+        heard[msg.subject].append(dict(msg.headers or {}))
+
+    subs = [await nc.subscribe(subject, cb=keep) for subject in heard]
+    try:
+        _, body = await offers(two_sites, request(BOTH), {"traceparent": header})
+        await nc.flush()
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()
+    for subject, got in heard.items():
+        assert got and {h.get("traceparent", "").split("-")[1] for h in got} == {hex_id(trace_id)}, (subject, got)
+    assert heard[c.PLAN][0]["Nats-Msg-Id"] == body["meta"]["uuid"]  # beside the id JetStream de-duplicates by

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Literal, TextIO
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -46,14 +46,20 @@ def formatter(form: LogFormat) -> logging.Formatter:
     return TextFormatter(TEXT)
 
 
+def handler(form: LogFormat = "text", stream: TextIO | None = None) -> logging.Handler:
+    """Lines in `form` to `stream` (stderr), with the trace ids of the span they are written in."""
+    out = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    out.addFilter(TraceIds())
+    out.setFormatter(formatter(form))
+    return out
+
+
 def configure_logging(form: LogFormat = "text", level: str | int = "INFO") -> logging.Handler:
     """One handler on the root logger (stderr), replacing what was there; returns it."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(TraceIds())
-    handler.setFormatter(formatter(form))
+    handler_ = handler(form)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    root.addHandler(handler_)
     root.setLevel(level.upper() if isinstance(level, str) else level)
-    return handler
+    return handler_
