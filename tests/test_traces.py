@@ -6,12 +6,18 @@ real agents on the Skaha stand-in (tests/broker.py); spans from the SDK's in-mem
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import os
 import random
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
@@ -236,3 +242,70 @@ async def test_with_no_exporter_a_clients_traceparent_still_rides_every_message(
     for subject, got in heard.items():
         assert got and {h.get("traceparent", "").split("-")[1] for h in got} == {hex_id(trace_id)}, (subject, got)
     assert heard[c.PLAN][0]["Nats-Msg-Id"] == body["meta"]["uuid"]  # beside the id JetStream de-duplicates by
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver on loopback: what the exporter POSTs to /v1/traces."""
+
+    received: list[ExportTraceServiceRequest] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            self.received.append(ExportTraceServiceRequest.FromString(body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+EXPORTING = """
+import sys
+from opentelemetry import trace
+from srcnet_eb.shared.tracing import configure_process, publishing
+configure_process("eb-planner")
+with publishing("eb.v1.planner.plan") as headers:
+    print((headers or {}).get("traceparent"), "opentelemetry.sdk.trace" in sys.modules)
+getattr(trace.get_tracer_provider(), "shutdown", lambda: None)()  # what the SDK also does at exit
+"""
+
+
+def _export(env: dict[str, str]) -> tuple[str, list[ExportTraceServiceRequest]]:
+    """Run a process's start and one span with `env` (PORT: the collector's), against a real collector."""
+    _Collector.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EB_"))}
+        done = subprocess.run([sys.executable, "-c", EXPORTING], capture_output=True, text=True, timeout=60, check=True,
+                              env=base | {k: v.replace("PORT", str(server.server_port)) for k, v in env.items()})
+    finally:
+        server.shutdown()
+        thread.join()
+    return done.stdout.strip(), _Collector.received
+
+
+@pytest.mark.parametrize("env, name", [
+    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:PORT"}, "eb-planner"),
+    ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:PORT/v1/traces",
+      "OTEL_SERVICE_NAME": "planner-7"}, "planner-7"),
+])
+def test_an_otlp_endpoint_in_the_environment_exports_the_processes_spans_to_it(env, name):
+    sent, received = _export(env)
+    spans_ = [(resource.resource, span) for request in received for resource in request.resource_spans
+              for scope in resource.scope_spans for span in scope.spans]
+    assert len(spans_) == 1, received
+    resource, span = spans_[0]
+    assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == name
+    assert span.name == f"publish {c.PLAN}" and span.kind == span.SPAN_KIND_PRODUCER
+    carried, sdk = sent.split()
+    assert carried.split("-")[1:3] == [span.trace_id.hex(), span.span_id.hex()] and sdk == "True"  # its headers
+
+
+def test_without_an_exporter_nothing_is_exported_and_the_sdk_is_not_even_loaded():
+    sent, received = _export({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:PORT"})
+    assert (sent, received) == ("None False", [])
