@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from srcnet_eb.shared.tracing.setup import install
+
 
 class _Switched(trace.Tracer):
     def __init__(self, provider: Switchable, real: trace.Tracer) -> None:
@@ -50,7 +52,7 @@ _installed: list[Switchable] = []
 def _provider() -> Switchable:
     if not _installed:
         _installed.append(Switchable())
-        trace.set_tracer_provider(_installed[0])
+        install(_installed[0])
     return _installed[0]
 
 

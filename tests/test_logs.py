@@ -3,6 +3,7 @@ in, and one line per decision that matters: here, why a site said NO."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,7 +14,7 @@ import sys
 from srcnet_eb.shared.tracing.logs import handler
 
 from .recorded_spans import hex_id, spans  # noqa: F401  (fixture)
-from .test_traces import HEADLESS, offers, request, traceparent
+from .test_traces import BOTH, HEADLESS, offers, request, traceparent
 
 
 class Captured:
@@ -79,3 +80,23 @@ def test_every_process_start_reads_the_format_and_level_from_the_environment():
     assert "trace_id" not in lines[0]  # written outside any span
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert done.stderr.splitlines()[-1].endswith(" eb.test WARNING said") and " eb.test INFO quiet" in done.stderr
+
+
+async def test_a_site_silent_past_the_collect_timeout_is_one_warning_in_the_requests_trace(spans, two_sites):
+    two_sites.planner.settings.collect_timeout = 1.0
+    silent = await two_sites.start_agent("site-c", "http://127.0.0.1:9/skaha")
+    await two_sites.wait_for_agents(3)
+
+    async def never(msg, reply=None):  # its loop wedged: it takes questions, answers none (not even busy)
+        await asyncio.sleep(30)
+
+    silent.answer = never
+    trace_id, _, header = traceparent()
+    with Captured("json") as logs:
+        _, body = await offers(two_sites, request(BOTH), {"traceparent": header})
+    records = [json.loads(line) for line in logs.lines()]
+    warned = [r for r in records if r["message"].startswith("site site-c silent past the collect timeout")]
+    assert len(warned) == 1 and warned[0]["level"] == "WARNING", [r["message"] for r in records]
+    assert warned[0]["site"] == "site-c" and warned[0]["offerset"] == body["meta"]["uuid"]
+    assert warned[0]["trace_id"] == hex_id(trace_id) and warned[0]["role"] == "platform"
+    assert not [r for r in records if "silent" in r["message"] and r.get("site") in ("site-a", "site-b")]

@@ -306,6 +306,40 @@ def test_an_otlp_endpoint_in_the_environment_exports_the_processes_spans_to_it(e
     assert carried.split("-")[1:3] == [span.trace_id.hex(), span.span_id.hex()] and sdk == "True"  # its headers
 
 
-def test_without_an_exporter_nothing_is_exported_and_the_sdk_is_not_even_loaded():
+CARRYING = """
+import asyncio, sys
+from srcnet_eb.shared.tracing import configure_process, consuming, publishing
+from srcnet_eb.shared.tracing.instrument import instrument_app
+configure_process("eb-gateway")
+with publishing("eb.v1.planner.plan") as headers:  # no trace came in: nothing to carry
+    print(headers)
+class App:  # an ASGI app that publishes, as the gateway's routes do; then a receiver that publishes on
+    middleware = []
+    def add_middleware(self, cls):
+        self.middleware.append(cls)
+    async def __call__(self, scope, receive, send):
+        with publishing("eb.v1.planner.plan", headers={"Nats-Msg-Id": "1"}) as plan:
+            print(plan["traceparent"])
+        with consuming("eb.v1.planner.plan", plan):
+            with publishing("eb.v1.site.site-a.offers") as asked:
+                print(asked["traceparent"])
+app = App()
+instrument_app(app)
+carry = app.middleware[0](app)
+asyncio.run(carry({"type": "http", "headers": [(b"traceparent", sys.argv[1].encode())]}, None, None))
+print("opentelemetry.sdk.trace" in sys.modules)
+"""
+
+
+def test_without_an_exporter_nothing_is_recorded_yet_a_clients_trace_is_carried_on():
+    """The production path of a process with no exporter settings: no SDK, no span, the API's context only."""
+    _, _, header = traceparent()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "EB_"))}
+    done = subprocess.run([sys.executable, "-c", CARRYING, header], env=base, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["None", header, header, "False"]  # the client's span is the parent of all
+
+
+def test_an_exporter_named_none_exports_nothing():
     sent, received = _export({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:PORT"})
     assert (sent, received) == ("None False", [])

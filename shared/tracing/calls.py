@@ -11,6 +11,8 @@ from typing import Any
 
 from opentelemetry import trace
 
+from .setup import installed
+
 _tracer = trace.get_tracer("srcnet_eb.calls")
 
 
@@ -28,6 +30,8 @@ class TracedPlatform:
         return partial(self._call, name, value) if name in self.TRACED else value
 
     async def _call(self, operation: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not installed():
+            return await method(*args, **kwargs)
         with _tracer.start_as_current_span(f"platform {operation}") as span:
             if span.is_recording():
                 span.set_attribute("eb.site", self._site)
@@ -44,6 +48,9 @@ def unit_name(work: Callable[..., Any]) -> str:
 @contextmanager
 def db_unit(system: str, operation: str, query: str | None = None) -> Iterator[trace.Span]:
     """A database client span for one unit of work (one round trip, or one transaction on the lane)."""
+    if not installed():
+        yield trace.INVALID_SPAN
+        return
     with _tracer.start_as_current_span(f"{operation} {system}", kind=trace.SpanKind.CLIENT) as span:
         if span.is_recording():
             span.set_attribute("db.system.name", system)

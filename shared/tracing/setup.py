@@ -18,6 +18,22 @@ log = logging.getLogger(__name__)
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
+_installed = False  # read on every message: a flag, not a look-up of the global provider (microseconds)
+
+
+def installed() -> bool:
+    """Whether a TracerProvider was installed (an exporter is configured, or a test records). Without one
+    our own spans are not even started: only a trace that came in is carried on, as the no-op tracer does."""
+    return _installed
+
+
+def install(provider: trace.TracerProvider) -> None:
+    """Make `provider` the process's (once per process: OpenTelemetry keeps the first)."""
+    global _installed
+    trace.set_tracer_provider(provider)
+    _installed = True
+
+
 def exporters(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
     """The exporters asked for: OTEL_TRACES_EXPORTER's list, else `otlp` when an endpoint is set."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -31,9 +47,11 @@ def exporters(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
 def configure_tracing(service_name: str) -> bool:
     """Install an SDK TracerProvider named `service_name` (OTEL_SERVICE_NAME wins) when an exporter is
     configured; returns whether it did. Imports the SDK only then: a process without it pays nothing."""
+    global _installed
     wanted = exporters()
-    if not wanted:
-        return False
+    if not wanted:  # one installed before us (`opentelemetry-instrument` starting the process) is used
+        _installed = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        return _installed
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -50,6 +68,6 @@ def configure_tracing(service_name: str) -> bool:
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         else:
             log.warning("OTEL_TRACES_EXPORTER %r is not supported here (otlp, console, none): ignored", name)
-    trace.set_tracer_provider(provider)
+    install(provider)
     log.info("traces exported (%s) as %s", ", ".join(wanted), provider.resource.attributes.get("service.name"))
     return True
