@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from uuid import UUID
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -343,3 +344,36 @@ def test_without_an_exporter_nothing_is_recorded_yet_a_clients_trace_is_carried_
 def test_an_exporter_named_none_exports_nothing():
     sent, received = _export({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:PORT"})
     assert (sent, received) == ("None False", [])
+
+
+async def test_a_session_taken_over_by_another_replica_stays_in_its_accepts_trace(spans, broker, site_config):
+    broker.planner.tracker.sweep_interval = 0.2
+    lasting = {"session_pending_seconds": 0.3, "session_run_seconds": 3.0, "session_terminating_seconds": 0.2}
+    replica = AGENT | {"session_lease": 2.0, "lease_renewal": 0.3}
+    first = await broker.add_site("site-a", site_config("site-a", **lasting), **replica)
+    second = await broker.start_agent("site-a", first.skaha, token=site_config("site-a").token, **replica)
+    await broker.wait_for_agents(2)
+    _, body = await offers(broker, request(HEADLESS, executable={
+        "kind": kinds.DOCKER_CONTAINER, "image": {"locations": [HEADLESS]}, "entrypoint": "python -c 'print(1)'"}), {})
+    offer, (trace_id, _, header) = body["offers"][0], traceparent()
+    accepted = await broker.http.post(offer["meta"]["url"], headers=JSON | {"traceparent": header}, content=json.dumps(
+        {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}))
+    assert accepted.status_code == 200, accepted.text
+    session = offer["meta"]["uuid"]
+    drivers = {a: a.sessions._records for a in (first.agent, second)}  # what each replica drives
+    deadline = time.monotonic() + PATIENCE
+    while not any(UUID(session) in records for records in drivers.values()):
+        assert time.monotonic() < deadline, "no replica drives the session"
+        await asyncio.sleep(0.05)
+    holder = next(a for a, records in drivers.items() if UUID(session) in records)
+    survivor = first.agent if holder is second else second
+    await holder.stop()  # hands its lease back: the other replica takes the session up from the bucket
+    handed = time.time_ns()
+    tree = await until(spans, trace_id, lambda t: any(str(attribute(s, "messaging.message.id")) == f"{session}-COMPLETED"
+                                                      for s in t.spans), "the survivor's COMPLETED event")
+    assert UUID(session) not in holder.sessions._records
+    statuses = [s for s in spans.get_finished_spans() if s.name == "platform status"]
+    assert {s.context.trace_id for s in statuses} == {trace_id}, "every poll, before and after, in the accept's trace"
+    assert any(s.start_time > handed for s in statuses) and survivor.sessions is not None
+    completed = [s for s in tree.spans if attribute(s, "messaging.message.id") == f"{session}-COMPLETED"]
+    assert completed[0].start_time > handed and tree.roots()[0].name.startswith("POST /sessions")

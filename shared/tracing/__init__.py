@@ -4,9 +4,9 @@ calls, and log lines (text or JSON) that name the trace they belong to (docs/ope
 
 from .calls import TracedPlatform, db_unit
 from .logs import configure_logging
-from .messaging import consuming, publishing
+from .messaging import carried, consuming, publishing, resumed
 from .process import configure_process
 from .setup import configure_tracing
 
-__all__ = ["TracedPlatform", "configure_logging", "configure_process", "configure_tracing", "consuming", "db_unit",
-           "publishing"]
+__all__ = ["TracedPlatform", "carried", "configure_logging", "configure_process", "configure_tracing", "consuming",
+           "db_unit", "publishing", "resumed"]
