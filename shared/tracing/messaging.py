@@ -82,3 +82,24 @@ def consuming(subject: str, headers: Mapping[str, str] | None, template: str | N
         if span.is_recording():
             _attributes(span, "process", subject, template, attributes)
         yield span
+
+
+def carried() -> dict[str, str]:
+    """The current trace context as headers, to keep with what outlives this process's part (a record)."""
+    carrier: dict[str, str] = {}
+    if trace.get_current_span().get_span_context().is_valid:
+        _inject(carrier)
+    return carrier
+
+
+@contextmanager
+def resumed(carrier: Mapping[str, str]) -> Iterator[None]:
+    """Work continuing a trace kept by `carried` (here or in another process), unless it runs in one."""
+    if not carrier or trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
+    token = otel_context.attach(propagate.extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
