@@ -12,12 +12,14 @@ import sys
 from typing import Literal, TextIO
 
 from opentelemetry import trace
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 LogFormat = Literal["text", "json"]
 TEXT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 _JSON = "%(levelname)s %(name)s %(message)s"
 _JSON_NAMES = {"levelname": "level", "name": "logger"}
+_NOT_FIELDS = [*RESERVED_ATTRS, "color_message"]  # uvicorn's copy of its message with terminal colours
 
 
 class TraceIds(logging.Filter):
@@ -42,7 +44,7 @@ class TextFormatter(logging.Formatter):
 
 def formatter(form: LogFormat) -> logging.Formatter:
     if form == "json":
-        return JsonFormatter(_JSON, rename_fields=_JSON_NAMES, timestamp="time")  # ISO 8601, UTC
+        return JsonFormatter(_JSON, rename_fields=_JSON_NAMES, timestamp="time", reserved_attrs=_NOT_FIELDS)  # ISO 8601, UTC
     return TextFormatter(TEXT)
 
 

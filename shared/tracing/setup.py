@@ -1,23 +1,22 @@
 """The process's TracerProvider, from the standard OTEL_* variables.
 
 An SDK provider (spans recorded, batched, exported over OTLP/HTTP) only where an exporter is asked for:
-OTEL_TRACES_EXPORTER=otlp (or console), or an OTLP endpoint set. Otherwise the API's no-op tracer stays:
-spans cost next to nothing, and a traceparent that came in is still passed on (its non-recording span
-carries the context), so a trace recorded by the processes that do export stays whole.
+OTEL_TRACES_EXPORTER=otlp (or console), or an OTLP endpoint set. Otherwise the SDK is not even imported,
+the API's no-op tracer stays, and our own hops make no span at all (`installed()` is False): they only
+carry on a traceparent that came in, so a trace recorded by the processes that do export stays whole.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 
 from opentelemetry import trace
 
 log = logging.getLogger(__name__)
 
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-
-
 _installed = False  # read on every message: a flag, not a look-up of the global provider (microseconds)
 
 
@@ -34,7 +33,7 @@ def install(provider: trace.TracerProvider) -> None:
     _installed = True
 
 
-def exporters(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+def exporters(env: Mapping[str, str] = os.environ) -> list[str]:
     """The exporters asked for: OTEL_TRACES_EXPORTER's list, else `otlp` when an endpoint is set."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return []
