@@ -7,6 +7,7 @@ import logging
 import signal
 from typing import Protocol
 
+from srcnet_eb.shared.tracing import configure_process
 
 try:  # uvicorn[standard] brings it where it builds
     from uvloop import new_event_loop as _new_loop
@@ -20,8 +21,9 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-async def run_until_stopped(service: Service) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+async def run_until_stopped(service: Service, name: str | None = None) -> None:
+    """`name`: the process's service name in traces (eb-planner, eb-agent-<site>…)."""
+    configure_process(name or f"eb-{type(service).__name__.lower()}", getattr(service, "settings", None))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -36,8 +38,8 @@ async def run_until_stopped(service: Service) -> None:
         await service.stop()
 
 
-def serve(service: Service) -> None:
+def serve(service: Service, name: str | None = None) -> None:
     """A process's main: `service` until SIGINT or SIGTERM, on uvloop where installed (as uvicorn runs the
     gateway): nats-py's per-message work costs markedly less CPU on it than on the stdlib loop."""
     with asyncio.Runner(loop_factory=_new_loop) as runner:
-        runner.run(run_until_stopped(service))
+        runner.run(run_until_stopped(service, name))

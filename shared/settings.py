@@ -24,6 +24,14 @@ class Common(BaseSettings):
     nats_creds: Path | None = Field(None, description="NATS .creds file (user JWT and seed), for an operator-mode NATS")
     nats_user: str | None = Field(None, description="NATS user, with nats_password, when neither file is given")
     nats_password: SecretStr | None = None
+    # Logs (docs/operations.md "Traces and logs"); traces are configured by the standard OTEL_* variables.
+    log_format: Literal["text", "json"] = Field("text", description="text lines, or one JSON object a line")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="least level logged")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class StoreSettings(Common):

@@ -25,6 +25,8 @@ from urllib.parse import quote, urlencode
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from srcnet_eb.shared.tracing.instrument import instrument_http_client
+
 from .skaha_types import SkahaContext, SkahaImage, SkahaRejected, SkahaSession, SkahaUnavailable
 from .skaha_wire import IMAGES, SESSIONS, WireContext, WireSession, default_of, session_of
 
@@ -80,8 +82,8 @@ class SkahaClient:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = _service_url(base_url)
         self._timeout = timeout
-        self._http = httpx.AsyncClient(base_url=self.base_url + "/", headers=headers,
-                                       timeout=httpx.Timeout(timeout), transport=transport)
+        self._http = instrument_http_client(httpx.AsyncClient(base_url=self.base_url + "/", headers=headers,
+                                                              timeout=httpx.Timeout(timeout), transport=transport))
         self._images = _Cached(cache_ttl, self._fetch_images)
         self._context = _Cached(cache_ttl, self._fetch_context)
 

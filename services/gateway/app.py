@@ -20,6 +20,7 @@ from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.settings import GatewaySettings
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.store.accounting import Accounting
+from srcnet_eb.shared.tracing.instrument import instrument_app
 
 from . import (accounting_routes, agent_routes, direct_routes, event_routes, offerset_routes, openapi, payload, problems,
                session_routes)
@@ -95,4 +96,5 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     docs_routes.install(app)
     openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList,
                           Accounting, dashboard.DashboardConfig, OfferSetList, SessionList, Released])
+    instrument_app(app)  # a server span per request, continuing the client's traceparent
     return app

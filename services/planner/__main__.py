@@ -10,7 +10,7 @@ from .service import Planner
 
 
 def main() -> None:
-    serve(Planner(PlannerSettings()))
+    serve(Planner(PlannerSettings()), "eb-planner")
 
 
 if __name__ == "__main__":

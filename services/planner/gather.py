@@ -33,9 +33,12 @@ from uuid import UUID
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from opentelemetry import context as otel_context
 from pydantic import BaseModel, ValidationError
 
 from srcnet_eb.shared.contracts import ANSWER_INBOX, FAILOVER_WAIT, WAIT_HEADER, Role
+from srcnet_eb.shared.tracing import consuming, publishing
+from srcnet_eb.shared.tracing.messaging import TEMPORARY
 
 log = logging.getLogger(__name__)
 # Both ends of a lost question may reconnect (the planner's connection, then the site's): one re-ask each.
@@ -82,6 +85,7 @@ class _Pending(Generic[A]):
     asked_again: dict[str, int] = field(default_factory=dict)
     closed: bool = False
     heard: Callable[[bytes], Awaitable[None]] | None = None  # told each answer taken, as the site sent it
+    trace: otel_context.Context | None = None  # the gather's: an answer without a traceparent stays in it
 
     def settle(self) -> None:
         heard = set(self.result.answers) | self.result.unreachable | set(self.result.invalid)
@@ -124,13 +128,14 @@ class Gatherer:
         each answer taken (its bytes as received), as it comes."""
         loop = asyncio.get_running_loop()
         key = uuid.uuid4().hex
-        pending = _Pending(offerset, model, set(sites), subject, payload, role, loop.time() + timeout, heard=heard)
+        pending = _Pending(offerset, model, set(sites), subject, payload, role, loop.time() + timeout, heard=heard,
+                           trace=otel_context.get_current())
         pending.due = pending.deadline
         self._pending[key] = pending
         try:
             for site in sites:
                 pending.latest[site] = key
-                await self._nc.publish(subject(site), payload(site), reply=f"{self._prefix}.{key}.{site}")
+                await self._ask(pending, site, key)
             pending.settle()  # no sites at all: done at once
             while not pending.done.is_set():  # a re-ask may move the deadline on
                 left = pending.deadline - loop.time()
@@ -148,6 +153,9 @@ class Gatherer:
                     got.answers[site] = answer
                     got.unreachable.discard(site)
             got.silent = pending.expected - set(got.answers) - got.unreachable - set(got.invalid)
+            for site in sorted(got.silent):  # its answer, if it comes, is dropped: the operator should know
+                log.warning("site %s silent past the collect timeout (%.1f s): no %s answer for %s", site, timeout,
+                            role.value, offerset, extra={"site": site, "offerset": str(offerset), "role": role.value})
             return got
         finally:
             pending.closed = True
@@ -190,10 +198,21 @@ class Gatherer:
         pending.deadline = max(pending.deadline, asyncio.get_running_loop().time() + self.reask_grace)
         log.info("asking %s again for %s (a connection came back)", name, pending.offerset)
         try:
-            await self._nc.publish(pending.subject(name), pending.payload(name), reply=f"{self._prefix}.{key}.{name}")
+            token = otel_context.attach(pending.trace) if pending.trace is not None else None
+            try:  # in the gather's trace, whatever connection or heartbeat prompted it
+                await self._ask(pending, name, key)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
         except Exception as exc:  # NATS away again: the gather names it silent at its deadline
             log.warning("could not ask %s again: %r", name, exc)
         return 1
+
+    async def _ask(self, pending: _Pending, site: str, key: str) -> None:
+        """One question to one site, in a span of its own that the site's answer continues."""
+        subject = pending.subject(site)
+        with publishing(subject, attributes={"eb.site": site, "eb.offerset": str(pending.offerset)}) as headers:
+            await self._nc.publish(subject, pending.payload(site), reply=f"{self._prefix}.{key}.{site}", headers=headers)
 
     def _retry_later(self, pending: _Pending, name: str) -> bool:
         """A live site (it heartbeats) with no agent subscribed is, most likely, reconnecting to another node:
@@ -235,6 +254,11 @@ class Gatherer:
         if msg.headers and WAIT_HEADER in msg.headers:
             self._wait_for(pending, site, msg.headers[WAIT_HEADER])
             return
+        with consuming(msg.subject, msg.headers, TEMPORARY, parent=pending.trace, attributes={"eb.site": site}):
+            await self._take(pending, key, site, msg)
+        pending.settle()
+
+    async def _take(self, pending: _Pending, key: str, site: str, msg: Msg) -> None:
         if msg.headers and msg.headers.get("Status") == "503":
             if pending.latest.get(site) == key and not self._retry_later(pending, site):
                 pending.result.unreachable.add(site)
@@ -259,4 +283,3 @@ class Gatherer:
                             await pending.heard(msg.data)
                         except Exception:  # telling is a courtesy: the answer counts all the same
                             log.warning("could not relay the answer of site %s", site, exc_info=True)
-        pending.settle()

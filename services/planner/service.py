@@ -17,6 +17,7 @@ from srcnet_eb.shared.settings import PlannerSettings
 from srcnet_eb.shared.nats.jetstream import ensure_streams
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.tracing import publishing
 
 from . import holds
 from .callbacks import CallbackSender
@@ -181,7 +182,8 @@ class Planner:
 
     async def _announce(self, completed: c.OfferSetCompleted) -> None:
         """Wake the gateways' `Prefer: wait` readers (raw connection: FastStream's publish costs more)."""
-        await self.broker.connection.publish(c.COMPLETED, completed.model_dump_json().encode())
+        with publishing(c.COMPLETED) as headers:
+            await self.broker.connection.publish(c.COMPLETED, completed.model_dump_json().encode(), headers=headers)
 
     async def _outcome(self, offerset: uuid.UUID, request: ExecutionRequest) -> Outcome:
         unknown = [error("Unknown kind {kind} at {field}", kind=kind, field=field)
@@ -217,7 +219,8 @@ class Planner:
         answered = c.answered_subject(offerset)
 
         async def heard(answer: bytes) -> None:  # the site's own bytes: no serialization on the hot path
-            await self.broker.connection.publish(answered, answer)
+            with publishing(answered, c.answered_subject("{offerset}")) as headers:
+                await self.broker.connection.publish(answered, answer, headers=headers)
 
         got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining,
                                           heard=heard)

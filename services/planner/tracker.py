@@ -13,6 +13,7 @@ from srcnet_eb.shared.commands import Commands
 from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer, Refused
 from srcnet_eb.shared.nats.jetstream import subscribe_shared
 from srcnet_eb.shared.store import Store
+from srcnet_eb.shared.model import Phase
 from srcnet_eb.shared.store.lifecycle import EXPIRY_BATCH
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,22 @@ class Tracker:
         site = c.subject_site(delivery.subject)  # who sent it is the subject (its credentials), not the body
         if event.site != site:
             raise Refused(f"event from site {site} names site {event.site}")
+        if event.phase is Phase.FAILED:  # the central log says why too, not only the site's agent
+            log.warning("session %s FAILED at site %s: %s", event.session, site,
+                        "; ".join(m.message for m in event.messages) or "no reason given",
+                        extra={"session": str(event.session), "site": site, "agent": event.agent})
         if not await self.store.sessions.record(event.session, event.phase, event.time, event.agent, event.messages,
                                                 event.access, event.platform_id, site=site, staged_bytes=event.staged_bytes):
             log.debug("event %s for %s from %s not applied", event.phase, event.session, site)
 
     async def sweep(self) -> None:
         # No RELEASE for expired offers: an agent's hold lapses by itself at the offer's expiry.
-        while await self.store.sessions.expire_due() == EXPIRY_BATCH:
+        expired = EXPIRY_BATCH
+        while expired == EXPIRY_BATCH:
+            expired = await self.store.sessions.expire_due()
+            if expired:
+                log.info("%d offer(s) EXPIRED: not accepted before their expiry (the sites' holds lapse by "
+                         "themselves)", expired, extra={"expired": expired})
             await asyncio.sleep(0)
         stale = datetime.now(UTC) - timedelta(seconds=max(2.0, self.sweep_interval * 2))
         for target in await self.store.sessions.awaiting_handover(stale):

@@ -8,7 +8,8 @@ from .settings import RucioSettings
 
 
 def main() -> None:
-    serve(RucioAgent(RucioSettings()))
+    settings = RucioSettings()
+    serve(RucioAgent(settings), f"eb-data-{settings.site}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent.presence import Presence
 from srcnet_eb.shared.model import error, info
 from srcnet_eb.shared.nats.connect import broker_options
+from srcnet_eb.shared.tracing import consuming
 
 from .errors import CatalogUnavailable, DidNotFound
 from .locality import Locator
@@ -43,20 +45,23 @@ class RucioAgent:
 
         @broker.subscriber(c.data_subject(site), queue=site, title="data-agent-locality",
                            description="Where is the data, relative to this site? Replicas share the queue group")
-        async def locality(msg: c.DataRequest) -> c.DataAnswer:
-            found = await self.locator.locate(msg.data)
+        async def locality(msg: c.DataRequest, raw: NatsMessage) -> c.DataAnswer:
+            with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
+                found = await self.locator.locate(msg.data)
             return c.DataAnswer(offerset=msg.offerset, site=site, agent=self.name, locality=found.locality,
                                 eta=found.eta, items=found.items, messages=found.messages)
 
         @broker.subscriber(c.stage_subject(site), queue=site, title="data-agent-stage",
                            description="Create the replication rule that brings an accepted session's data here")
-        async def stage(msg: c.StageRequest) -> c.StageAnswer:
-            return await self.stage(msg)
+        async def stage(msg: c.StageRequest, raw: NatsMessage) -> c.StageAnswer:
+            with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
+                return await self.stage(msg)
 
         @broker.subscriber(c.progress_subject(site), queue=site, title="data-agent-progress",
                            description="Progress of staging rules: OK locks of all locks")
-        async def progress(msg: c.ProgressRequest) -> c.StageProgress:
-            return await self.progress(msg.rules)
+        async def progress(msg: c.ProgressRequest, raw: NatsMessage) -> c.StageProgress:
+            with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
+                return await self.progress(msg.rules)
 
         broker.publisher(c.ANSWER_INBOX, title="data-agent-answer", schema=c.DataAnswer,
                          description="The reply to a locality question, on the planner's inbox")

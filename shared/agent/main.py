@@ -12,6 +12,7 @@ import yaml
 from srcnet_eb.shared.platform.plugins import PlatformPlugin, load
 from ..service import serve
 from ..settings import AgentSettings
+from ..tracing import configure_process
 from .runtime import AgentRuntime
 
 
@@ -24,4 +25,7 @@ def settings_for(plugin: PlatformPlugin, config: Path | None = None) -> AgentSet
 
 def run_agent(name: str, config: Path | None = None) -> None:
     plugin = load(name)
-    serve(AgentRuntime.from_plugin(plugin, settings_for(plugin, config)))
+    settings = settings_for(plugin, config)
+    service = f"eb-agent-{settings.site}"
+    configure_process(service, settings)  # before the plug-in makes its platform's HTTP client: traced
+    serve(AgentRuntime.from_plugin(plugin, settings), service)

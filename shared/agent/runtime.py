@@ -27,6 +27,8 @@ from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
+from srcnet_eb.shared.tracing import TracedPlatform, consuming, publishing
+from srcnet_eb.shared.tracing.messaging import TEMPORARY
 from . import answers
 from .admission import Admission, reply_margin
 from .presence import Presence
@@ -47,8 +49,9 @@ class AgentRuntime:
         self.settings = settings
         self.platform = platform
         self.ledger = ledger  # the site's, shared by its replicas: offers are booked, confirmed and released in it
-        self.booking = Booking(platform, ledger, settings)
         self.site = c.check_site(settings.site)
+        self.traced = TracedPlatform(platform, self.site)  # what requests and sessions call: a span a call
+        self.booking = Booking(self.traced, ledger, settings)
         self.name = name or settings.agent_name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
                                  reconnected_cb=self._reconnected)
@@ -95,19 +98,28 @@ class AgentRuntime:
 
         On the raw nats-py connection, decoded once: FastStream's handler costs several times more a message.
         """
+        with consuming(msg.subject, msg.headers, attributes={"eb.site": self.site}):
+            await self._offers(msg)
+
+    async def _offers(self, msg: Msg) -> None:
         try:
             request = c.OfferRequest.model_validate_json(msg.data)
         except ValidationError as exc:  # nothing to answer to: the planner names the site's answer missing
             log.error("unreadable offer request dropped: %s", exc.errors()[:1])
             return
         answer = await self.answer(request, msg.reply or None)
+        if answer.result is Result.NO:  # the site's decision, and why: what an operator asks first
+            log.info("site %s said NO to %s: %s", self.site, request.offerset,
+                     "; ".join(m.message for m in answer.messages) or "no reason given",
+                     extra={"site": self.site, "offerset": str(request.offerset), "busy": answer.busy})
         # Built from values this process made and typed: not validated again (the planner validates it).
         reply = c.SiteAnswer.model_construct(offerset=request.offerset, site=self.site, platform=self.platform.kind,
                                              agent=self.name, result=answer.result, offers=answer.offers,
                                              messages=answer.messages, busy=answer.busy)
         if msg.reply:
             try:
-                await self.broker.connection.publish(msg.reply, answers.encode(reply))
+                with publishing(msg.reply, TEMPORARY, attributes={"eb.site": self.site}) as headers:
+                    await self.broker.connection.publish(msg.reply, answers.encode(reply), headers=headers)
             except Exception:  # NATS away: the planner asks again when this agent reconnects
                 log.warning("could not answer %s", request.offerset, exc_info=True)
 
@@ -220,7 +232,7 @@ class AgentRuntime:
         js, s = nc.jetstream(), self.settings
         # The shared ledger first: no offer request may be answered from a ledger of this process alone.
         await self.ledger.attach(js, self.site, s.jetstream_replicas)
-        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.ledger, s.poll_interval, s.grace,
+        self.sessions = SessionDriver(nc, self.site, self.name, self.traced, self.ledger, s.poll_interval, s.grace,
                                       lease=s.session_lease, renew=s.lease_renewal, retention=s.session_retention,
                                       replicas=s.jetstream_replicas)
         await self.sessions.start()

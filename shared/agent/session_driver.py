@@ -30,6 +30,7 @@ from srcnet_eb.shared.nats.buckets import open_bucket
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer
 from srcnet_eb.shared.nats.jetstream import publish, subscribe_commands
+from srcnet_eb.shared.tracing import carried, resumed
 from ..capacity.ledger import SharedLedger
 from ..model import FINAL_PHASES, Message, Phase, error, info, is_before
 from srcnet_eb.shared.platform.port import Platform, RunState
@@ -104,11 +105,13 @@ class SessionDriver:
         site's sessions bucket)."""
         uuid = command.session
         if command.action is c.CommandAction.RELEASE:
+            log.info("offer %s released: %s", uuid, command.reason or "no reason given",
+                     extra={"session": str(uuid), "site": self.site})
             await self.ledger.release(uuid)
         elif command.action is c.CommandAction.LAUNCH:
             if uuid in self._tasks:
                 return  # a repeat: driven here
-            record = SessionRecord(session=uuid, offer=command.offer)
+            record = SessionRecord(session=uuid, offer=command.offer, trace=carried())
             # Creating the entry is the claim: of a LAUNCH delivered twice (to two replicas) one wins.
             if not await self.leases.create(str(uuid), record):
                 return  # a repeat: some replica drives (or drove) it
@@ -146,6 +149,10 @@ class SessionDriver:
             self.leases.forget(str(uuid))
 
     async def _run(self, rec: SessionRecord) -> None:
+        with resumed(rec.trace):  # taken over from another replica: still in its accept's trace
+            await self._drive_in_trace(rec)
+
+    async def _drive_in_trace(self, rec: SessionRecord) -> None:
         try:
             try:
                 # Firm in the shared ledger: accepted (or taken over); put back if its hold had lapsed.
@@ -288,6 +295,9 @@ class SessionDriver:
         await self._end(rec, Phase.CANCELLED, info("Cancelled; the platform's work is stopped"))
 
     async def _end(self, rec: SessionRecord, phase: Phase, *messages: Message) -> None:
+        if phase is Phase.FAILED:  # why, in the agent's log too (the event carries it to the client)
+            log.warning("session %s FAILED: %s", rec.session, "; ".join(m.message for m in messages) or "no reason",
+                        extra={"session": str(rec.session), "site": self.site, "platform_id": rec.platform_id})
         await self._emit(rec, phase, *messages)
         raise _Stop
 

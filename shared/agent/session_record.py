@@ -27,6 +27,7 @@ class SessionRecord(BaseModel):
     platform_id: str | None = None
     rules: list[str] = Field(default_factory=list)  # the staging rules made for its data
     cancel: bool = False
+    trace: dict[str, str] = Field(default_factory=dict)  # its accept's trace context: a replica taking it over continues it
 
     @property
     def available_at(self) -> datetime:

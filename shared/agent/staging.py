@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from .. import contracts as c
 from ..model import Message, error, info
 from ..model.data import Did
+from ..tracing import publishing
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -30,7 +31,9 @@ class DataDesk:
         return await self._ask(c.progress_subject(self.site), c.ProgressRequest(rules=rules), c.StageProgress)
 
     async def _ask(self, subject: str, question: BaseModel, answer: type[A]) -> A:
-        reply = await self.nc.request(subject, question.model_dump_json().encode(), timeout=self.timeout)
+        with publishing(subject) as headers:
+            reply = await self.nc.request(subject, question.model_dump_json().encode(), timeout=self.timeout,
+                                          headers=headers)
         return answer.model_validate_json(reply.data)
 
 

@@ -27,6 +27,7 @@ from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
 from srcnet_eb.shared.nats.channels import channel_of
+from srcnet_eb.shared.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,17 @@ class DurableConsumer(Generic[T]):
         task.add_done_callback(self._tasks.discard)
 
     async def _work(self, msg: Msg, value: T) -> None:
+        delivery = Delivery(msg)
+        with consuming(msg.subject, msg.headers, attributes={"messaging.nats.delivery_count": delivery.count}):
+            await self._handled(msg, value, delivery)
+
+    async def _handled(self, msg: Msg, value: T, delivery: Delivery) -> None:
+        if delivery.count > 1:  # a member died holding it, an ack was lost, or its handler failed before
+            log.warning("%s redelivered (delivery %d)", self.what, delivery.count,
+                        extra={"subject": msg.subject, "delivery": delivery.count})
         keep = asyncio.create_task(self._keep(msg)) if self.keep_alive else None
         try:
-            await self.handle(value, Delivery(msg))
+            await self.handle(value, delivery)
         except Refused as exc:
             log.error("%s dropped: %s", self.what, exc)
             await _quietly(msg.term(), self.what)

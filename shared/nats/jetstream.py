@@ -24,6 +24,7 @@ from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 from pydantic import BaseModel
 
 from srcnet_eb.shared import contracts as c
+from srcnet_eb.shared.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,10 @@ async def subscribe_commands(nc: Client, site: str, cb: Callable[[Msg], Awaitabl
 async def publish(js: JetStreamContext, subject: str, message: BaseModel | bytes, msg_id: str,
                   timeout: float = 5.0) -> None:
     """Publish (a model, or its bytes serialized already) and wait for the stream's acknowledgement; a
-    repeat with the same id is dropped."""
+    repeat with the same id is dropped. The trace it is part of travels in its headers."""
     payload = message if isinstance(message, bytes) else message.model_dump_json().encode()
-    await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+    with publishing(subject, headers={"Nats-Msg-Id": msg_id}, attributes={"messaging.message.id": msg_id}) as headers:
+        await js.publish(subject, payload, timeout=timeout, headers=headers)
 
 
 CONSUMER_NAME_IN_USE = 10013  # JetStream's error code: a consumer of that name was created just now

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import jsontext
+from ..tracing.instrument import instrument_sqlalchemy
 from .wal_checkpoint import BACKSTOP_PAGES
 
 
@@ -21,6 +23,9 @@ _JSON = {"json_serializer": jsontext.dumps_text, "json_deserializer": jsontext.l
 
 
 def create_engine(url: str) -> AsyncEngine:
+    # Its statements as spans: the instrumentation wraps sqlalchemy's create_async_engine, looked up here.
+    instrument_sqlalchemy()
+    create_async_engine = sa_asyncio.create_async_engine
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **_JSON)

@@ -14,6 +14,7 @@ holding its serializer's text verbatim (`jsontext`, set in engine.py; a None giv
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import Enum
@@ -25,6 +26,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
 from sqlalchemy.engine import URL
 
 from .. import jsontext
+from ..tracing.calls import db_unit
 from .tables import UTCDateTime
 
 # What a lost or refused database raises here (SQLAlchemy wraps its own): the gateway answers 503.
@@ -100,6 +102,12 @@ async def _keep(_conn: asyncpg.Connection) -> None:
     """No reset query on release (a round trip each time): the lane sets no session state to undo."""
 
 
+def _operation() -> str:
+    """The store function that sent the statement ("pg_offersets.add"): its span's name."""
+    caller = sys._getframe(2)  # past fetch/fetchval
+    return f"{caller.f_globals.get('__name__', '').rsplit('.', 1)[-1]}.{caller.f_code.co_qualname}"
+
+
 class PgLane:
     """The process's asyncpg pool for the hot path's SQL, opened on first use (the store is made
     synchronously)."""
@@ -119,10 +127,12 @@ class PgLane:
         return self._pool
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await (await self.pool()).fetch(sql, *args)
+        with db_unit("postgresql", _operation(), sql):
+            return await (await self.pool()).fetch(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await (await self.pool()).fetchval(sql, *args)
+        with db_unit("postgresql", _operation(), sql):
+            return await (await self.pool()).fetchval(sql, *args)
 
     async def close(self) -> None:
         if self._pool is not None:

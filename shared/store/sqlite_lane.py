@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Boolean, Table
 
 from .. import jsontext
+from ..tracing.calls import db_unit, unit_name
 from .tables import UTCDateTime
 from .wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
@@ -184,6 +185,10 @@ class SqliteLane:
         """`work` (reads only) at once on the event loop's own connection, in one read transaction: under WAL
         a reader waits for no writer, so the hop to the thread would cost more than the read. In the rare
         moment SQLite keeps even readers out (another connection recovering the WAL), on the thread."""
+        with db_unit("sqlite", unit_name(work)):
+            return await self._read(work)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._reader is None:
             self._reader = _open(self.path, 0)  # busy_timeout 0: never wait on the loop
         try:
@@ -205,7 +210,8 @@ class SqliteLane:
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(connection)` on the lane's thread: one hop, whatever it does."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, work)
+        with db_unit("sqlite", unit_name(work)):
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._call, work)
 
     def _close(self) -> None:
         if self._conn is not None:
