@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.metrics.sessions import expired
 from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer, Refused
 from srcnet_eb.shared.nats.jetstream import subscribe_shared
 from srcnet_eb.shared.store import Store
@@ -53,7 +54,7 @@ class Tracker:
 
     async def sweep(self) -> None:
         # No RELEASE for expired offers: an agent's hold lapses by itself at the offer's expiry.
-        while await self.store.sessions.expire_due() == EXPIRY_BATCH:
+        while expired(await self.store.sessions.expire_due()) == EXPIRY_BATCH:
             await asyncio.sleep(0)
         stale = datetime.now(UTC) - timedelta(seconds=max(2.0, self.sweep_interval * 2))
         for target in await self.store.sessions.awaiting_handover(stale):

@@ -27,6 +27,9 @@ from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
+from ..metrics import agents as agent_metrics
+from ..metrics.platform_calls import MeteredPlatform
+from ..metrics.publishing import MetricsPublisher
 from . import answers
 from .admission import Admission, reply_margin
 from .presence import Presence
@@ -45,7 +48,7 @@ class AgentRuntime:
     def __init__(self, settings: AgentSettings, platform: Platform, ledger: SharedLedger,
                  name: str | None = None) -> None:
         self.settings = settings
-        self.platform = platform
+        self.platform = platform = MeteredPlatform(platform)  # every port call timed (eb_platform_call_*)
         self.ledger = ledger  # the site's, shared by its replicas: offers are booked, confirmed and released in it
         self.booking = Booking(platform, ledger, settings)
         self.site = c.check_site(settings.site)
@@ -54,6 +57,8 @@ class AgentRuntime:
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
                                  settings.heartbeat_interval, self._capabilities)
+        self.published = MetricsPublisher(lambda: self.broker.connection, settings, self.site, self.name, platform.kind,
+                                          c.Role.PLATFORM, agent_metrics.ledger_gauges(ledger))
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
         self.metrics = footprint.site_metrics(self.figures)  # the same on every offer
@@ -101,6 +106,7 @@ class AgentRuntime:
             log.error("unreadable offer request dropped: %s", exc.errors()[:1])
             return
         answer = await self.answer(request, msg.reply or None)
+        agent_metrics.answered(answer.result.value, answer.busy)
         # Built from values this process made and typed: not validated again (the planner validates it).
         reply = c.SiteAnswer.model_construct(offerset=request.offerset, site=self.site, platform=self.platform.kind,
                                              agent=self.name, result=answer.result, offers=answer.offers,
@@ -228,11 +234,13 @@ class AgentRuntime:
         self._offer_sub = await nc.subscribe(c.offers_subject(self.site), queue=self.site,
                                              cb=self._on_offer_request)  # now the offer requests
         self.presence.start()
+        await self.published.start()
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        await self.published.stop()
         await self.presence.stop()
         if self._offer_sub is not None:
             await self._offer_sub.unsubscribe()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .. import jsontext
+from ..metrics.database import instrumented
 from .wal_checkpoint import BACKSTOP_PAGES
 
 
@@ -23,7 +24,7 @@ _JSON = {"json_serializer": jsontext.dumps_text, "json_deserializer": jsontext.l
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **_JSON)
+        return instrumented(create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **_JSON))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
@@ -40,7 +41,7 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # the lanes checkpoint beside the hot path
         cursor.close()
 
-    return engine
+    return instrumented(engine)
 
 
 _SCHEMA_LOCK = 0x65625F73  # any constant shared by every process of the broker

@@ -25,6 +25,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Integer, Table
 from sqlalchemy.engine import URL
 
 from .. import jsontext
+from ..metrics import database as db_metrics
 from .tables import UTCDateTime
 
 # What a lost or refused database raises here (SQLAlchemy wraps its own): the gateway answers 503.
@@ -119,10 +120,12 @@ class PgLane:
         return self._pool
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await (await self.pool()).fetch(sql, *args)
+        with db_metrics.timer(sql):
+            return await (await self.pool()).fetch(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await (await self.pool()).fetchval(sql, *args)
+        with db_metrics.timer(sql):
+            return await (await self.pool()).fetchval(sql, *args)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Boolean, Table
 
 from .. import jsontext
+from ..metrics import database as db_metrics
 from .tables import UTCDateTime
 from .wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
@@ -189,7 +190,8 @@ class SqliteLane:
         try:
             self._reader.execute("BEGIN")
             try:
-                return work(self._reader)
+                with db_metrics.timer("unit"):
+                    return work(self._reader)
             finally:
                 self._reader.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -199,7 +201,8 @@ class SqliteLane:
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return work(self._connection())
+            with db_metrics.timer("unit"):
+                return work(self._connection())
         finally:
             self._checkpointer.written()
 
