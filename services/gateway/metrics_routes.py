@@ -5,6 +5,7 @@ for clients. Open unless EB_METRICS_TOKEN is set; then a bearer token is needed 
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import REGISTRY
@@ -21,7 +22,7 @@ def install(app: FastAPI, settings: GatewaySettings) -> None:
     router = APIRouter()
 
     @router.get("/metrics", include_in_schema=False)
-    def metrics(request: Request) -> Response:
+    async def metrics(request: Request) -> Response:  # on the loop: a scrape every few seconds, no thread hop
         if not authorized(request.headers.get("authorization"), settings.metrics_token):
             return Response("a bearer token is needed\n", 401, CHALLENGE, media_type="text/plain")
         body, kind = render(REGISTRY, request.headers.get("accept"))
@@ -49,15 +50,26 @@ class HttpMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                HTTP_SECONDS.labels(method, _route(scope)).observe(time.perf_counter() - started)
+                _seconds(method, _route(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            HTTP_REQUESTS.labels(method, _route(scope), str(status)).inc()
+            _requests(method, _route(scope), status).inc()
 
 
 def _route(scope) -> str:
     """The matched route's template (/offersets/{uuid}), set on the scope by the router."""
     return getattr(scope.get("route"), "path", None) or UNMATCHED
+
+
+# Each label set's child, found once (a label look-up takes a lock and builds a key every time).
+@lru_cache(maxsize=4096)
+def _requests(method: str, route: str, status: int):
+    return HTTP_REQUESTS.labels(method, route, str(status))
+
+
+@lru_cache(maxsize=1024)
+def _seconds(method: str, route: str):
+    return HTTP_SECONDS.labels(method, route)

@@ -44,7 +44,6 @@ class PlannerMetrics:
         if s.metrics_port is None:
             return
         self._sub = await nc.subscribe(c.METRICS, cb=self.agents.on_message)
-        await self.refresh()
         self._refresher = asyncio.create_task(self._refresh_forever())
         self.server = MetricsServer(self.registry, s.metrics_port, s.metrics_host, s.metrics_token)
         await self.server.start()
@@ -71,8 +70,8 @@ class PlannerMetrics:
 
     async def _refresh_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.metrics_interval)
             try:
                 await self.refresh()
             except Exception:  # the database is away: the gauge keeps its last figures
                 log.warning("could not count sessions by phase", exc_info=True)
+            await asyncio.sleep(self.settings.metrics_interval)
