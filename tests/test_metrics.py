@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.metrics.collector import AgentsCollector
 from srcnet_eb.shared.metrics.publishing import MetricsPublisher
 from srcnet_eb.shared.settings import Common
+from srcnet_eb.shared.store import Store
 
 from .broker import Broker, bearer
 from .nats_cluster import NatsCluster
@@ -78,11 +80,11 @@ def of_agent(samples: Samples, agent: str) -> Samples:
     return {key: v for key, v in samples.items() if ("agent", agent) in key[1]}
 
 
-@pytest.fixture
-async def metered(nats_url, sqlite_store, site_config) -> AsyncIterator[Broker]:
+@asynccontextmanager
+async def metered_broker(nats_url: str, store: Store, site_config) -> AsyncIterator[Broker]:
     """Planner (with its metrics port), gateway, and two sites whose agents publish every INTERVAL; site-b's
     agent serves its own /metrics too."""
-    b = Broker(nats_url, sqlite_store)
+    b = Broker(nats_url, store)
     try:
         await b.start_planner(metrics_port=free_port(), metrics_host="127.0.0.1", metrics_interval=INTERVAL)
         b.planner.tracker.sweep_interval = 0.2
@@ -96,6 +98,23 @@ async def metered(nats_url, sqlite_store, site_config) -> AsyncIterator[Broker]:
         await b.close()
 
 
+@pytest.fixture
+async def metered(nats_url, sqlite_store, site_config) -> AsyncIterator[Broker]:
+    async with metered_broker(nats_url, sqlite_store, site_config) as b:
+        yield b
+
+
+@pytest.fixture
+async def metered_on_each_database(nats_url, fresh_database_url, site_config) -> AsyncIterator[Broker]:
+    """The same on SQLite and on PostgreSQL (a database of its own: the sessions counted are this test's)."""
+    store = await Store.open(fresh_database_url)
+    try:
+        async with metered_broker(nats_url, store, site_config) as b:
+            yield b
+    finally:
+        await store.close()
+
+
 async def offerset(b: Broker) -> tuple[httpx.Response, list[dict]]:
     """A real OfferSet through the gateway: the POST's answer, and the offers."""
     posted = await b.http.post("/offersets", content=json.dumps(request(HEADLESS, entrypoint="python -c 'print(42)'")),
@@ -105,8 +124,9 @@ async def offerset(b: Broker) -> tuple[httpx.Response, list[dict]]:
     return posted, got.json()["offers"]
 
 
-async def test_an_offerset_and_an_accepted_session_move_the_gateway_and_planner_metrics(metered):
-    b, gateway = metered, f"{metered.base_url}/metrics"
+async def test_an_offerset_and_an_accepted_session_move_the_gateway_and_planner_metrics(metered_on_each_database):
+    b = metered_on_each_database
+    gateway = f"{b.base_url}/metrics"
     planner = b.planner.metrics.url
     before = await scrape(gateway)
     posted, offers = await offerset(b)
