@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+from nats.js.api import StreamConfig
+from pydantic import BaseModel
 import promql_parser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +25,8 @@ from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.metrics.collector import AgentsCollector
 from srcnet_eb.shared.metrics.publishing import MetricsPublisher
+from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer
+from srcnet_eb.shared.nats.jetstream import subscribe_shared
 from srcnet_eb.shared.settings import Common
 from srcnet_eb.shared.store import Store
 
@@ -221,6 +225,44 @@ async def test_an_agent_that_stops_or_goes_silent_is_forgotten_and_none_speaks_f
     assert not of_agent(seen, "forger")
     await nc.close()  # dies without a word: forgotten after a few of its intervals
     await served_until(planner, lambda s: not of_agent(s, "ghost"), "the silent agent forgotten")
+
+
+class Probe(BaseModel):
+    n: int
+
+
+async def test_a_redelivered_jetstream_message_is_counted_by_stream(metered):
+    """A handler that fails once: the consumer naks, the stream delivers again, the redelivery is counted."""
+    b = metered
+    stream, subject = "EB_METRICS_PROBE", "eb.test.metrics.probe"
+    nc = b.planner.broker.connection
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=stream, subjects=[subject]))
+    calls: list[int] = []
+    handled = asyncio.Event()
+
+    async def handle(probe: Probe, delivery: Delivery) -> None:
+        calls.append(delivery.count)
+        if delivery.count == 1:
+            raise RuntimeError("away for a moment")  # nak'ed: the stream hands it again
+        handled.set()
+
+    async def subscribe(cb):
+        return await subscribe_shared(js, subject, durable="probe", queue="probe", cb=cb, manual_ack=True)
+
+    consumer = DurableConsumer(Probe, handle, subscribe, what="probe", retry_delay=0.05)
+    before = await scrape(b.planner.metrics.url)
+    await consumer.start()
+    try:
+        await js.publish(subject, Probe(n=1).model_dump_json().encode())
+        await asyncio.wait_for(handled.wait(), PATIENCE)
+    finally:
+        await consumer.stop()
+        await js.delete_stream(stream)
+    after = await scrape(b.planner.metrics.url)
+    assert calls == [1, 2]
+    assert value(after, "eb_jetstream_redeliveries_total", stream=stream) - \
+        value(before, "eb_jetstream_redeliveries_total", stream=stream) == 1
 
 
 async def test_a_metrics_token_guards_the_gateway_and_the_planner(nats_url, sqlite_store):
