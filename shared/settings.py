@@ -24,6 +24,14 @@ class Common(BaseSettings):
     nats_creds: Path | None = Field(None, description="NATS .creds file (user JWT and seed), for an operator-mode NATS")
     nats_user: str | None = Field(None, description="NATS user, with nats_password, when neither file is given")
     nats_password: SecretStr | None = None
+    # Metrics (docs/operations.md "Metrics"): the gateway serves /metrics on its own port; a planner or an
+    # agent has no HTTP server, so it serves them on this one (a planner with every agent's, from NATS).
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="port of this process's own /metrics "
+                                                                       "(planner, agents); empty: none")
+    metrics_host: str = Field("0.0.0.0", description="interface the metrics port listens on")
+    metrics_interval: float = Field(15.0, gt=0, description="seconds between an agent's metrics publishes on "
+                                                            "NATS (and a planner's refresh of sessions by phase)")
+    metrics_token: SecretStr | None = Field(None, description="bearer token /metrics asks for; empty: open")
     # Logs (docs/operations.md "Traces and logs"); traces are configured by the standard OTEL_* variables.
     log_format: Literal["text", "json"] = Field("text", description="text lines, or one JSON object a line")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="least level logged")

@@ -32,10 +32,6 @@ HELM = ROOT / "deploy" / "helm"
 CENTRAL, SITE = HELM / "central", HELM / "site"
 KUBERNETES = ".".join(kubernetes_validate.latest_version().split(".")[:2])  # the newest the package ships
 
-# Settings another helper of issue 15 is adding (metrics: `metrics_port`); until its branch is merged they
-# are not fields yet, and only then are they taken on trust. Once merged this changes nothing.
-PENDING = {"EB_METRICS_PORT"}
-
 # The least each chart needs: without these the schema refuses the defaults (test_bad_values_are_refused).
 CENTRAL_REQUIRED = {"nats.url": "nats://nats.nats.svc:4222", "nats.credentials.secretName": "eb-nats-central",
                     "database.secretName": "eb-database"}
@@ -167,7 +163,6 @@ def test_every_eb_variable_is_a_setting_of_the_process_and_parses(case, monkeypa
         names = {name for name in env if name.startswith("EB_")}
         chart_set = names - {f"EB_{key.upper()}" for key in _user_settings(case, container)}
         known = {f"EB_{field.upper()}" for field in (settings or PlatformSettings).model_fields}
-        known |= {name for name in PENDING if name.lower().removeprefix("eb_") not in _every_field()}
         unknown = (names if settings else chart_set) - known
         assert not unknown, f"{case}/{container['name']}: {unknown} are not settings of {container['command']}"
         if settings is None:  # a plug-in not installed here: its own settings are its own
@@ -184,15 +179,6 @@ def _user_settings(case: str, container: dict[str, Any]) -> dict[str, Any]:
     if case != "site-plugin" or container["name"] != "agent":
         return {}
     return {"acme_queue": "gpu", "acme_retries": 3}
-
-
-@cache
-def _every_field() -> frozenset[str]:
-    from srcnet_eb.services.canfar_agent.settings import CanfarSettings
-    from srcnet_eb.services.slurm_agent.settings import SlurmSettings
-
-    classes = (GatewaySettings, PlannerSettings, RucioSettings, CanfarSettings, SlurmSettings)
-    return frozenset(field for cls in classes for field in cls.model_fields)
 
 
 @pytest.mark.parametrize("case", CASES)

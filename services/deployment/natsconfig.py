@@ -71,6 +71,7 @@ def site_exchange(site: str) -> tuple[dict[str, list], dict[str, list]]:
         ],
         "imports": [
             {"stream": {"account": account, "subject": c.heartbeat_subject(site)}},
+            {"stream": {"account": account, "subject": c.metrics_subject(site)}},  # its agents' metrics
             {"service": {"account": account, "subject": c.offers_subject(site)}},
             {"service": {"account": account, "subject": c.data_subject(site)}},
         ],
@@ -78,6 +79,7 @@ def site_exchange(site: str) -> tuple[dict[str, list], dict[str, list]]:
     own = {
         "exports": [
             {"stream": c.heartbeat_subject(site), **to_centre},
+            {"stream": c.metrics_subject(site), **to_centre},
             # answered through the import's reply: a stream of messages (a "wait", then the answer, see
             # c.WAIT_HEADER), not the one message a singleton reply would let through
             {"service": c.offers_subject(site), "response_type": "stream", **to_centre},

@@ -61,7 +61,8 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
             children.run("nats", nats.command(), {})
             wait_listening("127.0.0.1", nats.port)
         url = nats_url or nats.url
-        common = {"EB_NATS_URL": url, "EB_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{state}/broker.db"}
+        common = {"EB_NATS_URL": url, "EB_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{state}/broker.db",
+                  "EB_METRICS_INTERVAL": "5"}  # agents publish their metrics, the planner counts sessions
         skaha = {}
         for site in DEMO_SITES:
             config = SITES / f"{site}.yaml"
@@ -82,7 +83,11 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
         if slurm_site:
             children.spawn("agent-slurm", "srcnet_eb.services.slurm_agent", {**common, **slurm_site})
         # After the agents: a planner that starts (or restarts) re-plans what was left COLLECTING, with them.
-        children.spawn("planner", "srcnet_eb.services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout)})
+        # The planner serves its metrics and every agent's (they publish them on NATS) on a port of its own.
+        metrics = f"http://127.0.0.1:{(metrics_port := free_port())}/metrics"
+        children.spawn("planner", "srcnet_eb.services.planner", {**common, "EB_COLLECT_TIMEOUT": str(collect_timeout),
+                                                                 "EB_METRICS_PORT": str(metrics_port),
+                                                                 "EB_METRICS_HOST": "127.0.0.1"})
         # Identity: the embedded default is for development: static mode, one token (an operator).
         auth = {"EB_AUTH_MODE": "static", "EB_AUTH_TOKENS": json.dumps({DEV_TOKEN: DEV_IDENTITY.model_dump()})}
         children.spawn("gateway", "srcnet_eb.services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1",
@@ -99,6 +104,7 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
                    f"  dashboard {base}/ui   (in a browser)\n"
                    f"  requests  POST {base}/requests   (offers; /offersets too)   POST {base}/direct   (run now)\n"
                    f"  agents    {base}/agents\n"
+                   f"  metrics   {base}/metrics   (gateway)   {metrics}   (planner, with the agents')\n"
                    f"  token     {DEV_TOKEN}   (development; send 'Authorization: Bearer {DEV_TOKEN}', "
                    f"the ebroker client does)\n"
                    f"  NATS      {url}{f'  (embedded, JetStream in {nats.store})' if nats else ''}\n"

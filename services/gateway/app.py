@@ -25,7 +25,7 @@ from srcnet_eb.shared.tracing.instrument import instrument_app
 from . import (accounting_routes, agent_routes, direct_routes, event_routes, offerset_routes, openapi, payload, problems,
                session_routes)
 from . import dashboard, docs_routes
-from . import health_routes, list_routes, release_routes
+from . import health_routes, list_routes, metrics_routes, release_routes
 from .list_answers import OfferSetList, Released, SessionList
 from .auth import authenticator
 from .problems import ErrorResponse
@@ -94,6 +94,7 @@ def create_app(settings: GatewaySettings | None = None, store: Store | None = No
     app.include_router(health_routes.router)
     dashboard.install(app)
     docs_routes.install(app)
+    metrics_routes.install(app, settings)
     openapi.install(app, [ExecutionRequest, OfferSet, ExecutionSession, EnumValueUpdate, ErrorResponse, AgentList,
                           Accounting, dashboard.DashboardConfig, OfferSetList, SessionList, Released])
     instrument_app(app)  # a server span per request, continuing the client's traceparent

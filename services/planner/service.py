@@ -19,13 +19,14 @@ from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.store import Store
 from srcnet_eb.shared.tracing import publishing
 
-from . import holds
+from . import holds, metrics_hooks
 from .callbacks import CallbackSender
 from .gather import Gatherer
 from .intake import PlanIntake
 from .data import SiteData, judge
 from .direct import Direct
 from .merge import Outcome, merge
+from .metrics_endpoint import PlannerMetrics
 from .recovery import Recovery
 from .registry import AgentRegistry
 from .tracker import Tracker
@@ -61,6 +62,7 @@ class Planner:
         self.tracker: Tracker | None = None
         self.direct: Direct | None = None
         self.callbacks: CallbackSender | None = None
+        self.metrics: PlannerMetrics | None = None
         self._subscribe()
 
     @property
@@ -109,11 +111,15 @@ class Planner:
         self.recovery.start()
         self.callbacks = CallbackSender(self.store, self.settings, self.name)
         await self.callbacks.start()
+        self.metrics = PlannerMetrics(self.settings, self.store)
+        await self.metrics.start(self.broker.connection)
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.recovery is not None:
             await self.recovery.stop()
         if self.callbacks is not None:  # a delivery cut short is sent again by another planner
@@ -159,6 +165,7 @@ class Planner:
 
     async def plan(self, offerset: uuid.UUID, request: ExecutionRequest, *, owner: str | None = None,
                    received: datetime | None = None, direct: bool = False, note: Message | None = None) -> Outcome:
+        started = datetime.now(UTC)
         try:
             outcome = await self._outcome(offerset, request)
         except Exception as exc:  # a bug must not leave the OfferSet COLLECTING forever
@@ -176,6 +183,7 @@ class Planner:
         if done and direct:  # before COMPLETED: the gateway answering POST /direct reads the accepted session
             await self.direct.settle(offerset, owner)
         if done:
+            metrics_hooks.completed(outcome, received, started)
             await self._announce(c.OfferSetCompleted(offerset=offerset, result=outcome.result))
             log.info("OfferSet %s COMPLETE: %s, %d offer(s)", offerset, outcome.result, len(outcome.offers))
         return outcome
@@ -224,6 +232,7 @@ class Planner:
 
         got = await self._gatherer.gather(offerset, eligible, c.offers_subject, ask, c.SiteAnswer, remaining,
                                           heard=heard)
+        metrics_hooks.gathered(got)
         outcome = merge(got, timeout)
         outcome.messages[:0] = [m for site in sites for m in judged[site].reasons]
         outcome.messages.extend(silent)

@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.commands import Commands
+from srcnet_eb.shared.metrics.sessions import expired
 from srcnet_eb.shared.nats.consumer import Delivery, DurableConsumer, Refused
 from srcnet_eb.shared.nats.jetstream import subscribe_shared
 from srcnet_eb.shared.store import Store
@@ -58,12 +59,12 @@ class Tracker:
 
     async def sweep(self) -> None:
         # No RELEASE for expired offers: an agent's hold lapses by itself at the offer's expiry.
-        expired = EXPIRY_BATCH
-        while expired == EXPIRY_BATCH:
-            expired = await self.store.sessions.expire_due()
-            if expired:
+        count = EXPIRY_BATCH
+        while count == EXPIRY_BATCH:
+            count = expired(await self.store.sessions.expire_due())
+            if count:
                 log.info("%d offer(s) EXPIRED: not accepted before their expiry (the sites' holds lapse by "
-                         "themselves)", expired, extra={"expired": expired})
+                         "themselves)", count, extra={"expired": count})
             await asyncio.sleep(0)
         stale = datetime.now(UTC) - timedelta(seconds=max(2.0, self.sweep_interval * 2))
         for target in await self.store.sessions.awaiting_handover(stale):

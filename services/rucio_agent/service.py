@@ -11,6 +11,8 @@ from faststream.nats.annotations import NatsMessage
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent.presence import Presence
+from srcnet_eb.shared.metrics.platform_calls import timed
+from srcnet_eb.shared.metrics.publishing import MetricsPublisher
 from srcnet_eb.shared.model import error, info
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.tracing import consuming
@@ -38,16 +40,21 @@ class RucioAgent:
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,
                                  settings.heartbeat_interval, self.capabilities)
+        self.published = MetricsPublisher(lambda: self.broker.connection, settings, self.site, self.name, PLATFORM,
+                                          c.Role.DATA)
         self._subscribe()
 
     def _subscribe(self) -> None:
         broker, site = self.broker, self.site
+        # Timed as the data agent's platform calls (eb_platform_call_*{platform="rucio"}).
+        locate, staging, progressing = (timed(self.locator.locate, PLATFORM, "locality"),
+                                        timed(self.stage, PLATFORM, "stage"), timed(self.progress, PLATFORM, "progress"))
 
         @broker.subscriber(c.data_subject(site), queue=site, title="data-agent-locality",
                            description="Where is the data, relative to this site? Replicas share the queue group")
         async def locality(msg: c.DataRequest, raw: NatsMessage) -> c.DataAnswer:
             with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
-                found = await self.locator.locate(msg.data)
+                found = await locate(msg.data)
             return c.DataAnswer(offerset=msg.offerset, site=site, agent=self.name, locality=found.locality,
                                 eta=found.eta, items=found.items, messages=found.messages)
 
@@ -55,13 +62,13 @@ class RucioAgent:
                            description="Create the replication rule that brings an accepted session's data here")
         async def stage(msg: c.StageRequest, raw: NatsMessage) -> c.StageAnswer:
             with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
-                return await self.stage(msg)
+                return await staging(msg)
 
         @broker.subscriber(c.progress_subject(site), queue=site, title="data-agent-progress",
                            description="Progress of staging rules: OK locks of all locks")
         async def progress(msg: c.ProgressRequest, raw: NatsMessage) -> c.StageProgress:
             with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
-                return await self.progress(msg.rules)
+                return await progressing(msg.rules)
 
         broker.publisher(c.ANSWER_INBOX, title="data-agent-answer", schema=c.DataAnswer,
                          description="The reply to a locality question, on the planner's inbox")
@@ -123,8 +130,10 @@ class RucioAgent:
     async def start(self) -> None:
         await self.broker.start()
         self.presence.start()
+        await self.published.start()
 
     async def stop(self) -> None:
+        await self.published.stop()
         await self.presence.stop()
         await self.broker.stop()
         await self.http.aclose()

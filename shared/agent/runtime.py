@@ -29,6 +29,9 @@ from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.tracing import TracedPlatform, consuming, publishing
 from srcnet_eb.shared.tracing.messaging import TEMPORARY
+from ..metrics import agents as agent_metrics
+from ..metrics.platform_calls import MeteredPlatform
+from ..metrics.publishing import MetricsPublisher
 from . import answers
 from .admission import Admission, reply_margin
 from .presence import Presence
@@ -47,7 +50,7 @@ class AgentRuntime:
     def __init__(self, settings: AgentSettings, platform: Platform, ledger: SharedLedger,
                  name: str | None = None) -> None:
         self.settings = settings
-        self.platform = platform
+        self.platform = platform = MeteredPlatform(platform)  # every port call timed (eb_platform_call_*)
         self.ledger = ledger  # the site's, shared by its replicas: offers are booked, confirmed and released in it
         self.site = c.check_site(settings.site)
         self.traced = TracedPlatform(platform, self.site)  # what requests and sessions call: a span a call
@@ -57,6 +60,8 @@ class AgentRuntime:
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, platform.kind, c.Role.PLATFORM,
                                  settings.heartbeat_interval, self._capabilities)
+        self.published = MetricsPublisher(lambda: self.broker.connection, settings, self.site, self.name, platform.kind,
+                                          c.Role.PLATFORM, agent_metrics.ledger_gauges(ledger))
         self.sessions: SessionDriver | None = None
         self.figures = footprint.SiteFigures.of(settings)
         self.metrics = footprint.site_metrics(self.figures)  # the same on every offer
@@ -108,6 +113,7 @@ class AgentRuntime:
             log.error("unreadable offer request dropped: %s", exc.errors()[:1])
             return
         answer = await self.answer(request, msg.reply or None)
+        agent_metrics.answered(answer.result.value, answer.busy)
         if answer.result is Result.NO:  # the site's decision, and why: what an operator asks first
             log.info("site %s said NO to %s: %s", self.site, request.offerset,
                      "; ".join(m.message for m in answer.messages) or "no reason given",
@@ -240,11 +246,13 @@ class AgentRuntime:
         self._offer_sub = await nc.subscribe(c.offers_subject(self.site), queue=self.site,
                                              cb=self._on_offer_request)  # now the offer requests
         self.presence.start()
+        await self.published.start()
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        await self.published.stop()
         await self.presence.stop()
         if self._offer_sub is not None:
             await self._offer_sub.unsubscribe()

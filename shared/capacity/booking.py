@@ -17,6 +17,7 @@ from .. import model as m
 from srcnet_eb.shared.platform.offers import Offers
 from srcnet_eb.shared.platform.port import Answer, NoStart, Platform, Preparation, Proposal
 from ..settings import AgentSettings, PlatformSettings
+from ..metrics.registry import LEDGER_HOLDS
 from .demand import Demand
 from .ledger import SharedLedger
 from .snapshot import CapacityLedger
@@ -91,6 +92,7 @@ class Booking:
             return await successive_offers(window, view, demand, s.max_offers, find, build)
 
         offers = await self.ledger.book(offerset, plan)  # atomic across the site's replicas
+        LEDGER_HOLDS.inc(len(offers))
         if not offers:
             return Answer.no(*(stopped or [m.error(
                 "{site}: no free capacity for {cores} cores, {memory} GiB, {gpus} GPUs in the requested window",

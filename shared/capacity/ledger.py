@@ -50,6 +50,7 @@ from nats.js.kv import KeyValue
 
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.nats.buckets import open_bucket
+from srcnet_eb.shared.metrics.registry import LEDGER_BOOKINGS, LEDGER_CONFLICTS, LEDGER_RELEASES
 from srcnet_eb.shared.nats.logs import NotLast, append, last, open_log
 from . import checkpoint
 from .demand import Demand
@@ -203,10 +204,15 @@ class SharedLedger:
                 view.reserve(rid, fallback.start, fallback.end, fallback.demand, None, fallback.offerset)
             return False
 
-        return await self._change(apply, fresh=True)
+        held = await self._change(apply, fresh=True)
+        LEDGER_BOOKINGS.labels("held" if held else "lapsed").inc()
+        return held
 
     async def release(self, rid: UUID) -> bool:
-        return await self._change(lambda view: view.release(rid), fresh=True)
+        released = await self._change(lambda view: view.release(rid), fresh=True)
+        if released:
+            LEDGER_RELEASES.inc()
+        return released
 
     async def _change(self, apply: Plan[T], fresh: bool = False) -> T:
         async with self._lock:
@@ -258,6 +264,7 @@ class SharedLedger:
             except NotLast:
                 self._changed_over(undo=changes)
                 self.conflicts += 1
+                LEDGER_CONFLICTS.inc()
                 lost += 1
                 await self._catch_up()
                 if lost >= self.patience and self._turn_left() <= 0:

@@ -7,6 +7,8 @@ Subjects
 - ``eb.v1.planner.agents``           gateway -> planner (queue group ``planners``): list live agents; reply AgentList.
 - ``eb.v1.site.{site}.offers``       planner -> a site's agents (queue group = site): OfferRequest; reply SiteAnswer.
 - ``eb.v1.site.{site}.heartbeat``    agent -> every planner: Heartbeat (also sent once with ``leaving`` on stop).
+- ``eb.v1.site.{site}.metrics``      agent -> every planner: AgentMetrics, its registry's samples every
+  ``EB_METRICS_INTERVAL`` seconds (also once with ``leaving`` on stop); planners serve them at /metrics.
 - ``eb.v1.agents.ping``              planner -> every agent: heartbeat now (a planner that just started).
 - ``eb.v1.offersets.completed``      planner -> every gateway: OfferSetCompleted, wakes ``Prefer: wait`` readers.
 - ``eb.v1.offersets.{uuid}.answered`` planner -> gateways' event streams of that OfferSet: each SiteAnswer as it
@@ -28,7 +30,8 @@ Modules, one per concept:
 - presence.py: heartbeats and the list of live agents;
 - offers.py: planning (CallbackTarget, PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted);
 - session_messages.py: SessionCommand to a site's agents, SessionEvent back;
-- data.py: data locality, staging and its progress.
+- data.py: data locality, staging and its progress;
+- metrics.py: an agent's metrics for the planners to serve.
 
 Callers write `from srcnet_eb.shared import contracts as c` and `c.X`: every name is re-exported here.
 """
@@ -38,7 +41,7 @@ from __future__ import annotations
 from .subjects import (
     VERSION, PREFIX, PLAN, AGENTS, PING, COMPLETED, HEARTBEATS, PLANNER_QUEUE, ANSWER_INBOX, answered_subject,
     REPLY_INBOX, WAIT_HEADER, FAILOVER_WAIT, SITE_NAME, check_site, site_subject, subject_site,
-    offers_subject, heartbeat_subject, data_subject, stage_subject, progress_subject,
+    offers_subject, heartbeat_subject, METRICS, metrics_subject, data_subject, stage_subject, progress_subject,
     command_subject, event_subject, COMMANDS_STREAM, EVENTS_STREAM, PLANS_STREAM, PLANNERS, STREAMS,
     TRACKER, agent_consumer, sessions_bucket, capacity_bucket, capacity_stream, capacity_subject, site_buckets,
     inbox_prefix,
@@ -52,6 +55,9 @@ from .offers import (
 from .session_messages import (
     CommandAction, SessionCommand, SessionEvent,
 )
+from .metrics import (
+    MetricType, Sample, MetricFamily, AgentMetrics,
+)
 from .data import (
     Locality, DataItem, DataRequest, DataAnswer, StageRequest, StageAnswer, ProgressRequest,
     StageProgress,
@@ -60,7 +66,7 @@ from .data import (
 __all__ = [
     "VERSION", "PREFIX", "PLAN", "AGENTS", "PING", "COMPLETED", "HEARTBEATS", "PLANNER_QUEUE", "ANSWER_INBOX",
     "REPLY_INBOX", "WAIT_HEADER", "FAILOVER_WAIT", "SITE_NAME", "check_site", "site_subject", "subject_site",
-    "answered_subject", "offers_subject", "heartbeat_subject", "data_subject", "stage_subject", "progress_subject",
+    "answered_subject", "offers_subject", "heartbeat_subject", "METRICS", "metrics_subject", "data_subject", "stage_subject", "progress_subject",
     "command_subject", "event_subject", "COMMANDS_STREAM", "EVENTS_STREAM", "PLANS_STREAM", "PLANNERS",
     "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "capacity_stream", "capacity_subject",
     "site_buckets",
@@ -68,4 +74,5 @@ __all__ = [
     "CallbackTarget", "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
     "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",
     "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress",
+    "MetricType", "Sample", "MetricFamily", "AgentMetrics",
 ]

@@ -13,6 +13,7 @@ AGENTS = f"{PREFIX}.planner.agents"
 PING = f"{PREFIX}.agents.ping"
 COMPLETED = f"{PREFIX}.offersets.completed"
 HEARTBEATS = f"{PREFIX}.site.*.heartbeat"
+METRICS = f"{PREFIX}.site.*.metrics"  # every agent's metrics, to every planner
 PLANNER_QUEUE = "planners"
 # Replies travel on inboxes; the planner's offer inbox names the OfferSet and the site.
 ANSWER_INBOX = "_INBOX.eb-planner.{planner}.{gather}.{site}"
@@ -56,6 +57,10 @@ def offers_subject(site: str) -> str:
 
 def heartbeat_subject(site: str) -> str:
     return site_subject(site, "heartbeat")
+
+
+def metrics_subject(site: str) -> str:
+    return site_subject(site, "metrics")
 
 
 def data_subject(site: str) -> str:

@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ValidationError
 
+from srcnet_eb.shared.metrics.redeliveries import redelivered
 from srcnet_eb.shared.nats.channels import channel_of
 from srcnet_eb.shared.tracing import consuming
 
@@ -88,6 +89,7 @@ class DurableConsumer(Generic[T]):
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
     async def on_message(self, msg: Msg) -> None:
+        redelivered(msg)
         try:
             value = self.contract.model_validate_json(msg.data)
         except ValidationError:

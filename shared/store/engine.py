@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import jsontext
 from ..tracing.instrument import instrument_sqlalchemy
+from ..metrics.database import instrumented
 from .wal_checkpoint import BACKSTOP_PAGES
 
 
@@ -28,7 +29,7 @@ def create_engine(url: str) -> AsyncEngine:
     create_async_engine = sa_asyncio.create_async_engine
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **_JSON)
+        return instrumented(create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **_JSON))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
@@ -45,7 +46,7 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # the lanes checkpoint beside the hot path
         cursor.close()
 
-    return engine
+    return instrumented(engine)
 
 
 _SCHEMA_LOCK = 0x65625F73  # any constant shared by every process of the broker

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..metrics import sessions as metrics
 from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
 from . import audit, pg_expiry, sqlite_lane, tables
@@ -126,6 +127,7 @@ class SessionLifecycle:
             await audit.write(conn, trail)
             accepted = _target(row, with_offer=True)
             accepted.phase = Phase.ACCEPTED
+        metrics.offers_decided(accepted=1, rejected=len(released), offered=(row.modified, now))
         return Changed(accepted, released)
 
     async def reject(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
@@ -135,6 +137,7 @@ class SessionLifecycle:
             if not await self._move(conn, uuid, {Phase.OFFERED}, Phase.REJECTED, now, source):
                 raise Conflict(f"only an OFFERED session can be rejected; this one is {row.phase}", Phase(row.phase))
             await audit.write(conn, [audit.about(row, AuditAction.REJECT, actor or source, now, source=source)])
+        metrics.offers_decided(rejected=1, offered=(row.modified, now))
         return Changed(_target(row))
 
     async def cancel(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
@@ -146,6 +149,7 @@ class SessionLifecycle:
                 raise Conflict(f"a session that is {row.phase} can no longer be cancelled", Phase(row.phase))
             await audit.write(conn, [audit.about(row, AuditAction.CANCEL, actor or source, now, source=source,
                                                  was=row.phase)])
+        metrics.phase_left(row.phase, row.modified, now)
         return Changed(_target(row))
 
     async def expire_due(self, source: str = "expiry", batch: int = EXPIRY_BATCH) -> int:
@@ -194,6 +198,8 @@ class SessionLifecycle:
             if is_report_forward(current, phase):
                 kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
                                                 staged=staged_bytes, **values)
+                if moved:
+                    metrics.phase_left(current, row.modified, when)
             elif current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
                 if phase is current and messages:
                     await self._log(conn, uuid, phase, when, source, messages, staged_bytes)
@@ -209,6 +215,13 @@ class SessionLifecycle:
                                                      messages=[m.message for m in messages] or None,
                                                      platform_id=platform_id, staged_bytes=staged_bytes)])
             return moved
+
+    async def by_phase(self) -> dict[Phase, int]:
+        """How many sessions are in each live (not final) phase now: the metrics' gauge (indexed by phase)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(_s.c.phase, func.count()).where(_s.c.phase.not_in(FINAL_PHASES))
+                                      .group_by(_s.c.phase))
+        return {Phase(phase): count for phase, count in rows}
 
     async def handed_over(self, uuid: UUID) -> None:
         now = _now()
@@ -284,3 +297,4 @@ def _lane_expire(conn, now: datetime, source: str, batch: int) -> int:
             conn.execute(_L_EVENTS, (Phase.EXPIRED.value, when, source))
             conn.execute(_L_TRAIL, (when, AuditAction.EXPIRE.value, source[:256]))
     return moved
+

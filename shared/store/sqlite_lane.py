@@ -28,6 +28,7 @@ from sqlalchemy import JSON, Boolean, Table
 
 from .. import jsontext
 from ..tracing.calls import db_unit, unit_name
+from ..metrics import database as db_metrics
 from .tables import UTCDateTime
 from .wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
@@ -194,7 +195,8 @@ class SqliteLane:
         try:
             self._reader.execute("BEGIN")
             try:
-                return work(self._reader)
+                with db_metrics.timer("unit"):
+                    return work(self._reader)
             finally:
                 self._reader.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -204,7 +206,8 @@ class SqliteLane:
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return work(self._connection())
+            with db_metrics.timer("unit"):
+                return work(self._connection())
         finally:
             self._checkpointer.written()
 
