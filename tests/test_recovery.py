@@ -68,8 +68,12 @@ async def test_a_direct_request_left_collecting_is_accepted_when_replanned(nats_
         done = await _status(sqlite_store, offerset, 10)
         assert done["status"] == "COMPLETE" and done["result"] == "YES", done
         await planner.recovery.wait()
-        accepted = await sqlite_store.offersets.accepted_in(offerset)
-        assert accepted is not None
+        # The OfferSet is COMPLETE in the database a moment before the planner settles its direct promise
+        # (gateways are woken only after): wait for the acceptance itself, not for the status.
+        deadline = asyncio.get_running_loop().time() + 10
+        while (accepted := await sqlite_store.offersets.accepted_in(offerset)) is None:
+            assert asyncio.get_running_loop().time() < deadline, "the direct request's best offer was never accepted"
+            await asyncio.sleep(0.05)
         phases = [o["phase"] for o in (await sqlite_store.offersets.document(offerset))["offers"]]
         assert phases.count("OFFERED") == 0 and len(phases) - phases.count("REJECTED") == 1, phases
         assert await sqlite_store.sessions.document(accepted, owned_by="alice") is not None
