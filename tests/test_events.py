@@ -8,11 +8,9 @@ import json
 import uuid
 from dataclasses import dataclass
 
-import pytest
-
-
 from . import schemas
 from .broker import BOB, Broker
+from .quick_site import site  # noqa: F401  (fixture)
 from .test_sessions import AGENT, FAST, HEADLESS, JSON, request, update
 
 EVENTS = {"Accept": "text/event-stream"}
@@ -46,14 +44,6 @@ async def events(http, url: str, headers: dict | None = None, until: int | None 
                     return found
             fields = {}
     return found
-
-
-@pytest.fixture
-async def site(broker, site_config):
-    broker.planner.tracker.sweep_interval = 0.2
-    s = await broker.add_site("site-a", site_config("site-a", **FAST), **AGENT)
-    await broker.wait_for_agents(1)
-    return s
 
 
 async def post(broker, body: dict, path: str = "/requests", **query) -> str:

@@ -16,11 +16,11 @@ import pytest
 
 from srcnet_eb.shared.model import kinds
 
+from .quick_site import AGENT, FAST, site  # noqa: F401  (fixture; AGENT and FAST for other tests too)
+
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 HEADLESS = "images.canfar.net/skaha/casa:6.6"  # headless-capable at site-a
 NOTEBOOK = "images.canfar.net/skaha/astroml:24.07"
-FAST = {"session_pending_seconds": 0.3, "session_run_seconds": 1.5, "session_terminating_seconds": 0.2}
-AGENT = {"poll_interval": 0.1, "prepare_seconds": 1.0, "release_seconds": 1.0, "grace": 5.0}
 
 
 def request(image: str, entrypoint: str | None = None, **extra) -> dict:
@@ -60,14 +60,6 @@ async def wait_phase(broker, offer: dict, *phases: str, timeout: float = 20) -> 
             return found
         assert time.monotonic() < deadline, f"still {found['phase']} (want {phases}): {found.get('history')}"
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def site(broker, site_config):
-    broker.planner.tracker.sweep_interval = 0.2
-    s = await broker.add_site("site-a", site_config("site-a", **FAST), **AGENT)
-    await broker.wait_for_agents(1)
-    return s
 
 
 def standin_sessions(site) -> list[dict]:

@@ -25,13 +25,12 @@ from opentelemetry.trace import SpanKind
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.model import kinds
 
+from .quick_site import AGENT, site  # noqa: F401  (fixture)
 from .recorded_spans import hex_id, of_trace, spans  # noqa: F401  (fixture)
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 BOTH = "images.canfar.net/skaha/astroml:24.07"  # offered at site-a and site-b
 HEADLESS = "images.canfar.net/skaha/casa:6.6"  # headless-capable, at site-a only
-FAST = {"session_pending_seconds": 0.3, "session_run_seconds": 1.0, "session_terminating_seconds": 0.2}
-AGENT = {"poll_interval": 0.1, "prepare_seconds": 1.0, "release_seconds": 1.0, "grace": 5.0}
 PATIENCE = 20.0  # seconds the spans of a finished request may take to end (the planner acks after answering)
 
 
@@ -170,14 +169,6 @@ async def test_without_a_traceparent_the_post_starts_the_trace(spans, two_sites)
                        "the planner's span")
     assert tree.roots() == [posts[0]]
     assert len(tree.named(f"process {c.offers_subject('site-a')}")) == 1
-
-
-@pytest.fixture
-async def site(broker, site_config):
-    broker.planner.tracker.sweep_interval = 0.2
-    s = await broker.add_site("site-a", site_config("site-a", **FAST), **AGENT)
-    await broker.wait_for_agents(1)
-    return s
 
 
 async def test_a_session_is_one_trace_from_its_accept_through_the_launch_to_every_phase(spans, broker, site):
