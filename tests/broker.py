@@ -145,6 +145,18 @@ class Broker:
         self.stack.push_async_callback(bounded(f"agent {name}", agent.stop))
         return agent
 
+    async def add_silent_site(self, name: str, live: int) -> AgentRuntime:
+        """A live agent (heartbeats go on) whose loop is wedged: it takes questions and answers none, not
+        even busy. `live`: the agents live once it is."""
+        agent = await self.start_agent(name, "http://127.0.0.1:9/skaha")
+        await self.wait_for_agents(live)
+
+        async def never(msg, reply=None):
+            await asyncio.sleep(30)
+
+        agent.answer = never
+        return agent
+
     async def add_data_agent(self, site: str, rucio, **settings) -> RucioAgent:
         """A site's Rucio data agent against the real Rucio server of the tests."""
         kwargs = rucio.client_kwargs() if rucio is not None else {}

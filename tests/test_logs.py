@@ -3,7 +3,6 @@ in, and one line per decision that matters: here, why a site said NO."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -84,13 +83,7 @@ def test_every_process_start_reads_the_format_and_level_from_the_environment():
 
 async def test_a_site_silent_past_the_collect_timeout_is_one_warning_in_the_requests_trace(spans, two_sites):
     two_sites.planner.settings.collect_timeout = 1.0
-    silent = await two_sites.start_agent("site-c", "http://127.0.0.1:9/skaha")
-    await two_sites.wait_for_agents(3)
-
-    async def never(msg, reply=None):  # its loop wedged: it takes questions, answers none (not even busy)
-        await asyncio.sleep(30)
-
-    silent.answer = never
+    await two_sites.add_silent_site("site-c", live=3)
     trace_id, _, header = traceparent()
     with Captured("json") as logs:
         _, body = await offers(two_sites, request(BOTH), {"traceparent": header})

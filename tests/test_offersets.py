@@ -124,13 +124,7 @@ async def test_closes_early_when_every_live_agent_answered(two_sites):
 
 async def test_silent_agent_is_named_and_offerset_saved_at_the_timeout(two_sites):
     two_sites.planner.settings.collect_timeout = 1.0
-    silent = await two_sites.start_agent("site-c", "http://127.0.0.1:9/skaha")
-    await two_sites.wait_for_agents(3)
-
-    async def never(msg, reply=None):  # its loop wedged: it takes questions, answers none (not even busy)
-        await asyncio.sleep(30)
-
-    silent.answer = never
+    await two_sites.add_silent_site("site-c", live=3)
     started = time.monotonic()
     body = await post_and_wait(two_sites, request("images.canfar.net/skaha/astroml:24.07"), wait=10)
     elapsed = time.monotonic() - started
