@@ -117,6 +117,24 @@ class ComposeStage:
         self.started = True
         self.compose("up", "--detach", "--no-build", timeout=timeout)
 
+    def unhealthy(self) -> list[str]:
+        """Containers not running, or whose health check (compose.yaml) does not say healthy yet."""
+        ids = self.compose("ps", "--quiet").stdout.split()
+        done = subprocess.run([docker_client(), "inspect", "--format",
+                               "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}}", *ids],
+                              capture_output=True, text=True, timeout=60, check=True)
+        states = [line.split() for line in done.stdout.splitlines()]
+        return [" ".join(s) for s in states if s[1] != "running" or s[2] not in ("healthy", "-")]
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        def healthy() -> bool:
+            waiting = self.unhealthy()
+            if waiting:
+                raise RuntimeError(f"waiting for {waiting}")
+            return True
+
+        wait_until("every container running and healthy", healthy, timeout, self)
+
     def container(self, service: str) -> str:
         return self.compose("ps", "--quiet", service).stdout.strip()
 

@@ -12,10 +12,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
     if [ "$POSTGRES_DB" != postgres ]; then
-        postgres -c listen_addresses='' &
-        until pg_isready -q; do sleep 0.1; done
-        createdb --username="$POSTGRES_USER" "$POSTGRES_DB"
+        # a server reachable only on a private socket: nothing (a health check included) sees it as ready
+        init=$(mktemp -d)
+        postgres -c listen_addresses='' -c unix_socket_directories="$init" &
+        until pg_isready -q -h "$init"; do sleep 0.1; done
+        createdb --host="$init" --username="$POSTGRES_USER" "$POSTGRES_DB"
         pg_ctl --pgdata="$PGDATA" --mode=fast --wait stop >/dev/null
+        rmdir "$init"
     fi
 fi
 exec postgres -c listen_addresses='*' -c jit=off "$@"
