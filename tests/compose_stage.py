@@ -44,7 +44,7 @@ def docker_engine() -> None:
         problem = "no docker client"
     else:
         try:
-            done = subprocess.run([docker_client(), "info", "--format", "{{.ServerVersion}}"],
+            done = subprocess.run([docker_client(), "info"],
                                   capture_output=True, text=True, timeout=30)
             if done.returncode != 0:
                 problem = f"no Docker engine answers: {done.stderr.strip()[-300:]}"

@@ -18,7 +18,8 @@
 #   EB_IMAGES_CACHE    [/var/cache/srcnet-eb-images]     the wheelhouses and the lock
 #   EB_DEBIAN_MIRROR   [the one apt uses here]           EB_DEBIAN_SUITE   [bookworm]
 #   DOCKER             [/usr/bin/docker if present, else docker]
-#   PYTHON             [python3] makes the wheelhouse; must be the base's Python version (3.11)
+#   PYTHON             [.venv/bin/python, else python3] makes the wheelhouse (pip wheel, with this
+#                      machine's package index settings); must be the base's Python version (3.11)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +31,7 @@ SLURM_IMAGE=${EB_SLURM_IMAGE:-srcnet/execution-broker-slurm:0.2}
 CACHE=${EB_IMAGES_CACHE:-/var/cache/srcnet-eb-images}
 SUITE=${EB_DEBIAN_SUITE:-bookworm}
 PYTHON=${PYTHON:-python3}
+[[ -x $REPO/.venv/bin/python && $PYTHON == python3 ]] && PYTHON=$REPO/.venv/bin/python  # make's venv: it has pip
 if [[ -z ${DOCKER:-} ]]; then
     DOCKER=docker
     [[ -x /usr/bin/docker ]] && DOCKER=/usr/bin/docker  # Debian's client, the engine's own version
