@@ -4,7 +4,8 @@ The 3-node NATS cluster, PostgreSQL, two gateways, two planners, CANFAR agents o
 through its leaf node), site-c's Slurm agent on the test Slurm (tests/slurm_cluster.py) and site-a's Rucio
 data agent on the test Rucio server (tests/rucio_server.py). Requests go through both gateways as real HTTP
 to their published loopback ports; three accepted sessions (one per site) run to COMPLETED while a NATS
-node and a planner are killed under a stream of requests, and nothing is lost or booked twice.
+node (the one holding site-b's leaf link) and a planner are killed under a stream of requests, and nothing
+is lost or booked twice.
 
 Needs root, a Docker engine and docker-compose: without them it is skipped, unless EB_REQUIRE_DOCKER=1
 (CI: .ci/run), then it fails.
@@ -16,11 +17,13 @@ import asyncio
 import json
 from collections import Counter
 from datetime import datetime
+from uuid import UUID
 
 import httpx
 import isodate
 import pytest
 
+from srcnet_eb.services.slurm_agent.platform import job_name
 from srcnet_eb.shared.model import kinds
 
 from .broker import AUTH_ENV, HEADERS
@@ -120,15 +123,15 @@ def stage(images, tmp_path, slurm, rucio):
         stage.down()
 
 
-async def test_compose_deployment_serves_runs_sessions_and_survives_a_nats_node_and_a_planner_killed(stage):
+async def test_compose_deployment_serves_runs_sessions_and_survives_a_nats_node_and_a_planner_killed(stage, slurm):
     try:
-        await _exercise(stage)
+        await _exercise(stage, slurm)
     except BaseException:
         print(stage.logs())
         raise
 
 
-async def _exercise(stage: ComposeStage) -> None:
+async def _exercise(stage: ComposeStage, slurm) -> None:
     one = httpx.AsyncClient(base_url=stage.gateway(1), headers=HEADERS, timeout=30)
     two = httpx.AsyncClient(base_url=stage.gateway(2), headers=HEADERS, timeout=30)
     async with one, two:
@@ -175,10 +178,13 @@ async def _exercise(stage: ComposeStage) -> None:
                 answers.append(await post((one, two)[i % 2], f"fault-{i}"))
                 await asyncio.sleep(0.2)
 
+        # the node site-b's leaf link is on: its site must come back through another node
+        hub = next(n for n in ("nats-1", "nats-2", "nats-3")
+                   if stage.http_inside(n, "http://127.0.0.1:8222/leafz")["leafnodes"])
         flow = asyncio.create_task(stream())
         while len(answers) < count // 4 and not flow.done():
             await asyncio.sleep(0.05)
-        await asyncio.to_thread(stage.kill, "nats-2")
+        await asyncio.to_thread(stage.kill, hub)
         while len(answers) < count // 2 and not flow.done():
             await asyncio.sleep(0.05)
         await asyncio.to_thread(stage.kill, "planner-1")
@@ -204,7 +210,10 @@ async def _exercise(stage: ComposeStage) -> None:
     assert stored == shown, stored - shown
     launched = stage.sql("SELECT site, phase FROM eb_session WHERE phase NOT IN ('REJECTED', 'EXPIRED', 'OFFERED')")
     assert sorted(map(tuple, launched)) == [(s, "COMPLETED") for s in sorted(SITES)], launched
-    # ... and each platform ran each accepted session once.
+    # ... and each platform ran each accepted session once: one Skaha session, one Slurm job.
     for site in ("site-a", "site-b"):
         sessions = stage.http_inside(f"skaha-{site}", "http://127.0.0.1:8000/skaha/v1/session")
         assert len(sessions) == 1, (site, sessions)
+    job = f"JobName={job_name(UUID(accepted['site-c']['meta']['uuid']))} "
+    jobs = [line for line in slurm.run("scontrol", "-o", "show", "job").splitlines() if job in line]
+    assert len(jobs) == 1, jobs
