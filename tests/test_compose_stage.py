@@ -91,6 +91,16 @@ def available_at(offer: dict) -> datetime:
     return isodate.parse_datetime(prep["start"]) + isodate.parse_duration(prep["duration"])
 
 
+def events_consumer(stage: ComposeStage, dead: str) -> object:
+    """The planners' durable consumer of session events, as a live node sees it (for a failure's report)."""
+    node = next(n for n in ("nats-1", "nats-2", "nats-3") if n != dead)
+    jsz = stage.http_inside(node, "http://127.0.0.1:8222/jsz?accounts=true&streams=true&consumers=true")
+    return [{k: consumer.get(k) for k in ("name", "delivered", "ack_floor", "num_ack_pending", "num_redelivered",
+                                          "num_pending", "cluster", "config")}
+            for account in jsz.get("account_details", []) for stream in account.get("stream_detail", [])
+            if stream["name"] == "EB_SESSION_EVENTS" for consumer in stream.get("consumer_detail", [])]
+
+
 def summary(offerset: dict) -> str:
     """What a failure needs of an OfferSet: result, who offered, and the sites' messages."""
     return f"{offerset['result']} from {sorted(sites_of(offerset))}: " + \
@@ -197,7 +207,10 @@ async def _exercise(stage: ComposeStage, slurm) -> None:
 
         # The accepted sessions went on through the kills, each to COMPLETED.
         for site, offer in accepted.items():
-            finished = await phase(one, offer, "COMPLETED", "FAILED", "ERROR")
+            try:
+                finished = await phase(one, offer, "COMPLETED", "FAILED", "ERROR")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\nsession events consumer: {events_consumer(stage, hub)}") from None
             assert finished["phase"] == "COMPLETED", (site, finished.get("history"))
 
     # Nothing lost, nothing twice: read from PostgreSQL itself.
