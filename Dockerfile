@@ -45,6 +45,6 @@ FROM broker AS slurm
 USER root
 RUN apt-get update \
  && apt-get install -y --no-install-recommends slurm-client munge \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*
 USER broker
 CMD ["python", "-m", "srcnet_eb.services.slurm_agent"]
