@@ -38,11 +38,12 @@ AGENTS = {("site-a", "platform"), ("site-a", "data"), ("site-b", "platform"), ("
 
 
 def request(name: str, *data: dict) -> str:
-    """A headless container that sleeps a few seconds: the Slurm site runs the entrypoint as its job."""
+    """A headless container that sleeps: the Slurm site runs the entrypoint as its job. Long enough that the
+    Slurm session, like the stand-ins' (20 s and 30 s), runs through the kills and ends after them."""
     return json.dumps({
         "meta": {"name": name},
         "executable": {"kind": kinds.DOCKER_CONTAINER,
-                       "image": {"locations": [IMAGE]}, "entrypoint": "sleep 5"},
+                       "image": {"locations": [IMAGE]}, "entrypoint": "sleep 25"},
         "compute": {"kind": kinds.SIMPLE_COMPUTE,
                     "cores": {"min": 1}, "memory": {"min": 2}},
         "schedule": {"requested": {"duration": "PT10M"}},
