@@ -76,7 +76,7 @@ def test_the_topology_has_three_nats_nodes_two_gateways_and_two_planners():
     for name, service in hubs.items():
         config = ROOT / "deploy" / "nats" / Path(service["command"][-1]).name
         assert config.exists(), f"{name}: {config} missing (ebroker nats-config deploy/nats ...)"
-        assert "./deploy/nats:/etc/nats:ro" in service["volumes"] and any(v.endswith(":/data") for v in service["volumes"])
+        assert "${EB_NATS_CONFIG_DIR:-./deploy/nats}:/etc/nats:ro" in service["volumes"] and any(v.endswith(":/data") for v in service["volumes"])
     modules = [_module(s) for s in services.values()]
     assert modules.count("srcnet_eb.services.gateway") == 2 and modules.count("srcnet_eb.services.planner") == 2
     for name, service in services.items():

@@ -132,6 +132,11 @@ class Node:
         return f"nats://{self.host}:{self.client_port}"
 
     @property
+    def leaf_host(self) -> str:
+        """Where leaf nodes reach this node: its leaf interface when one is named, else its host."""
+        return self.leaf_listen if self.leaf_listen not in (None, "0.0.0.0", "::") else self.host
+
+    @property
     def leaf_url(self) -> str:
         return f"nats-leaf://{self.host}:{self.leaf_port}"
 
@@ -170,6 +175,10 @@ class Topology:
         return {
             "server_name": node.name,
             "listen": f"{node.listen}:{node.client_port}",
+            # What the nodes tell clients and leaf nodes to reconnect to: the names they reach the nodes by,
+            # not the node's own interface addresses (a site cannot reach those; a reconnect to them would
+            # wait out a dial timeout each, while the site went silent).
+            "client_advertise": f"{node.host}:{node.client_port}",
             "ping_interval": self.ping_interval,
             "ping_max": self.ping_max,
             "http": f"{node.listen}:{node.http_port}",
@@ -182,7 +191,8 @@ class Topology:
                 "routes": [f"nats-route://{ROUTE_USER}:{self.route_password}@{n.host}:{n.cluster_port}" for n in others],
             },
             # A leaf node authenticates as a site's user: the link is in the site's account, with its permissions.
-            "leafnodes": {"listen": f"{node.leaf_listen or node.listen}:{node.leaf_port}"},
+            "leafnodes": {"listen": f"{node.leaf_listen or node.listen}:{node.leaf_port}",
+                          "advertise": f"{node.leaf_host}:{node.leaf_port}"},
             "accounts": self.accounts(),
         }
 

@@ -8,9 +8,10 @@ late answer to an earlier question (another gather) is told apart and dropped.
 Core NATS loses a question or an answer in flight when a node dies. A site that has not answered is
 therefore asked once more (at most twice a gather) when a connection that carried it came back: the
 planner's own (every open question), or the site agent's (it heartbeats `reconnected`); and a live site
-that answers "no responders" (its agent is reconnecting) is asked again `retry_delay` later rather than
-called unreachable at once. Each re-ask has a fresh reply key, and its answer wins over a late one to
-the first question (the site's ledger keeps only its latest booking for an OfferSet); the gather then
+that answers "no responders" (its agent is reconnecting, or its leaf node re-linking) is asked again every
+`retry_delay`, for up to `absent_wait`, rather than called unreachable at once. Each re-ask has a fresh
+reply key, and its answer wins over a late one to the first question (the site's ledger keeps only its
+latest booking for an OfferSet); the gather then
 waits at least `reask_grace` more before naming the site silent. A site whose capacity ledger is failing
 over (its bucket elects a new leader) says so with an empty `WAIT_HEADER` message: its question stays open
 up to that many seconds (at most `failover_wait`) past the deadline, for the answer that follows.
@@ -43,6 +44,9 @@ from srcnet_eb.shared.tracing.messaging import TEMPORARY
 log = logging.getLogger(__name__)
 # Both ends of a lost question may reconnect (the planner's connection, then the site's): one re-ask each.
 MAX_REASKS = 2
+# How long a live site may answer "no responders" and still be asked again: its agent reconnecting, or
+# its leaf node re-linking through another hub node (a 1 s reconnect, then its interest spreading).
+ABSENT_WAIT = 3.0
 MARKER = "~marker"  # the last token of a gather's own marker: no site is named so (c.SITE_NAME)
 
 
@@ -83,6 +87,7 @@ class _Pending(Generic[A]):
     latest: dict[str, str] = field(default_factory=dict)  # site -> reply key of the question it was asked last
     earlier: dict[str, A] = field(default_factory=dict)  # answers to a question since asked again
     asked_again: dict[str, int] = field(default_factory=dict)
+    absent_since: dict[str, float] = field(default_factory=dict)  # site -> its first "no responders" answer
     closed: bool = False
     heard: Callable[[bytes], Awaitable[None]] | None = None  # told each answer taken, as the site sent it
     trace: otel_context.Context | None = None  # the gather's: an answer without a traceparent stays in it
@@ -95,12 +100,13 @@ class _Pending(Generic[A]):
 
 class Gatherer:
     def __init__(self, nc: Client, name: str, reask_grace: float = 1.0, retry_delay: float = 0.5,
-                 failover_wait: float = FAILOVER_WAIT) -> None:
+                 failover_wait: float = FAILOVER_WAIT, absent_wait: float = ABSENT_WAIT) -> None:
         self._nc = nc
         self._prefix = ANSWER_INBOX.split(".{gather}")[0].format(planner=name)
         self._pending: dict[str, _Pending] = {}  # by reply key: a re-asked gather has several
         self._sub = None
         self.reask_grace, self.retry_delay, self.failover_wait = reask_grace, retry_delay, failover_wait
+        self.absent_wait = absent_wait
         self._retries: set[asyncio.Task] = set()
         self._markers: dict[str, asyncio.Event] = {}  # by reply key: read up to here
 
@@ -184,10 +190,10 @@ class Gatherer:
                     sent += await self._ask_again(pending, name)
         return sent
 
-    async def _ask_again(self, pending: _Pending, name: str) -> int:
+    async def _ask_again(self, pending: _Pending, name: str, limit: int | None = MAX_REASKS) -> int:
         got = pending.result
         if (pending.closed or name in got.answers or name in got.invalid
-                or pending.asked_again.get(name, 0) >= MAX_REASKS):
+                or (limit is not None and pending.asked_again.get(name, 0) >= limit)):
             return 0
         pending.asked_again[name] = pending.asked_again.get(name, 0) + 1
         key = uuid.uuid4().hex
@@ -218,12 +224,13 @@ class Gatherer:
         """A live site (it heartbeats) with no agent subscribed is, most likely, reconnecting to another node:
         ask it again shortly, within the gather's time, instead of calling it unreachable at once."""
         loop = asyncio.get_running_loop()
-        if pending.asked_again.get(name, 0) >= MAX_REASKS or pending.deadline - loop.time() < 2 * self.retry_delay:
+        since = pending.absent_since.setdefault(name, loop.time())
+        if loop.time() - since > self.absent_wait or pending.deadline - loop.time() < 2 * self.retry_delay:
             return False
 
         async def later() -> None:
             await asyncio.sleep(self.retry_delay)
-            await self._ask_again(pending, name)
+            await self._ask_again(pending, name, limit=None)  # it never got the question: no count
 
         task = asyncio.create_task(later())
         self._retries.add(task)

@@ -316,6 +316,8 @@ class SessionDriver:
             await self._save(rec)
 
     async def _save(self, rec: SessionRecord) -> None:
-        """As the holder of its lease (renewing it); Lost if another replica took the session over."""
-        await self.leases.save(str(rec.session), rec)
+        """As the holder of its lease (renewing it); Lost if another replica took the session over.
+        NATS away, or the bucket electing a new leader (a node died): the write waits, the session goes on."""
+        await persist(lambda: self.leases.save(str(rec.session), rec), f"session {rec.session}: record not saved",
+                      passes=(Lost,))
 
