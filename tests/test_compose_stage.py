@@ -38,12 +38,13 @@ AGENTS = {("site-a", "platform"), ("site-a", "data"), ("site-b", "platform"), ("
 
 
 def request(name: str, *data: dict) -> str:
-    """A headless container that sleeps: the Slurm site runs the entrypoint as its job. Long enough that the
-    Slurm session, like the stand-ins' (20 s and 30 s), runs through the kills and ends after them."""
+    """A headless container that sleeps: the Slurm site runs the entrypoint as its job. Short: the Slurm
+    session ends during the kills, while the streams elect leaders and the two planners take its last events
+    side by side (RELEASING and COMPLETED at once: `SessionLifecycle.record` must keep both)."""
     return json.dumps({
         "meta": {"name": name},
         "executable": {"kind": kinds.DOCKER_CONTAINER,
-                       "image": {"locations": [IMAGE]}, "entrypoint": "sleep 25"},
+                       "image": {"locations": [IMAGE]}, "entrypoint": "sleep 5"},
         "compute": {"kind": kinds.SIMPLE_COMPUTE,
                     "cores": {"min": 1}, "memory": {"min": 2}},
         "schedule": {"requested": {"duration": "PT10M"}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -239,5 +240,30 @@ async def test_a_version_3_database_is_migrated_and_its_offersets_answer_in_the_
         assert (await store.offersets.view(mine, owned_by="alice"))[1] is Dialect.V2026_07
         assert (await store.sessions.view(offer.meta.uuid, owned_by="alice"))[1] is Dialect.V2026_07
         assert await store.sessions.view(offer.meta.uuid, owned_by="bob") is None
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_two_planners_recording_a_sessions_last_two_reports_at_once_lose_neither(postgres_database):
+    """Two planners share the events' consumer, so a session's RELEASING and COMPLETED may be recorded at
+    the same moment by two processes. Both read RUNNING; the one that writes second must judge its report
+    again against what the other wrote, not drop it (the event is acknowledged: it would be lost)."""
+    store = await Store.open(postgres_database)
+    try:
+        oid = uuid.uuid4()
+        await store.offersets.add(oid, _request(), owner="alice")
+        offers = [_offer(datetime.now(UTC) + timedelta(minutes=1)) for _ in range(20)]
+        await store.offersets.complete(oid, Result.YES, [], [(o, "a") for o in offers])
+        sessions = [o.meta.uuid for o in offers]
+        for session in sessions:  # straight to RUNNING (only the race matters here, not how it got there)
+            async with store.engine.begin() as conn:
+                await conn.execute(tables.sessions.update().where(tables.sessions.c.uuid == str(session))
+                                   .values(phase=Phase.RUNNING))
+        now = datetime.now(UTC)
+        await asyncio.gather(*(store.sessions.record(s, phase, now, f"agent-{phase}", site="site-a")
+                               for s in sessions for phase in (Phase.RELEASING, Phase.COMPLETED)))
+        phases = [(await store.sessions.get(s)).phase for s in sessions]
+        assert phases == [Phase.COMPLETED] * len(sessions), phases
     finally:
         await store.close()

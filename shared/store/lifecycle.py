@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..metrics import sessions as metrics
 from ..model import Dialect, ExecutionSession, Message, info
-from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, Phase, is_report_forward
+from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, LIVE_ORDER, Phase, is_report_forward
 from . import audit, pg_expiry, sqlite_lane, tables
 from .audit import AUDIT_CONTEXT, SESSION_CONTEXT, AuditAction
 from .pg_lane import PgLane
@@ -181,7 +181,21 @@ class SessionLifecycle:
                      access: list[str] | None = None, platform_id: str | None = None,
                      site: str | None = None, staged_bytes: int | None = None) -> bool:
         """An agent's report. Applied only forward (events may arrive late or twice); never after the end.
-        Each report that is kept goes into the audit trail too, with the platform's id and the bytes staged."""
+        Each report that is kept goes into the audit trail too, with the platform's id and the bytes staged.
+
+        Planners share the events' consumer, so two reports of one session (RELEASING, COMPLETED) may be
+        recorded at once by two of them. The one whose move finds the phase changed under it judges its
+        report again against the phase the other wrote: dropped, an acknowledged event would be lost."""
+        for _ in range(len(LIVE_ORDER) + 1):  # each lost race is to a move forward: the phases run out
+            moved = await self._record(uuid, phase, when, source, messages, access, platform_id, site, staged_bytes)
+            if moved is not None:
+                return moved
+        return False
+
+    async def _record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message],
+                      access: list[str] | None, platform_id: str | None, site: str | None,
+                      staged_bytes: int | None) -> bool | None:
+        """One try of `record`: None when another writer moved the session between the read and the move."""
         values: dict[str, Any] = {}
         if access:
             values["access"] = access
@@ -198,8 +212,9 @@ class SessionLifecycle:
             if is_report_forward(current, phase):
                 kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
                                                 staged=staged_bytes, **values)
-                if moved:
-                    metrics.phase_left(current, row.modified, when)
+                if not moved:
+                    return None  # moved by another writer meanwhile (nothing written here): judge it again
+                metrics.phase_left(current, row.modified, when)
             elif current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
                 if phase is current and messages:
                     await self._log(conn, uuid, phase, when, source, messages, staged_bytes)
