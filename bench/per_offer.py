@@ -29,7 +29,7 @@ from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.platform.offers import Offers
 from srcnet_eb.shared.platform.port import Preparation
 from srcnet_eb.shared.settings import AgentSettings
-from srcnet_eb.shared.store import Store, lifecycle, offersets
+from srcnet_eb.shared.store import Store, offersets, sqlite_expiry
 from srcnet_eb.shared.store.documents import session_document
 
 from .load import REQUEST
@@ -97,7 +97,7 @@ async def measure(sites: int, rounds: int) -> dict[str, float]:
                 jsontext.dumps(outbound.offerset(doc, m.Dialect.V2025_11))
                 view.append(time.perf_counter() - started)
                 started = time.perf_counter()
-                lifecycle._lane_expire(conn, datetime.now(UTC), "expiry", 10**6)
+                sqlite_expiry.expire_due(conn, datetime.now(UTC), "expiry", 10**6)
                 sweep.append(time.perf_counter() - started)
         finally:
             await store.close()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..metrics import sessions as metrics
 from ..model import Dialect, ExecutionSession, Message, info
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, LIVE_ORDER, Phase, is_report_forward
-from . import audit, pg_expiry, sqlite_lane, tables
+from . import audit, pg_expiry, sqlite_expiry, tables
 from .audit import AUDIT_CONTEXT, SESSION_CONTEXT, AuditAction
 from .pg_lane import PgLane
 from .sqlite_lane import SqliteLane
@@ -68,7 +68,7 @@ def _target(row: Any, with_offer: bool = False) -> Target:
 
 class SessionLifecycle:
     def __init__(self, engine: AsyncEngine, lane: SqliteLane | None = None, pg: PgLane | None = None) -> None:
-        self.engine, self.lane = engine, lane  # the lane: on SQLite, the sweep's one hop (sqlite_lane.py)
+        self.engine, self.lane = engine, lane  # the lane: on SQLite, the sweep's one hop (sqlite_expiry.py)
         self.pg = pg  # on PostgreSQL, the sweep's one statement (pg_expiry.py)
 
     async def _row(self, conn: AsyncConnection, uuid: UUID, owned_by: str | None = None) -> Any:
@@ -159,7 +159,7 @@ class SessionLifecycle:
         if self.pg is not None:
             return await pg_expiry.expire_due(self.pg, now, source, batch)
         if self.lane is not None:
-            return await self.lane.run(lambda conn: _lane_expire(conn, now, source, batch))
+            return await self.lane.run(lambda conn: sqlite_expiry.expire_due(conn, now, source, batch))
         async with self.engine.begin() as conn:
             due = (await conn.execute(select(_s.c.uuid).where(_s.c.phase == Phase.OFFERED, _s.c.expires <= now)
                                       .limit(batch))).scalars().all()
@@ -285,31 +285,3 @@ class SessionLifecycle:
 
 
 __all__ = ["Changed", "Conflict", "SessionLifecycle", "Target"]
-
-
-# The sweep on the SQLite lane, in SQL alone: no row comes into Python (a Python-built row cost more than
-# the SQL writing it). The batch's offers are picked once into a temporary table, which every statement then
-# reads, so the event and the audit row are written for exactly the offers that move.
-_L_PICK = (f"INSERT INTO temp.eb_due (uuid) SELECT uuid FROM {_s.name} WHERE phase = ? AND expires <= ? LIMIT ?")
-_L_MOVE = f"UPDATE {_s.name} SET phase = ?, modified = ? WHERE uuid IN (SELECT uuid FROM temp.eb_due)"
-_L_EVENTS = (f"INSERT INTO {_e.name} (session, phase, time, source, messages) "
-             "SELECT uuid, ?, ?, ?, 'null' FROM temp.eb_due")
-_L_TRAIL = (f"INSERT INTO {tables.audit.name} (time, action, actor, owner, site, platform, offerset, session, detail) "
-            f"SELECT ?, ?, ?, o.owner, s.site, s.platform, s.offerset, s.uuid, 'null' FROM temp.eb_due d "
-            f"JOIN {_s.name} s ON s.uuid = d.uuid JOIN {_o.name} o ON o.uuid = s.offerset")
-
-
-def _lane_expire(conn, now: datetime, source: str, batch: int) -> int:
-    """expire_due on the SQLite lane: under BEGIN IMMEDIATE no other writer runs, so every offer found due
-    moves (no re-read of which did). The same rows as the SQLAlchemy path (JSON null for no messages)."""
-    when = sqlite_lane.stored_instant(now)
-    with sqlite_lane.transaction(conn):
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS eb_due (uuid TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.eb_due")
-        moved = conn.execute(_L_PICK, (Phase.OFFERED.value, when, batch)).rowcount
-        if moved:
-            conn.execute(_L_MOVE, (Phase.EXPIRED.value, when))
-            conn.execute(_L_EVENTS, (Phase.EXPIRED.value, when, source))
-            conn.execute(_L_TRAIL, (when, AuditAction.EXPIRE.value, source[:256]))
-    return moved
-
