@@ -5,7 +5,6 @@ real HTTP, NATS and a site with room for one session at a time, on SQLite and Po
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 import uuid
@@ -21,7 +20,8 @@ from srcnet_eb.shared.store.holds import Holds
 
 from .broker import ALICE, BOB, Broker
 from .test_lists import JSON, READ, ask, federation  # noqa: F401  (fixture)
-from .test_sessions import AGENT, FAST, HEADLESS, request
+from .quick_site import with_site_a
+from .test_sessions import HEADLESS, request
 from .test_store import _offer, _request
 
 WHOLE_SITE = {"cores": {"min": 2, "max": 2}, "memory": {"min": 1, "max": 1}}
@@ -31,15 +31,10 @@ WHOLE_SITE = {"cores": {"min": 2, "max": 2}, "memory": {"min": 1, "max": 1}}
 async def small(nats_url, fresh_database_url, site_config):
     """site-a with room for one 2-core session at a time: every open offer holds the whole site for its block."""
     store = await Store.open(fresh_database_url)
-    b = Broker(nats_url, store)
     try:
-        await b.start_planner()
-        await b.start_gateway()
-        await b.add_site("site-a", site_config("site-a", **FAST), **AGENT, total_cores=2, total_memory_gb=8)
-        await b.wait_for_agents(1)
-        yield b
+        async with with_site_a(nats_url, store, site_config, total_cores=2, total_memory_gb=8) as b:
+            yield b
     finally:
-        await b.close()
         await store.close()
 
 

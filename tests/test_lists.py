@@ -14,8 +14,9 @@ import yaml
 
 from srcnet_eb.shared.store import Store
 
-from .broker import ALICE, BOB, OPERATOR, Broker
-from .test_sessions import AGENT, FAST, HEADLESS, request
+from .broker import ALICE, BOB, OPERATOR
+from .quick_site import with_site_a
+from .test_sessions import HEADLESS, request
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 READ = {"Accept": "application/json"}
@@ -25,15 +26,10 @@ READ = {"Accept": "application/json"}
 async def federation(nats_url, fresh_database_url, site_config):
     """Planner, gateway and site-a over real NATS and HTTP, on a store of the test's own (SQLite, PostgreSQL)."""
     store = await Store.open(fresh_database_url)
-    b = Broker(nats_url, store)
     try:
-        await b.start_planner()
-        await b.start_gateway()
-        await b.add_site("site-a", site_config("site-a", **FAST), **AGENT)
-        await b.wait_for_agents(1)
-        yield b
+        async with with_site_a(nats_url, store, site_config) as b:
+            yield b
     finally:
-        await b.close()
         await store.close()
 
 

@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from srcnet_eb.shared.store import tables
 
-from .broker import ALICE, BOB, OPERATOR, Broker
-from .test_sessions import AGENT, FAST, HEADLESS, phase_update, request, wait_phase
+from .broker import ALICE, BOB, OPERATOR
+from .quick_site import with_site_a
+from .test_sessions import HEADLESS, phase_update, request, wait_phase
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
@@ -22,16 +23,9 @@ JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 @pytest.fixture
 async def federation(nats_url, store, site_config):
     """Planner, gateway and site-a over real NATS and HTTP, on the parametrized store."""
-    b = Broker(nats_url, store)
-    try:
-        await b.start_planner()
+    async with with_site_a(nats_url, store, site_config) as b:
         b.planner.tracker.sweep_interval = 0.2
-        await b.start_gateway()
-        await b.add_site("site-a", site_config("site-a", **FAST), **AGENT)
-        await b.wait_for_agents(1)
         yield b
-    finally:
-        await b.close()
 
 
 async def ask(http: httpx.AsyncClient, doc: dict) -> dict:
