@@ -27,13 +27,13 @@ from srcnet_eb.shared.platform.plugins import PlatformPlugin
 from ..settings import AgentSettings
 from srcnet_eb.shared.nats.channels import receives
 from srcnet_eb.shared.nats.connect import broker_options
-from srcnet_eb.shared.tracing import TracedPlatform, consuming, publishing
+from srcnet_eb.shared.tracing import consuming, publishing
 from srcnet_eb.shared.tracing.messaging import TEMPORARY
 from ..metrics import agents as agent_metrics
-from ..metrics.platform_calls import MeteredPlatform
 from ..metrics.publishing import MetricsPublisher
 from . import answers
 from .admission import Admission, reply_margin
+from .observed_platform import ObservedPlatform
 from .presence import Presence
 from .session_driver import SessionDriver
 
@@ -50,11 +50,10 @@ class AgentRuntime:
     def __init__(self, settings: AgentSettings, platform: Platform, ledger: SharedLedger,
                  name: str | None = None) -> None:
         self.settings = settings
-        self.platform = platform = MeteredPlatform(platform)  # every port call timed (eb_platform_call_*)
         self.ledger = ledger  # the site's, shared by its replicas: offers are booked, confirmed and released in it
         self.site = c.check_site(settings.site)
-        self.traced = TracedPlatform(platform, self.site)  # what requests and sessions call: a span a call
-        self.booking = Booking(self.traced, ledger, settings)
+        self.platform = platform = ObservedPlatform(platform, self.site)  # every port call timed and traced
+        self.booking = Booking(platform, ledger, settings)
         self.name = name or settings.agent_name or f"{self.site}-{platform.kind}-{uuid.uuid4().hex[:8]}"
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
                                  reconnected_cb=self._reconnected)
@@ -238,7 +237,7 @@ class AgentRuntime:
         js, s = nc.jetstream(), self.settings
         # The shared ledger first: no offer request may be answered from a ledger of this process alone.
         await self.ledger.attach(js, self.site, s.jetstream_replicas)
-        self.sessions = SessionDriver(nc, self.site, self.name, self.traced, self.ledger, s.poll_interval, s.grace,
+        self.sessions = SessionDriver(nc, self.site, self.name, self.platform, self.ledger, s.poll_interval, s.grace,
                                       lease=s.session_lease, renew=s.lease_renewal, retention=s.session_retention,
                                       replicas=s.jetstream_replicas)
         await self.sessions.start()

@@ -2,11 +2,11 @@
 traceparent carried in NATS headers on every message a request causes, spans for platform and database
 calls, and log lines (text or JSON) that name the trace they belong to (docs/operations.md)."""
 
-from .calls import TracedPlatform, db_unit
+from .calls import db_unit, traced_call
 from .logs import configure_logging
 from .messaging import carried, consuming, publishing, resumed
 from .process import configure_process
 from .setup import configure_tracing
 
-__all__ = ["TracedPlatform", "carried", "configure_logging", "configure_process", "configure_tracing", "consuming",
-           "db_unit", "publishing", "resumed"]
+__all__ = ["carried", "configure_logging", "configure_process", "configure_tracing", "consuming",
+           "db_unit", "publishing", "resumed", "traced_call"]

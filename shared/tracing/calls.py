@@ -4,9 +4,9 @@ units of work (raw sqlite3 or asyncpg on the hot path, beside SQLAlchemy)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from opentelemetry import trace
@@ -16,28 +16,23 @@ from .setup import installed
 _tracer = trace.get_tracer("srcnet_eb.calls")
 
 
-class TracedPlatform:
-    """A platform port whose operations each run in a span ("platform launch", with site and platform
-    attributes); everything else passes through, so optional parts of the port stay optional."""
+def traced_call(call: Callable[..., Awaitable[Any]], site: str, platform: str,
+                operation: str) -> Callable[..., Awaitable[Any]]:
+    """`call` (a platform port's operation) in a span of its own ("platform launch", with site and platform
+    attributes) while traces are recorded; otherwise straight through."""
 
-    TRACED = frozenset({"propose", "earliest_start", "launch", "status", "cancel", "extend"})
-
-    def __init__(self, platform: Any, site: str) -> None:
-        self._platform, self._site = platform, site
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._platform, name)  # looked up each time: a plug-in may replace a method
-        return partial(self._call, name, value) if name in self.TRACED else value
-
-    async def _call(self, operation: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    @functools.wraps(call)
+    async def run(*args: Any, **kwargs: Any) -> Any:
         if not installed():
-            return await method(*args, **kwargs)
+            return await call(*args, **kwargs)
         with _tracer.start_as_current_span(f"platform {operation}") as span:
             if span.is_recording():
-                span.set_attribute("eb.site", self._site)
-                span.set_attribute("eb.platform", self._platform.kind)
+                span.set_attribute("eb.site", site)
+                span.set_attribute("eb.platform", platform)
                 span.set_attribute("eb.platform.operation", operation)
-            return await method(*args, **kwargs)
+            return await call(*args, **kwargs)
+
+    return run
 
 
 def unit_name(work: Callable[..., Any]) -> str:
