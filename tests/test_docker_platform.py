@@ -218,3 +218,14 @@ async def test_a_docker_session_runs_to_completed_through_the_broker(broker, doc
         await asyncio.sleep(0.2)
     assert found["phase"] == "COMPLETED", found.get("history")
     assert "RUNNING" in [step["phase"] for step in found["history"]]
+
+
+def test_the_embedded_default_finds_an_engine_that_answers(docker_engine, tmp_path, monkeypatch):
+    from srcnet_eb.services.embedded.docker import detect
+
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    found = detect(tmp_path)
+    assert found is not None and found["EB_DOCKER_HOST"] == docker_engine.host
+    assert found["EB_WORK_ROOT"] == str(tmp_path / "docker")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    assert detect(tmp_path) is None
