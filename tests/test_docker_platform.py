@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from srcnet_eb.services.docker_agent import plugin as docker_plugin
-from srcnet_eb.services.docker_agent.spec import LABEL
+from srcnet_eb.services.docker_agent.spec import LABEL, create_body
 from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.model import ExecutionRequest, kinds
@@ -158,11 +158,21 @@ async def test_unmapped_data_unknown_images_gpus_and_privilege_are_no_naming_the
     assert "compute.volumes[0]" in problem.message and "not held on this Docker host" in problem.message
     for doc, field in ((job(image="registry.example.org/nope:1"), "executable.image"),
                        (job(gpus=1), "compute.accelerators"),
-                       (job() | {"executable": job()["executable"] | {"privileged": True}}, "executable.privileged")):
+                       (job() | {"executable": job()["executable"] | {"privileged": True}}, "executable.privileged"),
+                       (job() | {"executable": job()["executable"] | {"entrypoint": "sh -c 'open"}},
+                        "executable.entrypoint")):
         answer = await booking.offers(uuid.uuid4(), ExecutionRequest.model_validate(doc), Preparation())
         assert answer.result == "NO" and field in answer.messages[0].message, answer.messages
-    # the engine names it busybox:1 too: docker.io/library/ is its default
     assert (await platform.capabilities()).images >= 1
+
+
+async def test_a_site_with_gpus_asks_the_engine_for_them(docker_engine, work_root):
+    platform, booking = platform_for(docker_engine, work_root, total_gpus=2, gpu_driver="nvidia")
+    offer = await offer_for(booking, job(gpus=2))
+    body = create_body(offer, "eb-test/busybox:1", platform._demand(offer.compute), site="s", network_mode="none",
+                       mounts=[], gpu_driver="nvidia")  # (this host has no GPU to run it on)
+    assert body["HostConfig"]["DeviceRequests"] == [{"Driver": "nvidia", "Count": 2, "Capabilities": [["gpu"]]}]
+    await platform.stop()
 
 
 async def test_the_allow_list_narrows_the_images_and_pull_policy_offers_to_pull(docker_engine, work_root):

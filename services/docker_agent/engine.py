@@ -125,8 +125,13 @@ class Engine:
 
     async def pull(self, reference: str) -> None:
         """`docker pull`: the engine streams progress; an error arrives as a line of the stream."""
-        name, _, tag = reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "latest")
-        answer = await self._call("POST", "/images/create", params={"fromImage": name, "tag": tag},
+        if "@" in reference:  # by digest: the engine takes the whole reference, no tag
+            name, tag = reference, None
+        elif ":" in reference.rsplit("/", 1)[-1]:
+            name, _, tag = reference.rpartition(":")
+        else:
+            name, tag = reference, "latest"
+        answer = await self._call("POST", "/images/create", params={"fromImage": name} | ({"tag": tag} if tag else {}),
                                   timeout=self.timeout * 10)
         for line in answer.text.splitlines():
             if line.strip() and "error" in (event := json.loads(line)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shlex
 from datetime import UTC, datetime
 
 from srcnet_eb.shared import model as m
@@ -83,6 +84,11 @@ class DockerPlatform:
                             site=site, kind=m.kinds.short(getattr(executable, "kind", None) or "none"))]
         if executable.privileged:
             return [m.error("{site}: executable.privileged: this Docker site runs no privileged containers", site=site)]
+        try:
+            shlex.split(executable.entrypoint or "")
+        except ValueError as exc:
+            return [m.error("{site}: executable.entrypoint: {entrypoint!r} cannot be split into words ({reason})",
+                            site=site, entrypoint=executable.entrypoint, reason=str(exc))]
         demand = self._demand(request.simple_compute)
         if demand.gpus and not self.settings.total_gpus:
             return [m.error("{site}: compute.accelerators: {gpus} GPUs asked for; this Docker host has none",
@@ -140,7 +146,7 @@ class DockerPlatform:
         if state.exit_code == 0 and state.status == "exited":
             return RunStatus(RunState.SUCCEEDED, detail="exit code 0")
         why = "killed for lack of memory, " if state.oom_killed else ""
-        tail = (await self.logs(platform_id, 5)).strip()
+        tail = (await self.logs(platform_id, 5)).strip()[-500:]
         detail = f"container {platform_id} {state.status}, {why}exit code {state.exit_code}"
         detail += f" ({state.error})" if state.error else ""
         return RunStatus(RunState.FAILED, detail=detail + (f"; last output: {tail}" if tail else ""))
