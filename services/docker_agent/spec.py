@@ -32,6 +32,7 @@ def create_body(session: m.ExecutionSession, image: str, demand: Demand, *, site
             "NetworkMode": network_mode,
             "Mounts": mounts,
             "Init": True,  # a PID 1 that reaps and forwards SIGTERM, so a cancel stops the job promptly
+            "SecurityOpt": ["no-new-privileges:true"],  # no setuid way up to the host's root from a user's job
         },
     }
     # As in `docker run`: `entrypoint` replaces the image's, `command` is its arguments (each a word).
