@@ -50,6 +50,7 @@ class DockerEngine:
     base: Path
     socket: Path
     process: subprocess.Popen
+    watchdog: subprocess.Popen | None = None
     image: str = IMAGE
 
     @property
@@ -70,6 +71,20 @@ class DockerEngine:
                 self.process.wait(10)
         _unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.watchdog is not None and self.watchdog.poll() is None:
+            self.watchdog.kill()
+            self.watchdog.wait(10)
+
+
+# Should the test session die without its teardown (SIGKILL, a lost CI runner), this stops its engine.
+WATCHDOG = """
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+kill -TERM "$2" 2>/dev/null
+for _ in $(seq 30); do kill -0 "$2" 2>/dev/null || break; sleep 1; done
+kill -KILL -- "-$2" 2>/dev/null
+grep -o " $3/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+rm -rf "$3"
+"""
 
 
 def _unmount_under(base: Path) -> None:
@@ -126,6 +141,9 @@ def start_engine(timeout: float = 60.0) -> DockerEngine:
          "--shutdown-timeout", "2", "--storage-driver", "overlay2"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     engine = DockerEngine(base, socket, process)
+    engine.watchdog = subprocess.Popen(["sh", "-c", WATCHDOG, "watchdog", str(os.getpid()), str(process.pid), str(base)],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -206,14 +206,9 @@ async def test_an_engine_that_does_not_answer_is_unreachable_not_a_crash(work_ro
     await platform.stop()
 
 
-async def test_a_docker_session_runs_to_completed_through_the_broker(broker, docker_engine, work_root):
-    broker.planner.tracker.sweep_interval = 0.2
-    agent = AgentRuntime.from_plugin(docker_plugin, settings(docker_engine, work_root, nats_url=broker.nats_url,
-                                                             heartbeat_interval=0.5))
-    await agent.start()
-    broker.stack.push_async_callback(agent.stop)
-    await broker.wait_for_agents(1)
-    posted = await broker.http.post("/offersets", content=json.dumps(job("sleep 1; echo from docker")), headers=JSON)
+async def run_through(broker, doc: dict) -> dict:
+    """Post the request, accept its first offer, and follow the session to its end; the session's last form."""
+    posted = await broker.http.post("/offersets", content=json.dumps(doc), headers=JSON)
     body = (await broker.http.get(posted.headers["location"],
                                   headers={"Accept": "application/json", "Prefer": "wait=20"})).json()
     assert body["result"] == "YES" and {o["site"]["platform"] for o in body["offers"]} == {"docker"}, body
@@ -224,10 +219,28 @@ async def test_a_docker_session_runs_to_completed_through_the_broker(broker, doc
     while time.monotonic() < deadline:
         found = (await broker.http.get(chosen["meta"]["url"], headers={"Accept": "application/json"})).json()
         if found["phase"] in ("COMPLETED", "FAILED"):
-            break
+            return found
         await asyncio.sleep(0.2)
-    assert found["phase"] == "COMPLETED", found.get("history")
-    assert "RUNNING" in [step["phase"] for step in found["history"]]
+    raise AssertionError(f"not ended in 60 s: {found['phase']}")
+
+
+async def test_docker_sessions_run_to_completed_and_failed_through_the_broker(broker, docker_engine, work_root):
+    broker.planner.tracker.sweep_interval = 0.2
+    agent = AgentRuntime.from_plugin(docker_plugin, settings(docker_engine, work_root, nats_url=broker.nats_url,
+                                                             heartbeat_interval=0.5))
+    await agent.start()
+    broker.stack.push_async_callback(agent.stop)
+    await broker.wait_for_agents(1)
+    good = job("sleep 1; echo from docker > /results/said.txt")
+    good["storage"] = [{"kind": kinds.SIMPLE_STORAGE, "meta": {"name": "results"}, "size": {"min": 1}}]
+    good["compute"]["volumes"] = [{"kind": kinds.SIMPLE_VOLUME, "path": "/results", "resource": "results"}]
+    done, failed = await asyncio.gather(run_through(broker, good), run_through(broker, job("sleep 1; exit 3")))
+    assert done["phase"] == "COMPLETED", done.get("history")
+    assert "RUNNING" in [step["phase"] for step in done["history"]]
+    said = work_root / f"eb-{uuid.UUID(done['meta']['uuid']).hex}" / "results" / "said.txt"
+    assert said.read_text() == "from docker\n"
+    assert failed["phase"] == "FAILED"
+    assert "exit code 3" in json.dumps(failed["history"]), failed["history"]
 
 
 def test_the_embedded_default_finds_an_engine_that_answers(docker_engine, tmp_path, monkeypatch):
