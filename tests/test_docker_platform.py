@@ -189,12 +189,23 @@ async def test_the_allow_list_narrows_the_images_and_pull_policy_offers_to_pull(
     await platform.stop()
 
 
-async def test_ended_containers_are_swept_after_their_retention(docker_engine, work_root):
-    platform, booking = platform_for(docker_engine, work_root, finished_retention=0)
-    name = await platform.launch(await offer_for(booking, job("true")))
+async def test_ended_containers_and_then_their_storage_are_swept_after_their_retention(docker_engine, tmp_path):
+    platform, booking = platform_for(docker_engine, tmp_path, site="sweep-site", finished_retention=0,
+                                     outputs_retention=None)  # (its own site: the others' containers are not its)
+    doc = job("echo result > /out/r.txt")
+    doc["storage"] = [{"kind": kinds.SIMPLE_STORAGE, "meta": {"name": "out"}, "size": {"min": 1}}]
+    doc["compute"]["volumes"] = [{"kind": kinds.SIMPLE_VOLUME, "path": "/out", "resource": "out"}]
+    running = await platform.launch(await offer_for(booking, job("sleep 30")))
+    name = await platform.launch(await offer_for(booking, doc))
     assert (await ended(platform, name)).state is RunState.SUCCEEDED
-    assert await platform.sweep() >= 1
+    assert await platform.sweep() == 1
     assert (await platform.status(name)).state is RunState.GONE
+    assert (await platform.status(running)).state is RunState.RUNNING, "a running container stays"
+    assert (tmp_path / name / "out" / "r.txt").exists(), "outputs_retention empty: the results stay"
+    platform.settings.outputs_retention = 0
+    await platform.sweep()
+    assert not (tmp_path / name).exists() and await platform.outputs(name) is None
+    await platform.cancel(running)
     await platform.stop()
 
 

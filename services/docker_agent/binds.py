@@ -94,6 +94,14 @@ def session_binds(session: m.ExecutionSession, work: Path, data_paths: dict[str,
     return Binds(mounts, outputs)
 
 
+def last_change(work: Path) -> float:
+    """The latest modification in a session's folder and its storage folders (its results written)."""
+    try:
+        return max([work.stat().st_mtime, *(child.stat().st_mtime for child in work.iterdir())])
+    except OSError:
+        return 0.0
+
+
 def outputs_of(work: Path) -> str | None:
     """The session's results folder, from the marker its launch left (the container may be gone by now)."""
     try:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shlex
+import shutil
+import time
 from datetime import UTC, datetime
 
 from srcnet_eb.shared import model as m
@@ -20,7 +23,7 @@ from srcnet_eb.shared.contracts import Capabilities
 from srcnet_eb.shared.platform.mounts import Mount
 from srcnet_eb.shared.platform.port import Proposal, RunState, RunStatus
 
-from .binds import outputs_of, session_binds, unmapped
+from .binds import last_change, outputs_of, session_binds, unmapped
 from .engine import Conflict, Engine, EngineError, NotFound
 from .images import ImagePolicy
 from .settings import DockerSettings
@@ -29,6 +32,7 @@ from .spec import LABEL, container_name, create_body
 log = logging.getLogger(__name__)
 KIND = "docker"
 _RUNNING = {"running", "paused", "restarting"}
+_SESSION_FOLDER = re.compile(r"eb-[0-9a-f]{32}")  # container_name(uuid): only these are the agent's to remove
 
 
 def _instant(text: str) -> datetime | None:
@@ -51,8 +55,7 @@ class DockerPlatform:
         self._sweeper: asyncio.Task | None = None
 
     async def start(self) -> None:
-        if self.settings.finished_retention > 0:
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._sweeper = asyncio.create_task(self._sweep_forever())
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -174,7 +177,25 @@ class DockerPlatform:
     # --- housekeeping ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
         """Remove this site's containers that ended over `finished_retention` ago (kept till then: a
-        restarted agent still reads their state and exit code). Returns how many went."""
+        restarted agent still reads their state and exit code), then the storage folders of sessions whose
+        container is gone and that nothing changed for `outputs_retention`. Returns how many containers went."""
+        removed = await self._sweep_containers()
+        if self.settings.outputs_retention is not None:
+            await self._sweep_folders(self.settings.outputs_retention)
+        return removed
+
+    async def _sweep_folders(self, retention: float) -> None:
+        root = self.settings.work_root
+        folders = [f for f in root.iterdir() if _SESSION_FOLDER.fullmatch(f.name)] if root.is_dir() else []
+        for folder in folders:
+            if time.time() - last_change(folder) < retention:
+                continue
+            try:
+                await self.engine.inspect(folder.name)
+            except NotFound:
+                await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def _sweep_containers(self) -> int:
         removed = 0
         now = datetime.now(UTC)
         for summary in await self.engine.containers(f"{LABEL}.site={self.site}"):

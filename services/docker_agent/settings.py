@@ -46,6 +46,10 @@ class DockerSettings(PlatformSettings):
     default_memory_gb: int = Field(1, ge=1, description="memory when the request gives none (--memory is always set)")
     stop_timeout: int = Field(10, ge=0, description="seconds a cancelled container has between SIGTERM and SIGKILL")
     finished_retention: float = Field(3600.0, ge=0, description="seconds an ended container is kept (its state "
-                                                                "and logs) before the agent removes it")
+                                                                "and logs; well over poll_interval: the agent must see "
+                                                                "it end) before the agent removes it")
+    outputs_retention: float | None = Field(86400.0, ge=0, description="seconds a session's storage folder "
+                                            "is kept after its container is gone (its results delivered by then); "
+                                            "empty: kept")
     prepare_seconds: float = Field(10.0, description="start-up (container creation) before AVAILABLE")
     release_seconds: float = 10.0
