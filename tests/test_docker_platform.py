@@ -140,7 +140,7 @@ async def test_storage_receives_the_jobs_output_and_mapped_data_is_read_only(doc
     found = await ended(platform, name)
     assert found.state is RunState.SUCCEEDED, found.detail
     outputs = await platform.outputs(name)
-    assert outputs is not None and outputs.startswith(str(work_root / name))
+    assert outputs is not None and outputs.startswith(str(work_root / "docker-site" / name))
     assert open(os.path.join(outputs, "out.txt")).read() == "ra dec\ndone\n"
     assert (held / "catalogue.txt").read_text() == "ra dec\n", "data is mounted read-only"
     await platform.cancel(name)
@@ -201,10 +201,10 @@ async def test_ended_containers_and_then_their_storage_are_swept_after_their_ret
     assert await platform.sweep() == 1
     assert (await platform.status(name)).state is RunState.GONE
     assert (await platform.status(running)).state is RunState.RUNNING, "a running container stays"
-    assert (tmp_path / name / "out" / "r.txt").exists(), "outputs_retention empty: the results stay"
+    assert (tmp_path / "sweep-site" / name / "out" / "r.txt").exists(), "outputs_retention empty: the results stay"
     platform.settings.outputs_retention = 0
     await platform.sweep()
-    assert not (tmp_path / name).exists() and await platform.outputs(name) is None
+    assert not (tmp_path / "sweep-site" / name).exists() and await platform.outputs(name) is None
     await platform.cancel(running)
     await platform.stop()
 
@@ -248,7 +248,7 @@ async def test_docker_sessions_run_to_completed_and_failed_through_the_broker(br
     done, failed = await asyncio.gather(run_through(broker, good), run_through(broker, job("sleep 1; exit 3")))
     assert done["phase"] == "COMPLETED", done.get("history")
     assert "RUNNING" in [step["phase"] for step in done["history"]]
-    said = work_root / f"eb-{uuid.UUID(done['meta']['uuid']).hex}" / "results" / "said.txt"
+    said = work_root / "docker-site" / f"eb-{uuid.UUID(done['meta']['uuid']).hex}" / "results" / "said.txt"
     assert said.read_text() == "from docker\n"
     assert failed["phase"] == "FAILED"
     assert "exit code 3" in json.dumps(failed["history"]), failed["history"]

@@ -16,6 +16,7 @@ import shlex
 import shutil
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import Demand
@@ -53,6 +54,10 @@ class DockerPlatform:
         self.engine = engine or Engine(settings.docker_host, settings.docker_timeout)
         self.policy = ImagePolicy(settings.images, settings.pull)
         self._sweeper: asyncio.Task | None = None
+
+    def _folder(self, name: str) -> Path:
+        """A session's storage folder: under the site's own (sites may share a work root, not their folders)."""
+        return self.settings.work_root / self.site / name
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
@@ -123,7 +128,7 @@ class DockerPlatform:
         if choice.pull:
             await self.engine.pull(choice.reference)
         compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else m.SimpleComputeResource()
-        binds = session_binds(session, self.settings.work_root / name, self.settings.data_paths)
+        binds = session_binds(session, self._folder(name), self.settings.data_paths)
         body = create_body(session, choice.reference, self._demand(compute), site=self.site,
                            network_mode=self.settings.network_mode, mounts=binds.mounts,
                            gpu_driver=self.settings.gpu_driver)
@@ -172,7 +177,7 @@ class DockerPlatform:
 
     async def outputs(self, platform_id: str) -> str | None:
         """The host folder bind-mounted for the session's READWRITE storage (its results), or None."""
-        return outputs_of(self.settings.work_root / platform_id)
+        return outputs_of(self._folder(platform_id))
 
     # --- housekeeping ----------------------------------------------------------------------------------
     async def sweep(self) -> int:
@@ -185,7 +190,7 @@ class DockerPlatform:
         return removed
 
     async def _sweep_folders(self, retention: float) -> None:
-        root = self.settings.work_root
+        root = self._folder("")
         folders = [f for f in root.iterdir() if _SESSION_FOLDER.fullmatch(f.name)] if root.is_dir() else []
         for folder in folders:
             if time.time() - last_change(folder) < retention:
