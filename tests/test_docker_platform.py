@@ -98,13 +98,15 @@ class TestDockerConformance(PlatformConformance):
 async def test_cores_memory_network_and_labels_are_the_containers(docker, docker_engine):
     platform, booking = docker
     offer = await offer_for(booking, job("sleep 30", cores=CORES, memory=2))
-    name = await platform.launch(offer)
+    name = await platform.launch(offer, owner="alice")
     try:
         with docker_engine.api() as api:
             found = api.get(f"/containers/{name}/json").json()
         host = found["HostConfig"]
         assert (host["NanoCpus"], host["Memory"], host["NetworkMode"]) == (CORES * 10**9, 2 * 2**30, "none")
-        assert found["Config"]["Labels"][f"{LABEL}.session"] == str(offer.meta.uuid)
+        labels = found["Config"]["Labels"]
+        assert (labels[f"{LABEL}.session"], labels[f"{LABEL}.site"], labels[f"{LABEL}.owner"]) == (
+            str(offer.meta.uuid), "docker-site", "alice")
         assert found["Config"]["Entrypoint"] == ["sh", "-c"] and found["Config"]["Cmd"] == ["sleep 30"]
         assert (await platform.status(name)).state is RunState.RUNNING
     finally:

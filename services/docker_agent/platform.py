@@ -112,7 +112,9 @@ class DockerPlatform:
         return unmapped(mounts, self.settings.data_paths, self.site)
 
     # --- accepted sessions ---------------------------------------------------------------------------
-    async def launch(self, session: m.ExecutionSession) -> str:
+    async def launch(self, session: m.ExecutionSession, owner: str | None = None) -> str:
+        """`owner` (the caller, when the runtime passes it) is only a label: every container runs as the
+        image's user, in no network, on the site's account."""
         name = container_name(session.meta.uuid)
         with contextlib.suppress(NotFound):
             found = await self.engine.inspect(name)  # launched before (an agent restarted mid-launch)
@@ -131,7 +133,7 @@ class DockerPlatform:
         binds = session_binds(session, self._folder(name), self.settings.data_paths)
         body = create_body(session, choice.reference, self._demand(compute), site=self.site,
                            network_mode=self.settings.network_mode, mounts=binds.mounts,
-                           gpu_driver=self.settings.gpu_driver)
+                           gpu_driver=self.settings.gpu_driver, owner=owner)
         try:
             await self.engine.create(name, body)
         except Conflict:

@@ -19,7 +19,7 @@ def container_name(session: uuid.UUID) -> str:
 
 
 def create_body(session: m.ExecutionSession, image: str, demand: Demand, *, site: str, network_mode: str,
-                mounts: list[dict], gpu_driver: str = "") -> dict[str, Any]:
+                mounts: list[dict], gpu_driver: str = "", owner: str | None = None) -> dict[str, Any]:
     executable = session.executable
     assert isinstance(executable, m.DockerContainer)
     body: dict[str, Any] = {
@@ -42,6 +42,8 @@ def create_body(session: m.ExecutionSession, image: str, demand: Demand, *, site
         body["Cmd"] = list(executable.command)
     elif executable.entrypoint:
         body["Cmd"] = []  # not the image's CMD after a new entrypoint (docker run does the same)
+    if owner:
+        body["Labels"][f"{LABEL}.owner"] = owner
     if demand.gpus:
         body["HostConfig"]["DeviceRequests"] = [{"Driver": gpu_driver, "Count": demand.gpus,
                                                  "Capabilities": [["gpu"]]}]
