@@ -248,3 +248,82 @@ async def test_a_cancel_reaches_the_remote_session(federating, remote):
     await decide(federating, chosen, "CANCELLED")
     await until(lambda: remote_session(remote, chosen), lambda s: s["phase"] == "CANCELLED", "the session there")
     await until(lambda: ours(federating, chosen), lambda s: s["phase"] == "CANCELLED", "our session")
+
+
+# -- the mapping of either dialect, against the reference schemas ----------------------------------------
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_a_forwarded_request_conforms_in_either_dialect_and_reads_back_the_same(name):
+    path = EXAMPLES / name
+    asked = model(yaml.safe_load(path.read_text()))
+    for dialect, check in ((RemoteDialect.V2026_07, lambda d: schemas.newest().check(d, "ExecutionRequest")),
+                           (RemoteDialect.V2026_05, lambda d: schemas.older().check(d, "OfferSetRequest"))):
+        doc = request_body(asked, dialect)
+        check(doc)
+        again = model(doc)
+        assert again.executable.kind == asked.executable.kind and again.simple_compute.cores == asked.simple_compute.cores
+        assert len(again.storage) == len(asked.storage) and len(again.data) == len(asked.data)
+        assert len(again.simple_compute.volumes) + len(again.volumes) == \
+            len(asked.simple_compute.volumes) + len(asked.volumes), (name, dialect)
+
+
+def offer_doc(phase: Phase, access: list[str] = ()) -> tuple[dict, uuid.UUID, datetime]:
+    """One of our offers (internal form), as a broker of ours stores it, in `phase`."""
+    asked = model(request(cores=3))
+    window = Window.of(asked, Preparation(), settings("http://x"))
+    session, start = uuid.uuid4(), window.earliest + timedelta(minutes=20)
+    offer = Offers(asked, Demand(3, 6, 0), window, preparation=Preparation(), site="remote-a", platform="canfar",
+                   description="CANFAR session at remote-a")(session, start)
+    offer.phase = phase
+    offer.meta.messages.append(m_error("Skaha says: image pull failed"))
+    doc = offer.model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["meta"]["url"] = f"http://remote/sessions/{session}"
+    if access:
+        doc["connectors"] = [{"kind": "uri:https-connector", "status": "AVAILABLE", "protocol": "HTTPS",
+                              "location": url} for url in access]
+    return doc, session, start
+
+
+def m_error(text: str):
+    from srcnet_eb.shared.model import error
+    return error("{text}", text=text)
+
+
+@pytest.mark.parametrize("dialect", list(Dialect), ids=str)
+def test_a_remote_session_in_any_dialect_maps_onto_ours(dialect):
+    url = "https://notebooks.remote/session/abc"
+    for phase in (Phase.OFFERED, Phase.PREPARING, Phase.RUNNING, Phase.RELEASING, Phase.COMPLETED, Phase.FAILED,
+                  Phase.CANCELLED, Phase.REJECTED):
+        internal, session, start = offer_doc(phase, [url] if phase is Phase.RUNNING else [])
+        doc = outbound.session(internal, dialect)
+        schemas.check_session(doc, dialect.value)  # what the standard says such a session looks like
+        read = read_session(doc)
+        assert read.uuid == session and read.phase is phase and read.start == start
+        assert read.demand == Demand(3, 6, 0) and read.description == "CANFAR session at remote-a"
+        assert read.access == ([url] if phase is Phase.RUNNING else []), doc
+        assert read.messages == ["Skaha says: image pull failed"]
+        assert STATES[read.phase] is {Phase.OFFERED: RunState.PENDING, Phase.PREPARING: RunState.PENDING,
+                                      Phase.RUNNING: RunState.RUNNING, Phase.RELEASING: RunState.STOPPING,
+                                      Phase.COMPLETED: RunState.SUCCEEDED}.get(phase, RunState.FAILED)
+    offers = [outbound.session(offer_doc(Phase.OFFERED)[0], Dialect.V2025_11) for _ in range(2)]
+    doc = outbound.offerset({"kind": kinds.OFFERSET, "meta": {"uuid": str(uuid.uuid4()), "url": "http://remote/o"},
+                             "status": "COMPLETE", "result": "YES", "offers": offers}, dialect)
+    schemas.check_offerset(doc, dialect.value)
+    read = read_offerset(doc)
+    assert read.complete and read.result == "YES" and [o.phase for o in read.offers] == [Phase.OFFERED] * 2
+
+
+def test_every_phase_either_reference_schema_names_maps_onto_a_run_state():
+    newest = yaml.safe_load((schemas.NEWEST / "components.yaml").read_text())["components"]["schemas"]
+    older = yaml.safe_load((schemas.OLDER / "components.yaml").read_text())["components"]["schemas"]
+    phases = {*newest["SimpleExecutionSessionPhase"]["enum"], *newest["LifecyclePhase"]["enum"],
+              *older["ExecutionSessionPhase"]["enum"]}
+    for phase in phases:
+        read = read_session({"meta": {"uuid": str(uuid.uuid4())}, "phase": phase})
+        assert read.phase in STATES, phase
+        older_form = read_session({"uuid": str(uuid.uuid4()), "state": phase})  # the 2026-05 `state`
+        assert older_form.phase is read.phase
+    assert read_session({"uuid": str(uuid.uuid4()), "phase": "READY"}).phase is Phase.AVAILABLE
+    assert read_offerset({"meta": {"uuid": str(uuid.uuid4())}, "offers": []}).complete is False  # no result yet
+    assert read_offerset({"uuid": str(uuid.uuid4()), "result": "NO", "messages": [
+        {"level": "ERROR", "template": "no", "message": "nothing fits"}]}).messages == ["nothing fits"]

@@ -38,7 +38,10 @@ class RemoteDialect(StrEnum):
 
 
 def request_body(request: m.ExecutionRequest, dialect: RemoteDialect) -> dict[str, Any]:
-    doc = request.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"dialect", "kind"})
+    """The request as the other broker reads it. The 2026-05 form has no cost or metric limits: they are
+    left out there (this site's own offers are still held to them, by the runtime's estimates)."""
+    leave = {"dialect", "kind"} | ({"costs", "metrics"} if dialect is RemoteDialect.V2026_05 else set())
+    doc = request.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=leave)
     return outbound.request(doc, dialect.form)
 
 
