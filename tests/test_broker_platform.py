@@ -250,6 +250,21 @@ async def test_a_cancel_reaches_the_remote_session(federating, remote):
     await until(lambda: ours(federating, chosen), lambda s: s["phase"] == "CANCELLED", "our session")
 
 
+
+async def test_a_later_offer_launches_before_it_lapses_there_and_a_cancel_before_that_withdraws_it(federating, remote):
+    body = await offerset(federating, request())
+    later = of_site(body, "federated")[1]  # starts after the first one's block: beyond the remote's expiry
+    start = datetime.fromisoformat(later["schedule"]["available"]["start"].split("/")[0])
+    preparing = datetime.fromisoformat(later["schedule"]["preparing"]["start"])
+    expires = datetime.fromisoformat(later["expires"])
+    assert preparing <= expires < start, later  # accepted there (launched) by its expiry, still available at start
+    await decide(federating, later["meta"]["uuid"], "ACCEPTED")
+    await until(lambda: ours(federating, later["meta"]["uuid"]), lambda s: s["phase"] == "WAITING", "our session")
+    await decide(federating, later["meta"]["uuid"], "CANCELLED")
+    await until(lambda: remote_session(remote, later["meta"]["uuid"]), lambda s: s["phase"] == "REJECTED",
+                "the never-launched offer there")
+
+
 # -- the mapping of either dialect, against the reference schemas ----------------------------------------
 
 @pytest.mark.parametrize("name", RUNNABLE)

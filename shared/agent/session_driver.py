@@ -310,6 +310,8 @@ class SessionDriver:
         if rec.platform_id:
             await self._save(rec)  # still ours
             await self._retry(rec, lambda: self.platform.cancel(rec.platform_id))
+        else:  # never launched: a platform that made the offer itself lets go of it
+            self._withdraw(rec.session)
         await self._end(rec, Phase.CANCELLED, info("Cancelled; the platform's work is stopped"))
 
     async def _end(self, rec: SessionRecord, phase: Phase, *messages: Message) -> None:
