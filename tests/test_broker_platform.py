@@ -24,7 +24,7 @@ from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.capacity import Demand
 from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.capacity.window import Window
-from srcnet_eb.shared.model import ExecutionRequest, Phase, Result, kinds, normalize_request, outbound
+from srcnet_eb.shared.model import ExecutionRequest, Phase, Result, error, kinds, normalize_request, outbound
 from srcnet_eb.shared.model.dialect import Dialect
 from srcnet_eb.shared.platform.conformance import PlatformConformance
 from srcnet_eb.shared.platform.offers import Offers
@@ -290,18 +290,13 @@ def offer_doc(phase: Phase, access: list[str] = ()) -> tuple[dict, uuid.UUID, da
     offer = Offers(asked, Demand(3, 6, 0), window, preparation=Preparation(), site="remote-a", platform="canfar",
                    description="CANFAR session at remote-a")(session, start)
     offer.phase = phase
-    offer.meta.messages.append(m_error("Skaha says: image pull failed"))
+    offer.meta.messages.append(error("Skaha says: {what}", what="image pull failed"))
     doc = offer.model_dump(mode="json", by_alias=True, exclude_none=True)
     doc["meta"]["url"] = f"http://remote/sessions/{session}"
     if access:
         doc["connectors"] = [{"kind": "uri:https-connector", "status": "AVAILABLE", "protocol": "HTTPS",
                               "location": url} for url in access]
     return doc, session, start
-
-
-def m_error(text: str):
-    from srcnet_eb.shared.model import error
-    return error("{text}", text=text)
 
 
 @pytest.mark.parametrize("dialect", list(Dialect), ids=str)

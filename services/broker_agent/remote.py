@@ -51,9 +51,9 @@ class RemoteBroker:
                 return found
             left = deadline - loop.time()
             if left <= 0 or where is None:
-                raise RemoteError(f"{self.name} did not complete its OfferSet "
-                                  f"{found.uuid if found and found.uuid else ''} within "
-                                  f"{self.settings.remote_timeout:g} s".replace("  ", " "))
+                which = f" {found.uuid}" if found and found.uuid else ""
+                raise RemoteError(f"{self.name} did not complete its OfferSet{which} within "
+                                  f"{self.settings.remote_timeout:g} s")
             wait = int(left)  # the other broker holds its answer that long (RFC 7240), if it can
             got = await self._call("GET", where, headers={"Prefer": f"wait={wait}"} if wait >= 1 else None,
                                    timeout=left + self.settings.remote_http_timeout)
