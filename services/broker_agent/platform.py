@@ -93,7 +93,8 @@ class BrokerPlatform:
         code, reason = await self.remote.update(uuid, m.Phase.ACCEPTED)
         if code == 409:
             found = await self.remote.session(uuid)
-            if found is not None and found.phase is m.Phase.OFFERED:
+            lapsed = found is not None and found.expires is not None and found.expires <= datetime.now(UTC)
+            if found is not None and found.phase is m.Phase.OFFERED and not lapsed:
                 raise RemoteError(reason)  # still an offer there, yet refused: ask again (the runtime retries)
         elif code not in FINE:
             raise RemoteError(reason)
