@@ -149,6 +149,20 @@ async def test_offers_beyond_the_quota_are_not_made_and_are_withdrawn_there(remo
         await platform.stop()
 
 
+async def test_an_offerset_asked_again_withdraws_its_earlier_offers_there(remote):
+    platform = ebroker.create(settings(remote.url))
+    booking, offerset = Booking.in_memory(platform, platform.settings), uuid.uuid4()
+    try:
+        first = await booking.offers(offerset, model(request()), Preparation())
+        second = await booking.offers(offerset, model(request()), Preparation())
+        assert first.result is second.result is Result.YES
+        for offer in first.offers:  # no longer held here: let go of there as well
+            await until(lambda: remote_session(remote, offer.meta.uuid), lambda s: s["phase"] == "REJECTED",
+                        "an earlier offer there", patience=10.0)
+        assert (await remote_session(remote, second.offers[0].meta.uuid))["phase"] == "OFFERED"
+    finally:
+        await platform.stop()
+
 async def test_the_remote_down_refusing_or_slow_is_a_no_saying_why(remote):
     cases = [(settings(f"http://127.0.0.1:{free_port()}"), "unreachable"),
              (settings(remote.url, remote_token="no-such-token"), "HTTP 401"),
@@ -334,6 +348,9 @@ def test_every_phase_either_reference_schema_names_maps_onto_a_run_state():
         older_form = read_session({"uuid": str(uuid.uuid4()), "state": phase})  # the 2026-05 `state`
         assert older_form.phase is read.phase
     assert read_session({"uuid": str(uuid.uuid4()), "phase": "READY"}).phase is Phase.AVAILABLE
+    naive = read_session({"uuid": str(uuid.uuid4()), "expires": "2030-01-01T00:00:00",
+                          "schedule": {"available": {"start": "2030-01-01T01:00:00/PT5M"}}})
+    assert naive.expires == datetime(2030, 1, 1, tzinfo=UTC) and naive.start == datetime(2030, 1, 1, 1, tzinfo=UTC)
     assert read_offerset({"meta": {"uuid": str(uuid.uuid4())}, "offers": []}).complete is False  # no result yet
     assert read_offerset({"uuid": str(uuid.uuid4()), "result": "NO", "messages": [
         {"level": "ERROR", "template": "no", "message": "nothing fits"}]}).messages == ["nothing fits"]

@@ -10,7 +10,7 @@ its uuids, phases, times, sizes, messages and access URLs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -130,10 +130,12 @@ def _phase(value: Any) -> m.Phase | None:
 
 
 def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 instant; one without a zone is taken as UTC (as the standard's examples mean)."""
     try:
-        return _INSTANT.validate_python(value) if value else None
+        found = _INSTANT.validate_python(value) if value else None
     except ValidationError:
         return None
+    return found.replace(tzinfo=UTC) if found is not None and found.tzinfo is None else found
 
 
 def _start(schedule: dict[str, Any]) -> datetime | None:

@@ -37,8 +37,7 @@ async def book_quotes(quotes: Quotes, withdraw: Withdraw | None, ledger: SharedL
     # This OfferSet's earlier holds (a request asked again) are dropped by the book: withdrawn there too.
     earlier = {r.id for r in ledger.view().reservations() if r.offerset == offerset and r.hold_until is not None}
     got = await quotes(request, window)
-    if any(isinstance(item, m.Message) for item in got):
-        await _withdraw(withdraw, earlier)
+    if any(isinstance(item, m.Message) for item in got):  # (earlier holds stand, as after any NO)
         return Answer.no(*[item for item in got if isinstance(item, m.Message)])
     made = sorted((q for q in got if isinstance(q, Quote)), key=lambda q: q.start)
     builders: dict[tuple[Demand, str], Offers] = {}
@@ -69,7 +68,7 @@ async def book_quotes(quotes: Quotes, withdraw: Withdraw | None, ledger: SharedL
     offers = await ledger.book(offerset, plan)  # atomic across the site's replicas
     LEDGER_HOLDS.inc(len(offers))
     kept = {o.meta.uuid for o in offers}
-    await _withdraw(withdraw, (earlier | {q.session for q in made}) - kept)
+    _withdraw(withdraw, (earlier | {q.session for q in made}) - kept)
     if not offers:
         demand = proposal.demand
         return Answer.no(m.error("{site}: no free capacity for {cores} cores, {memory} GiB, {gpus} GPUs in the "
@@ -93,7 +92,7 @@ def launched_by(offer: m.ExecutionSession, by: datetime) -> m.ExecutionSession:
 _withdrawing: set[asyncio.Task] = set()  # (a task must be referenced while it runs)
 
 
-async def _withdraw(withdraw: Withdraw | None, sessions: set[uuid.UUID]) -> None:
+def _withdraw(withdraw: Withdraw | None, sessions: set[uuid.UUID]) -> None:
     """In the background, not delaying the answer; best effort: an offer not withdrawn lapses there."""
     for session in sessions if withdraw is not None else ():
         task = asyncio.create_task(_one(withdraw, session))
