@@ -41,27 +41,29 @@ class RemoteBroker:
         await self.http.aclose()
 
     async def ask(self, request: m.ExecutionRequest) -> RemoteOfferSet:
-        """POST the request and follow its OfferSet until it is complete, within `remote_timeout`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.remote_timeout
-        where, doc = await self._post(request)
-        while True:
-            found = read_offerset(doc) if doc is not None else None
-            if found is not None and found.complete:
-                return found
-            left = deadline - loop.time()
-            if left <= 0 or where is None:
-                which = f" {found.uuid}" if found and found.uuid else ""
-                raise RemoteError(f"{self.name} did not complete its OfferSet{which} within "
-                                  f"{self.settings.remote_timeout:g} s")
-            wait = int(left)  # the other broker holds its answer that long (RFC 7240), if it can
-            got = await self._call("GET", where, headers={"Prefer": f"wait={wait}"} if wait >= 1 else None,
-                                   timeout=left + self.settings.remote_http_timeout)
-            if got.status_code != 200:
-                raise RemoteError(self._refused("its OfferSet", got))
-            doc = _json(got)
-            if not read_offerset(doc).complete and not got.headers.get("preference-applied"):
-                await asyncio.sleep(min(self.settings.remote_poll, max(left, 0)))  # it does not hold answers
+        """POST the request and follow its OfferSet until it is complete, all within `remote_timeout`."""
+        loop, limit = asyncio.get_running_loop(), self.settings.remote_timeout
+        deadline, found = loop.time() + limit, None
+        try:
+            async with asyncio.timeout(limit):
+                where, doc = await self._post(request)
+                while True:
+                    found = read_offerset(doc) if doc is not None else None
+                    if found is not None and found.complete:
+                        return found
+                    if where is None:  # an OfferSet not complete that says nowhere to look again
+                        raise TimeoutError
+                    wait = int(deadline - loop.time())  # it holds its answer that long (RFC 7240), if it can
+                    got = await self._call("GET", where, headers={"Prefer": f"wait={wait}"} if wait >= 1 else None,
+                                           timeout=wait + self.settings.remote_http_timeout)
+                    if got.status_code != 200:
+                        raise RemoteError(self._refused("its OfferSet", got))
+                    doc = _json(got)
+                    if not read_offerset(doc).complete and not got.headers.get("preference-applied"):
+                        await asyncio.sleep(self.settings.remote_poll)  # it does not hold answers: poll
+        except TimeoutError:
+            which = f" {found.uuid}" if found and found.uuid else ""
+            raise RemoteError(f"{self.name} did not complete its OfferSet{which} within {limit:g} s") from None
 
     async def _post(self, request: m.ExecutionRequest) -> tuple[str | None, Any]:
         """The OfferSet's URL and the document answered, in the first dialect the broker has."""
