@@ -189,14 +189,21 @@ async def federating(nats_url, sqlite_store, remote):
         b.planner.tracker.sweep_interval = 0.2
         await b.start_gateway()
         await b.add_site("site-b", load_config(SITES / "site-a.yaml").model_copy(update=FAST), **AGENT)
-        agent = AgentRuntime.from_plugin(ebroker, settings(remote.url, nats_url=nats_url, heartbeat_interval=0.5,
-                                                           grace=10.0))
-        await agent.start()
-        b.stack.push_async_callback(agent.stop)
+        b.federated = settings(remote.url, nats_url=nats_url, heartbeat_interval=0.5, grace=10.0,
+                               session_lease=2.0, lease_renewal=0.5)
+        b.replicas = [await replica(b)]
         await b.wait_for_agents(2)
         yield b
     finally:
         await b.close()
+
+
+async def replica(b: Broker) -> AgentRuntime:
+    """One more agent of the federated site (its replicas share its ledger, sessions and commands)."""
+    agent = AgentRuntime.from_plugin(ebroker, b.federated)
+    await agent.start()
+    b.stack.push_async_callback(agent.stop)
+    return agent
 
 
 async def offerset(b: Broker, doc: dict) -> dict:
@@ -277,6 +284,24 @@ async def test_a_later_offer_launches_before_it_lapses_there_and_a_cancel_before
     await decide(federating, later["meta"]["uuid"], "CANCELLED")
     await until(lambda: remote_session(remote, later["meta"]["uuid"]), lambda s: s["phase"] == "REJECTED",
                 "the never-launched offer there")
+
+
+
+async def test_a_replica_takes_a_federated_session_over_with_nothing_but_its_uuid(federating, remote):
+    body = await offerset(federating, request("images.canfar.net/skaha/astroml:24.07", None))  # runs until cancelled
+    chosen = of_site(body, "federated")[0]["meta"]["uuid"]
+    await decide(federating, chosen, "ACCEPTED")
+    await until(lambda: ours(federating, chosen), lambda s: s["phase"] == "RUNNING", "our session")
+    second = await replica(federating)
+    await federating.replicas[0].stop()  # the driving replica goes: the other follows the session there
+
+    async def driven() -> set[str]:
+        return {str(u) for u in second.sessions._records}
+
+    await until(driven, lambda found: chosen in found, "the session taken over", patience=15.0)
+    await decide(federating, chosen, "CANCELLED")
+    await until(lambda: remote_session(remote, chosen), lambda s: s["phase"] == "CANCELLED", "the session there")
+    await until(lambda: ours(federating, chosen), lambda s: s["phase"] == "CANCELLED", "our session")
 
 
 # -- the mapping of either dialect, against the reference schemas ----------------------------------------
