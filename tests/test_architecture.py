@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESSES = ("gateway", "planner", "canfar_agent", "slurm_agent", "rucio_agent")
+PROCESSES = ("gateway", "planner", "canfar_agent", "slurm_agent", "rucio_agent", "broker_agent")
 MOST_LINES = 300
 WHY_LONGER = "Longer than 300 lines because"
 

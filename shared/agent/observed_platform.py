@@ -8,7 +8,8 @@ from typing import Any
 from ..metrics.platform_calls import timed
 from ..tracing import traced_call
 
-TIMED = frozenset({"capabilities", "propose", "earliest_start", "launch", "status", "cancel", "extend"})
+TIMED = frozenset({"capabilities", "propose", "earliest_start", "quotes", "withdraw", "launch", "status", "cancel",
+                   "extend"})
 TRACED = TIMED - {"capabilities"}  # the heartbeat's: in no request's trace, it would start one a beat
 
 

@@ -59,6 +59,7 @@ class SessionDriver:
         self._tasks: dict[UUID, asyncio.Task] = {}
         self._records: dict[UUID, SessionRecord] = {}  # the sessions this replica drives
         self._cancel: dict[UUID, asyncio.Event] = {}
+        self._withdrawing: set[asyncio.Task] = set()  # RELEASEd offers being withdrawn from the platform
         self.data = DataDesk(nc, site)
         self._commands: DurableConsumer[c.SessionCommand] | None = None
 
@@ -76,9 +77,9 @@ class SessionDriver:
         this one restarted) to take up."""
         if self._commands is not None:
             await self._commands.stop()
-        for task in self._tasks.values():
+        for task in [*self._tasks.values(), *self._withdrawing]:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._withdrawing, return_exceptions=True)
         if self.leases is not None:
             await self.leases.stop()
 
@@ -108,6 +109,7 @@ class SessionDriver:
             log.info("offer %s released: %s", uuid, command.reason or "no reason given",
                      extra={"session": str(uuid), "site": self.site})
             await self.ledger.release(uuid)
+            self._withdraw(uuid)
         elif command.action is c.CommandAction.LAUNCH:
             if uuid in self._tasks:
                 return  # a repeat: driven here
@@ -118,6 +120,22 @@ class SessionDriver:
             self._drive(record)
         elif command.action is c.CommandAction.CANCEL:
             await self._ask_to_cancel(uuid)
+
+    def _withdraw(self, uuid: UUID) -> None:
+        """A platform that makes its own offers (a remote broker) lets go of this one now rather than hold it
+        there until it expires: in the background (commands are handled in order), best effort."""
+        withdraw = getattr(self.platform, "withdraw", None)  # optional part of the port
+        if withdraw is not None:
+            task = asyncio.create_task(self._withdrawn(withdraw, uuid))
+            self._withdrawing.add(task)
+            task.add_done_callback(self._withdrawing.discard)
+
+    async def _withdrawn(self, withdraw, uuid: UUID) -> None:
+        try:
+            await withdraw(uuid)
+        except Exception as exc:  # noqa: BLE001 - the offer lapses there at its expiry anyway
+            log.warning("could not withdraw offer %s from the platform: %r", uuid, exc,
+                        extra={"session": str(uuid), "site": self.site})
 
     async def _ask_to_cancel(self, uuid: UUID) -> None:
         record = self._records.get(uuid)
@@ -292,6 +310,8 @@ class SessionDriver:
         if rec.platform_id:
             await self._save(rec)  # still ours
             await self._retry(rec, lambda: self.platform.cancel(rec.platform_id))
+        else:  # never launched: a platform that made the offer itself lets go of it
+            self._withdraw(rec.session)
         await self._end(rec, Phase.CANCELLED, info("Cancelled; the platform's work is stopped"))
 
     async def _end(self, rec: SessionRecord, phase: Phase, *messages: Message) -> None:

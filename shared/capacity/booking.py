@@ -5,6 +5,8 @@ The platform says what is its own (`Platform.propose`: how big the request is an
 why not; optionally `earliest_start`); booking does the rest: the window the offers may start in, the
 longest session the site runs, the site's capacity, up to `max_offers` successive offers each holding its
 block until the offers expire, all in one atomic `SharedLedger.book`, and the NO when nothing fits.
+A platform that makes its own offers (`quotes`: another Execution Broker) has them booked as they are
+instead (quoted.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..settings import AgentSettings, PlatformSettings
 from ..metrics.registry import LEDGER_HOLDS
 from .demand import Demand
 from .ledger import SharedLedger
+from .quoted import book_quotes
 from .snapshot import CapacityLedger
 from .window import Window
 
@@ -75,6 +78,10 @@ class Booking:
         if not demand.within(self.ledger.total):
             return Answer.no(m.error("{site}: {cores} cores, {memory} GiB, {gpus} GPUs exceed the site's capacity",
                                      site=site, cores=demand.cores, memory=demand.memory_gb, gpus=demand.gpus))
+        quotes = getattr(self.platform, "quotes", None)  # a platform that makes its own offers (a remote broker)
+        if quotes is not None:
+            return await book_quotes(quotes, getattr(self.platform, "withdraw", None), self.ledger, s, offerset,
+                                     request, preparation, proposal, window, self.platform.kind)
         stopped: list[m.Message] = []
         build = Offers(request, demand, window, preparation=preparation, site=site, platform=self.platform.kind,
                        executable=proposal.executable, description=proposal.description)

@@ -31,6 +31,31 @@ def session(doc: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     return _component(_session(doc, dialect), dialect)
 
 
+def request(doc: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+    """An ExecutionRequest document (internal form) in `dialect`, empty lists and blocks left out: what a
+    broker forwarding a request to another broker sends. Mounts go where the dialect keeps them (2026-07:
+    `compute.volumes`; older forms: the top-level list)."""
+    out = _pruned(doc)
+    compute = out.get("compute") if isinstance(out.get("compute"), dict) else None
+    if compute is not None and dialect is Dialect.V2026_07 and out.get("volumes"):
+        out["compute"] = compute = {**compute, "volumes": [*compute.get("volumes", []), *out.pop("volumes")]}
+    elif compute is not None and dialect is not Dialect.V2026_07 and compute.get("volumes"):
+        out["volumes"] = [*out.get("volumes", []), *compute["volumes"]]
+        out["compute"] = {key: item for key, item in compute.items() if key != "volumes"}
+    if dialect is Dialect.V2026_07 and isinstance(out.get("storage"), list):
+        out["storage"] = [_storage_2026_07(item) for item in out["storage"]]
+    return _component(out, dialect)
+
+
+def _pruned(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {key: _pruned(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in ([], {}, None)}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
 def _session(doc: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     out = dict(doc)
     if dialect is Dialect.V2026_07:

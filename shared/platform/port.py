@@ -5,6 +5,7 @@ when it could start), confirming and releasing them, retries and the session sta
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from datetime import datetime, timedelta
@@ -41,6 +42,19 @@ class Proposal:
     demand: Demand
     description: str  # the offer's meta.description, e.g. "Slurm job at site-a"
     executable: Component | None = None  # what the site runs, when it settles more than the request said
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One offer a platform that makes its own offers (another Execution Broker) has made: booked as it is
+    (`quotes`), not searched for in the ledger. Its session uuid is the one our offer takes, so launch,
+    status and cancel need no stored mapping (they survive a restart and a replica's takeover)."""
+
+    session: uuid.UUID  # our offer's meta.uuid: the platform's own offer's (e.g. the remote session's uuid)
+    start: datetime  # when its reservation starts (as `earliest_start` answers)
+    expires: datetime  # the latest it may be accepted there: our offer expires no later
+    demand: Demand | None = None  # what it takes, when it differs from the Proposal's
+    description: str | None = None  # its offer's meta.description, when it differs from the Proposal's
 
 
 class NoStart(Exception):
@@ -117,3 +131,14 @@ class Platform(Protocol):
     #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
     #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]
     #       the URLs a client opens, from the platform's own (e.g. a notebook's file in a Skaha session).
+    #   async quotes(request: ExecutionRequest, window: Window) -> list[Quote] | list[Message]
+    #       a platform that makes its own offers (another Execution Broker): those offers, each with the
+    #       session uuid ours takes, its start and its expiry; or the NO's reasons. Called after `propose`
+    #       (whose demand and description are the default of each quote) and the window and capacity checks;
+    #       the runtime books exactly these (start order, up to max_offers, each only if it fits the site's
+    #       ledger: EB_TOTAL_* is the quota), holding each until min(its expiry, the window's), in one atomic
+    #       book, instead of searching for starts. The quotes it does not book are withdrawn at once.
+    #   async withdraw(session: uuid.UUID) -> None
+    #       let go of one of those offers now (rejected, expired, another accepted, not booked), rather than
+    #       leave it held until it expires there. Called on RELEASE of an offer, in the background; best
+    #       effort: an error is logged, never retried (the offer lapses there anyway).
