@@ -4,8 +4,8 @@
 server is one `weed server -filer -s3` on 127.0.0.1 with free ports for every listener (master,
 volume, filer, s3 and their gRPC ports; the Iceberg and Lance side servers are switched off), data
 in a fresh directory, and one identity from an `-s3.config` file, so boto3 signs its requests as
-against any S3. Readiness is a real bucket created and headed, polled with a deadline: the port
-answers well before the filer can store anything.
+against any S3. Readiness is a real bucket created and an object written and headed, polled with a
+deadline: the port answers well before the filer and the volume server can store anything.
 
 Usage in tests (import the fixtures into a test module or tests/conftest.py)::
 
@@ -140,7 +140,9 @@ def launch(base: Path, weed: str | None = None) -> S3Server:
     ports = {name: free_port() for name in _PORTS}
     cmd = [weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
            f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-           "-volume.max=8", "-master.volumeSizeLimitMB=64",  # small volumes: a test run needs little disk
+           # Each bucket is a collection, grown 7 volumes at a time: room for ~28 buckets. Volumes are files made
+           # empty, so small ones cost no disk until written.
+           "-volume.max=200", "-master.volumeSizeLimitMB=64",
            *(f"-{name}={port}" for name, port in ports.items())]
     with open(base / "weed.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=base,
@@ -155,7 +157,7 @@ class _Exited(S3Unavailable):
 
 
 def wait_ready(server: S3Server, timeout: float = START_TIMEOUT) -> S3Server:
-    """Return once the server creates and heads a bucket; S3Unavailable (server stopped) otherwise."""
+    """Return once the server makes a bucket and stores an object; S3Unavailable (server stopped) otherwise."""
     s3 = server.client(timeout=2.0)
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -168,7 +170,9 @@ def wait_ready(server: S3Server, timeout: float = START_TIMEOUT) -> S3Server:
                 s3.head_bucket(Bucket=READY_BUCKET)
             except s3.exceptions.ClientError:
                 s3.create_bucket(Bucket=READY_BUCKET)
-                s3.head_bucket(Bucket=READY_BUCKET)
+            # a write too: the filer takes buckets before the volume server has joined the master
+            s3.put_object(Bucket=READY_BUCKET, Key="ready", Body=b"ready")
+            s3.head_object(Bucket=READY_BUCKET, Key="ready")
             return server
         except Exception as exc:  # noqa: BLE001  (connection refused, 5xx while the filer starts ...)
             last = exc
@@ -241,5 +245,5 @@ def s3_pair(tmp_path_factory) -> Iterator[tuple[S3Server, S3Server]]:
     try:
         yield servers[0], servers[1]
     finally:
-        for server in servers:
-            server.stop()
+        with ThreadPoolExecutor(len(servers)) as pool:  # each may take its second to stop
+            list(pool.map(S3Server.stop, servers))
