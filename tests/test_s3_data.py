@@ -141,7 +141,8 @@ async def until_ok(site: S3Site, rules: list[str], timeout: float = 20.0):
 
 async def test_staging_copies_resumes_in_another_replica_and_is_idempotent(endpoints):
     here, there = endpoints
-    settings = RucioSettings(site="site-a", **s3_settings(here, there))
+    conf = s3_settings(here, there)
+    settings = RucioSettings(site="site-a", **conf)
     bucket = settings.s3_staging_bucket
     objects = [s3(there.endpoint, FAR, "far.fits"), s3(there.endpoint, FAR, "run/"), s3(here.endpoint, INCOMING, "in.fits"),
                s3(here.endpoint, LOCAL, "cube.fits")]
@@ -159,6 +160,9 @@ async def test_staging_copies_resumes_in_another_replica_and_is_idempotent(endpo
         own = here.endpoint.removeprefix("http://")  # server-side copy within here
         assert target.get_object(Bucket=bucket, Key=f"{own}/{INCOMING}/in.fits")["Body"].read() == _content("in.fits")
         assert "cube.fits" not in str(target.list_objects_v2(Bucket=bucket))  # local: not copied
+        now = await locate(conf, s3(there.endpoint, FAR, "far.fits"), s3(there.endpoint, FAR, "run"))
+        assert now.locality is c.Locality.LOCAL  # staged before: here now
+        assert now.items[1].target == f"{here.endpoint}/{bucket}/{host}/{FAR}/run/"
 
         again = await first.stage(objects)
         assert again.rules == staged.rules and (await first.progress(again.rules)).state == "OK"

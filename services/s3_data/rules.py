@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .objects import Found
 from .resource import S3Location
 
 PREFIX = "s3:"
@@ -51,3 +52,10 @@ def parse(rule_id: str) -> Rule:
         return Rule(source, int(doc["n"]), int(doc["c"]), bool(doc["l"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not an S3 staging rule: {rule_id!r} ({exc})") from None
+
+
+def as_found(location: S3Location, found: Found) -> S3Location:
+    """An object key that proved a "directory" is staged as the prefix it is."""
+    if location.prefix or found.objects == [(location.key, found.bytes)]:
+        return location
+    return S3Location(location.endpoint, location.bucket, location.key + "/", True, location.virtual)

@@ -31,6 +31,7 @@ class S3Settings(BaseModel):
     s3_copy_mbps: float = Field(100.0, gt=0, description="copy rate from another endpoint, MB/s")
     s3_copy_overhead: float = Field(10.0, ge=0, description="seconds to start and verify a copy")
     s3_timeout: float = Field(10.0, gt=0, description="seconds for one S3 call (a copy's reads and writes too)")
+    s3_judge_timeout: float = Field(3.0, gt=0, description="seconds to find an object's size for an offer")
     s3_copy_workers: int = Field(4, ge=1, description="copies (objects) in flight at once")
 
     @field_validator("s3_endpoint", "s3_aliases", "s3_remotes")

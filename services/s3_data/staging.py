@@ -11,9 +11,9 @@ from srcnet_eb.shared.model import Message, S3DataResource, error, info
 
 from .copier import Copier
 from .endpoints import Endpoints
-from .objects import Found, Missing, Unreachable, find, size_at
-from .resource import BadResource, S3Location, locate
-from .rules import Rule, parse
+from .objects import Missing, Unreachable, find, size_at
+from .resource import BadResource, locate
+from .rules import Rule, as_found, parse
 from .settings import S3Settings
 
 _WORST_FIRST = ("STUCK", "UNKNOWN", "REPLICATING", "OK")
@@ -61,7 +61,8 @@ class S3Staging:
             if rule.local:
                 messages.append(info("{site}: {source} is here", site=self.site, source=str(rule.source)))
                 continue
-            self.copier.start(rule)
+            if not await self._complete(rule):  # a copy made for an earlier session serves this one
+                self.copier.start(rule)
             messages.append(info("{site}: copying {source} ({bytes} bytes) into {target}", site=self.site,
                                  source=str(rule.source), bytes=rule.bytes,
                                  target=f"{self.endpoints.own.url}/{self.bucket}/{rule.target_key()}"))
@@ -73,8 +74,20 @@ class S3Staging:
         if endpoint is None:
             raise Unreachable(f"{location.endpoint} is not an S3 endpoint this site copies from")
         found = await asyncio.to_thread(find, self.endpoints.client(endpoint, location.virtual), location)
-        location = _as_found(location, found)
+        location = as_found(location, found)
         return Rule(location, found.bytes, len(found.objects), local=self.endpoints.is_local(location))
+
+    async def _complete_or_raise(self, rule: Rule) -> bool:
+        """The rule's copy is all in the staging bucket."""
+        count, nbytes = await asyncio.to_thread(size_at, self.endpoints.client(self.endpoints.own), self.bucket,
+                                                rule.target_key(), rule.source.prefix)
+        return count >= rule.objects and nbytes >= rule.bytes
+
+    async def _complete(self, rule: Rule) -> bool:
+        try:
+            return await self._complete_or_raise(rule)
+        except Exception:  # noqa: BLE001  (not known to be complete: copy, which skips what is there)
+            return False
 
     def _staging_bucket(self) -> None:
         client = self.endpoints.client(self.endpoints.own)
@@ -107,26 +120,18 @@ class S3Staging:
                     raise Unreachable(f"{rule.source.endpoint} is no longer this site's")
                 await asyncio.to_thread(find, self.endpoints.client(endpoint, rule.source.virtual), rule.source)
                 return "OK", 0, None
-            count, nbytes = await asyncio.to_thread(size_at, self.endpoints.client(self.endpoints.own), self.bucket,
-                                                    rule.target_key(), rule.source.prefix)
+            complete = await self._complete_or_raise(rule)
         except Missing as exc:
             return "STUCK", 0, error("{site}: {source} is gone: {reason}", site=self.site, source=str(rule.source),
                                      reason=str(exc))
         except Exception as exc:  # noqa: BLE001  (the site's store unreachable: progress unknown, not failed)
             return "UNKNOWN", 0, error("{site}: staging progress of {source} unknown: {reason}", site=self.site,
                                        source=str(rule.source), reason=repr(exc))
-        if count >= rule.objects and nbytes >= rule.bytes:
+        if complete:
             return "OK", rule.bytes, None
         if not self.copier.copying(rule):
             self.copier.start(rule)  # begun by a replica gone since, or before a restart: resume it here
         return "REPLICATING", 0, None
-
-
-def _as_found(location: S3Location, found: Found) -> S3Location:
-    """An object key that proved a "directory" is staged as the prefix it is."""
-    if location.prefix or found.objects == [(location.key, found.bytes)]:
-        return location
-    return S3Location(location.endpoint, location.bucket, location.key + "/", True, location.virtual)
 
 
 def _name(resource: S3DataResource) -> str:
