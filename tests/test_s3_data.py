@@ -251,3 +251,34 @@ async def test_missing_s3_data_is_no_at_the_gateway_naming_it(broker, site_confi
     assert body["result"] == "NO" and body["offers"] == []
     texts = " | ".join(m["message"] for m in body["meta"].get("messages", []))
     assert f"site-a: {there.endpoint}/{FAR}/nope: data[1]: no such object 'nope' in bucket '{FAR}'" in texts
+
+
+async def ask(broker, subject: str, msg, model):
+    reply = await broker.planner.broker.connection.request(subject, msg.model_dump_json().encode(), timeout=15)
+    return model.model_validate_json(reply.data)
+
+
+async def test_one_stage_request_brings_rucio_and_s3_data_and_old_requests_still_read(broker, endpoints, rucio_fresh):
+    here, there = endpoints
+    await broker.add_data_agent("site-a", rucio_fresh, **s3_settings(here, there))
+    await broker.add_data_agent("site-b", None, rucio_host=None)  # neither Rucio nor S3: still runs, says so
+    session, far = uuid.uuid4(), s3(there.endpoint, FAR, "far.fits")
+    staged = await ask(broker, c.stage_subject("site-a"), c.StageRequest(
+        session=session, dids=["testdata:far-1g.fits"], objects=[far]), c.StageAnswer)
+    assert len(staged.rules) == 2 and staged.rules[1].startswith("s3:"), staged
+    before = await ask(broker, c.progress_subject("site-a"), c.ProgressRequest(rules=staged.rules), c.StageProgress)
+    assert before.state == "REPLICATING" and before.bytes is None  # Rucio's transfer waits for the conveyor
+    await asyncio.to_thread(rucio_fresh.run_conveyor)
+    deadline = time.monotonic() + 20
+    while (after := await ask(broker, c.progress_subject("site-a"), c.ProgressRequest(rules=staged.rules),
+                              c.StageProgress)).state != "OK":
+        assert after.state == "REPLICATING" and time.monotonic() < deadline, after
+        await asyncio.sleep(0.1)
+    assert (after.ok, after.total, after.bytes, after.rules) == (2, 2, 10**9 + 3 * MB, staged.rules)
+
+    old = c.StageRequest.model_validate_json(json.dumps({"session": str(session), "dids": ["testdata:far-1g.fits"]}))
+    assert old.objects == []  # a request from before S3 reads as Rucio's only
+    refused = await ask(broker, c.stage_subject("site-b"), c.StageRequest(session=session, dids=[], objects=[far]),
+                        c.StageAnswer)
+    assert refused.rules == [] and "site-b: cannot stage S3 data: this data agent has no S3 endpoint" in [
+        m.message for m in refused.messages]
