@@ -19,6 +19,8 @@ import pytest
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.services.rucio_agent.locality import Locator
 from srcnet_eb.services.rucio_agent.settings import RucioSettings
+from srcnet_eb.services.s3_data.resource import BadResource, S3Location, locate as read
+from srcnet_eb.services.s3_data.rules import Rule, parse
 from srcnet_eb.services.s3_data.site import S3Site
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.model import S3DataResource, kinds
@@ -282,3 +284,25 @@ async def test_one_stage_request_brings_rucio_and_s3_data_and_old_requests_still
                         c.StageAnswer)
     assert refused.rules == [] and "site-b: cannot stage S3 data: this data agent has no S3 endpoint" in [
         m.message for m in refused.messages]
+
+
+def test_resources_read_endpoint_bucket_and_key_and_rule_ids_round_trip():
+    """No server needed: how a resource is read, and that a rule id says all a replica needs."""
+    virtual = read(S3DataResource(template="https://{bucket}.S3.Example.org:443/{object}", bucket="cubes",
+                                  object="/a/b.fits"), "data[2]")
+    assert virtual == S3Location("https://s3.example.org", "cubes", "a/b.fits", prefix=False, virtual=True)
+    path = read(S3DataResource(template="http://h:9000/base/{bucket}/{object}", bucket="cubes"), "data[0]")
+    assert (path.endpoint, path.key, path.prefix, path.virtual) == ("http://h:9000/base", "", True, False)
+    both = read(S3DataResource(endpoint="http://H:80/", template="http://{bucket}.h/{object}", bucket="cubes",
+                               object="run/"), "data[1]")
+    assert (both.endpoint, both.prefix, both.virtual) == ("http://h", True, True)
+    for resource, field in ((S3DataResource(template="http://h/x/{object}", bucket="cubes"), "data[0].template"),
+                            (S3DataResource(endpoint="http://h", bucket="No_Such"), "data[0].bucket"),
+                            (S3DataResource(endpoint="http://h:99999", bucket="cubes"), "data[0].endpoint")):
+        with pytest.raises(BadResource) as caught:
+            read(resource, "data[0]")
+        assert caught.value.field == field, caught.value
+    rule = Rule(virtual, 123, 1)
+    assert parse(rule.id) == rule and rule.target_key() == "s3.example.org/cubes/a/b.fits"
+    with pytest.raises(ValueError):
+        parse("s3:not-base64-json")
