@@ -13,6 +13,7 @@ from srcnet_eb.shared.contracts import DataItem, Locality
 from srcnet_eb.shared.model import (
     Message,
     RucioDataResource,
+    S3DataResource,
     SimpleDataResource,
     SkaoDataResource,
     error,
@@ -28,6 +29,8 @@ from .settings import Policy, RucioSettings
 from .urls import judge_url
 
 if TYPE_CHECKING:  # the rucio extra is imported only where a catalogue is made (service.py)
+    from srcnet_eb.services.s3_data.site import S3Site
+
     from .catalog import RucioCatalog
 
 _RANK = {Locality.LOCAL: 0, Locality.STAGE: 1, Locality.UNKNOWN: 2, Locality.NO: 3}
@@ -42,15 +45,18 @@ class Located:
 
 
 class Locator:
-    def __init__(self, settings: RucioSettings, catalog: RucioCatalog | None, http: httpx.AsyncClient) -> None:
-        """Without a catalogue (no Rucio configured) only URLs are judged; every other kind is said unknown."""
+    def __init__(self, settings: RucioSettings, catalog: RucioCatalog | None, http: httpx.AsyncClient,
+                 s3: S3Site | None = None) -> None:
+        """Without a catalogue (no Rucio configured) only URLs and S3 data are judged; other kinds are said
+        unknown. Without `s3` (no S3 endpoint configured) S3 data is said unknown."""
         self.settings = settings
         self.site = settings.site
         self.catalog = catalog
         self.http = http
+        self.s3 = s3
 
     async def locate(self, data: list[Data]) -> Located:
-        if self.catalog is None:
+        if self.catalog is None or all(isinstance(r, SimpleDataResource | S3DataResource) for r in data):
             items = await asyncio.gather(*(self._item(f"data[{i}]", r, []) for i, r in enumerate(data)))
             return self._verdict(list(items))
         try:
@@ -98,6 +104,12 @@ class Locator:
     async def _item(self, where: str, resource: Data, rses: list[str]) -> DataItem:
         if isinstance(resource, SimpleDataResource):
             return await judge_url(self.http, self.settings, where, resource.location)
+        if isinstance(resource, S3DataResource):
+            if self.s3 is None:
+                return DataItem(field=where, did=kinds.short(resource.kind), locality=Locality.UNKNOWN,
+                                reason=f"{where}: this data agent has no S3 endpoint (EB_S3_ENDPOINT): it cannot "
+                                       f"judge S3 data")
+            return await self.s3.judge(where, resource)
         if self.catalog is None:
             return _cannot_judge(where, resource)
         if isinstance(resource, RucioDataResource):

@@ -9,6 +9,8 @@ import httpx
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
+from srcnet_eb.services.s3_data.rules import is_s3
+from srcnet_eb.services.s3_data.site import S3Site
 from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.agent.presence import Presence
 from srcnet_eb.shared.metrics.platform_calls import timed
@@ -33,9 +35,10 @@ class RucioAgent:
         self.settings = settings
         self.site = c.check_site(settings.site)
         self.name = name or f"{self.site}-rucio-{uuid.uuid4().hex[:8]}"
-        self.catalog = _catalog(settings) if settings.rucio_host else None  # None: URLs only
+        self.catalog = _catalog(settings) if settings.rucio_host else None  # None: URLs (and S3) only
+        self.s3 = S3Site(self.site, settings) if settings.s3_endpoint else None  # None: S3 data not judged
         self.http = httpx.AsyncClient(timeout=3.0)
-        self.locator = Locator(settings, self.catalog, self.http)
+        self.locator = Locator(settings, self.catalog, self.http, self.s3)
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,
@@ -59,13 +62,13 @@ class RucioAgent:
                                 eta=found.eta, items=found.items, messages=found.messages)
 
         @broker.subscriber(c.stage_subject(site), queue=site, title="data-agent-stage",
-                           description="Create the replication rule that brings an accepted session's data here")
+                           description="Create the replication rules (and S3 copies) that bring an accepted session's data here")
         async def stage(msg: c.StageRequest, raw: NatsMessage) -> c.StageAnswer:
             with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
                 return await staging(msg)
 
         @broker.subscriber(c.progress_subject(site), queue=site, title="data-agent-progress",
-                           description="Progress of staging rules: OK locks of all locks")
+                           description="Progress of staging rules: OK locks (S3: copies) of all")
         async def progress(msg: c.ProgressRequest, raw: NatsMessage) -> c.StageProgress:
             with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
                 return await progressing(msg.rules)
@@ -74,15 +77,35 @@ class RucioAgent:
                          description="The reply to a locality question, on the planner's inbox")
 
     async def capabilities(self) -> c.Capabilities:
+        s3 = f"; {self.s3.describe()}" if self.s3 is not None else ""
         if self.catalog is None:
-            return c.Capabilities(detail="no Rucio catalogue: judges simple-data-resource URLs only")
+            return c.Capabilities(detail=f"no Rucio catalogue: judges simple-data-resource URLs{' and S3 data' if s3 else ''}"
+                                         f" only{s3}")
         try:
             rses = await self.catalog.site_rses()
         except CatalogUnavailable as exc:
             return c.Capabilities(reachable=False, detail=exc.reason)
-        return c.Capabilities(detail=f"RSEs: {', '.join(rses)}; policy {self.settings.policy}")
+        return c.Capabilities(detail=f"RSEs: {', '.join(rses)}; policy {self.settings.policy}{s3}")
 
     async def stage(self, msg: c.StageRequest) -> c.StageAnswer:
+        """Rucio rules for the DIDs and S3 copies for the objects; any part failing fails the whole (no rules)."""
+        parts = [answer for wanted, answer in ((msg.dids, self._stage_dids), (msg.objects, self._stage_objects))
+                 if wanted]
+        answers = [await answer(msg) for answer in parts]
+        messages = [m for a in answers for m in a.messages]
+        if not answers or any(not a.rules for a in answers):
+            return c.StageAnswer(session=msg.session, messages=messages or [error("{site}: nothing to stage",
+                                                                                   site=self.site)])
+        return c.StageAnswer(session=msg.session, rules=[r for a in answers for r in a.rules], messages=messages)
+
+    async def _stage_objects(self, msg: c.StageRequest) -> c.StageAnswer:
+        if self.s3 is None:
+            return c.StageAnswer(session=msg.session, messages=[error(
+                "{site}: cannot stage S3 data: this data agent has no S3 endpoint", site=self.site)])
+        staged = await self.s3.stage(msg.objects)
+        return c.StageAnswer(session=msg.session, rules=staged.rules, messages=staged.messages)
+
+    async def _stage_dids(self, msg: c.StageRequest) -> c.StageAnswer:
         dids = [did.rucio() for did in msg.dids]
         expression = msg.rse_expression or self.settings.site_rses
         if self.catalog is None:
@@ -99,6 +122,30 @@ class RucioAgent:
             rules=", ".join(rules), count=len(dids), expression=expression)])
 
     async def progress(self, rules: list[str]) -> c.StageProgress:
+        """Rucio's rules and S3 copies together: the worst state speaks for all, the counts and bytes add up."""
+        copies, rucio = [r for r in rules if is_s3(r)], [r for r in rules if not is_s3(r)]
+        parts = []
+        if rucio or not copies:
+            parts.append(await self._rucio_progress(rucio))
+        if copies:
+            parts.append(await self._s3_progress(copies))
+        if len(parts) == 1:
+            return parts[0].model_copy(update={"rules": rules})
+        states = {p.state for p in parts}
+        state = next((s for s in ("STUCK", "SUSPENDED", "UNKNOWN", "REPLICATING", "OK") if s in states), "UNKNOWN")
+        staged = sum(p.bytes for p in parts) if all(p.bytes is not None for p in parts) else None
+        return c.StageProgress(rules=rules, state=state, ok=sum(p.ok for p in parts), total=sum(p.total for p in parts),
+                               bytes=staged if state == "OK" else None, messages=[m for p in parts for m in p.messages])
+
+    async def _s3_progress(self, rules: list[str]) -> c.StageProgress:
+        if self.s3 is None:
+            return c.StageProgress(rules=rules, state="UNKNOWN", messages=[error(
+                "{site}: no S3 endpoint: no S3 copies here", site=self.site)])
+        found = await self.s3.progress(rules)
+        return c.StageProgress(rules=rules, state=found.state, ok=found.ok, total=found.total,
+                               bytes=found.bytes if found.state == "OK" else None, messages=found.messages)
+
+    async def _rucio_progress(self, rules: list[str]) -> c.StageProgress:
         if self.catalog is None:  # it made no rules
             return c.StageProgress(rules=rules, state="UNKNOWN", messages=[error(
                 "{site}: no Rucio catalogue: no staging rules here", site=self.site)])
@@ -137,6 +184,8 @@ class RucioAgent:
         await self.presence.stop()
         await self.broker.stop()
         await self.http.aclose()
+        if self.s3 is not None:
+            await self.s3.close()
         if self.catalog is not None:
             self.catalog.close()
 

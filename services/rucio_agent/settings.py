@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from srcnet_eb.services.s3_data.settings import S3Settings
 from srcnet_eb.shared.settings import AgentSettings
 
 
@@ -14,7 +15,9 @@ class Policy(StrEnum):
     STAGE = "stage"  # Version 3: offer to bring it, later
 
 
-class RucioSettings(AgentSettings):
+class RucioSettings(AgentSettings, S3Settings):
+    """Rucio's, and S3's (EB_S3_*: services/s3_data/settings.py); either, both or neither may be configured."""
+
     rucio_host: str | None = Field(None, description="Rucio server URL; none: judge simple-data-resource URLs only")
     rucio_auth_host: str | None = Field(None, description="default: rucio_host")
     rucio_account: str = "root"

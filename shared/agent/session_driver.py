@@ -211,7 +211,7 @@ class SessionDriver:
             await self._sleep_until(rec, rec.offer.schedule.preparing.start)
             await self._emit(rec, Phase.PREPARING)
         if rec.phase is Phase.PREPARING:
-            if rec.dids():
+            if rec.dids() or rec.objects():
                 await self._stage(rec)
             if rec.platform_id is None:
                 await self._save(rec)  # renews the lease: still ours right before the platform acts
@@ -268,10 +268,10 @@ class SessionDriver:
         return shape(rec.offer, urls) if shape is not None and urls else urls
 
     async def _stage(self, rec: SessionRecord) -> None:
-        """Bring the data to the site (a Rucio rule through the site's data agent) and wait for it."""
+        """Bring the data to the site (Rucio rules, S3 copies: through the site's data agent) and wait for it."""
         deadline = rec.available_at + timedelta(seconds=self.grace)
         if not rec.rules:
-            answer = await self._retry(rec, lambda: self.data.stage(rec.session, rec.dids()), deadline)
+            answer = await self._retry(rec, lambda: self.data.stage(rec.session, rec.dids(), rec.objects()), deadline)
             if not answer.rules:
                 await self._end(rec, Phase.FAILED, *(answer.messages or [error("No staging rule could be made")]))
             rec.rules = answer.rules

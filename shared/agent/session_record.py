@@ -14,6 +14,7 @@ from ..model import (
     ExecutionSession,
     Phase,
     RucioDataResource,
+    S3DataResource,
     SimpleComputeResource,
     SkaoDataResource,
     parse_duration,
@@ -25,7 +26,7 @@ class SessionRecord(BaseModel):
     offer: ExecutionSession
     phase: Phase = Phase.ACCEPTED
     platform_id: str | None = None
-    rules: list[str] = Field(default_factory=list)  # the staging rules made for its data
+    rules: list[str] = Field(default_factory=list)  # the staging rules made for its data (Rucio's, S3 copies')
     cancel: bool = False
     trace: dict[str, str] = Field(default_factory=dict)  # its accept's trace context: a replica taking it over continues it
 
@@ -57,6 +58,10 @@ class SessionRecord(BaseModel):
             elif isinstance(item, SkaoDataResource):
                 out.append(Did(scope=item.skao.namespace, name=item.skao.objectname))
         return out
+
+    def objects(self) -> list[S3DataResource]:
+        """The S3 data it needs at the site (copied into the site's staging bucket unless it is there)."""
+        return [item for item in self.offer.data if isinstance(item, S3DataResource)]
 
 
 def ask_cancel(record: SessionRecord) -> bool:

@@ -1,5 +1,5 @@
 """Bringing a session's data to the site before it starts: the agent asks the site's data agent (NATS
-request/reply) for staging rules, then for their progress; and what that progress means to a session."""
+request/reply) for staging rules (Rucio's, and copies of S3 data), then for their progress; and what that progress means to a session."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from .. import contracts as c
 from ..model import Message, error, info
-from ..model.data import Did
+from ..model.data import Did, S3DataResource
 from ..tracing import publishing
 
 A = TypeVar("A", bound=BaseModel)
@@ -24,8 +24,9 @@ class DataDesk:
     def __init__(self, nc: Client, site: str, timeout: float = 10.0) -> None:
         self.nc, self.site, self.timeout = nc, site, timeout
 
-    async def stage(self, session: UUID, dids: list[Did]) -> c.StageAnswer:
-        return await self._ask(c.stage_subject(self.site), c.StageRequest(session=session, dids=dids), c.StageAnswer)
+    async def stage(self, session: UUID, dids: list[Did], objects: list[S3DataResource] | None = None) -> c.StageAnswer:
+        request = c.StageRequest(session=session, dids=dids, objects=objects or [])
+        return await self._ask(c.stage_subject(self.site), request, c.StageAnswer)
 
     async def progress(self, rules: list[str]) -> c.StageProgress:
         return await self._ask(c.progress_subject(self.site), c.ProgressRequest(rules=rules), c.StageProgress)

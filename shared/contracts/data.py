@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ..model import Message
-from ..model.data import Data, Did
+from ..model.data import Data, Did, S3DataResource
 
 
 class Locality(StrEnum):
@@ -50,13 +50,15 @@ class DataAnswer(BaseModel):
 class StageRequest(BaseModel):
     session: UUID
     dids: list[Did] = Field(description="each DID to bring to the site (scope:name on the wire)")
+    objects: list[S3DataResource] = Field(default_factory=list, description="each S3 data resource to bring to the "
+                                                                           "site's staging bucket (absent before S3)")
     rse_expression: str | None = Field(None, description="default: the site's RSEs")
     lifetime: int | None = Field(None, description="seconds the rule keeps the data")
 
 
 class StageAnswer(BaseModel):
     session: UUID
-    rules: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list, description="Rucio rule ids, and S3 copies' ids (s3:...)")
     messages: list[Message] = Field(default_factory=list)
 
 
