@@ -5,6 +5,8 @@ when it could start), confirming and releasing them, retries and the session sta
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from datetime import datetime, timedelta
@@ -117,3 +119,17 @@ class Platform(Protocol):
     #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
     #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]
     #       the URLs a client opens, from the platform's own (e.g. a notebook's file in a Skaha session).
+    #   launch(session, owner: str | None = None)
+    #       a `launch` with an `owner` keyword is given the caller's identity (the OfferSet's owner, e.g. an
+    #       OIDC `sub`; None when the gateway authenticates no one), to run the session as that user
+    #       (JupyterHub: the hub user). A launch without it is called as before (see launch_as).
+
+
+def launch_as(platform: Platform, session: ExecutionSession, owner: str | None) -> Awaitable[str]:
+    """`platform.launch(session)`, with `owner=` when its launch takes that keyword (looked up through the
+    runtime's wrappers, which keep the signature)."""
+    try:
+        takes = "owner" in inspect.signature(platform.launch).parameters
+    except (TypeError, ValueError):  # no signature to read (a C callable): called as before
+        takes = False
+    return platform.launch(session, owner=owner) if takes else platform.launch(session)
