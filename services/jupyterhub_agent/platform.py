@@ -7,6 +7,7 @@ access URL goes through the hub's proxy, pointed at the notebook's file.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from srcnet_eb.shared import model as m
@@ -31,6 +32,7 @@ class JupyterHubPlatform:
         self.site = settings.site
         self.public_url = settings.hub_public_url or settings.hub_api_url.rstrip("/").removesuffix("/hub/api")
         self.client = client or HubClient(settings.hub_api_url, settings.hub_token, settings.hub_timeout)
+        self._up_until = 0.0  # (monotonic) the hub answered lately: offers need not ask it again until then
 
     async def start(self) -> None:
         return None
@@ -66,12 +68,23 @@ class JupyterHubPlatform:
             why += demand
         if why:
             return why
-        try:  # a hub that is down says NO now rather than failing the launch later
-            await self.client.version()
-        except HubUnavailable as exc:
-            return [m.error("{site}: the JupyterHub is unavailable: {reason}", site=site, reason=exc.reason)]
+        down = await self._down()
+        if down is not None:  # a hub that is down says NO now rather than failing the launch later
+            return [m.error("{site}: the JupyterHub is unavailable: {reason}", site=site, reason=down)]
         named = notebook.model_copy(update={"image": m.DockerImage(locations=[image])}) if image else notebook
         return Proposal(demand, f"JupyterHub notebook server ({image or 'default image'}) at {site}", named)
+
+    async def _down(self) -> str | None:
+        """Why the hub cannot be reached, or None; a hub that answered is not asked again for a while (one
+        request to the hub per offer request would cost more than the answer itself)."""
+        if time.monotonic() < self._up_until:
+            return None
+        try:
+            await self.client.version()
+        except HubUnavailable as exc:
+            return exc.reason
+        self._up_until = time.monotonic() + self.settings.hub_check_ttl
+        return None
 
     def access_for(self, session: m.ExecutionSession, urls: list[str]) -> list[str]:
         """The server's URL opens the notebook itself (JupyterLab's lab/tree/<path>)."""
@@ -87,9 +100,9 @@ class JupyterHubPlatform:
         await self.client.ensure_user(user)
         found = await self.client.server(user, name)
         if found is None or found.stopped:
-            image = session.executable.image.locations[0] if isinstance(session.executable, m.JupyterNotebook) \
-                and session.executable.image else None
-            await self.client.start(user, name, servers.options(session, image))
+            notebook = session.executable
+            image = notebook.image if isinstance(notebook, m.JupyterNotebook) else None  # named on the offer
+            await self.client.start(user, name, servers.options(session, image.locations[0] if image else None))
         return servers.platform_id(user, name)
 
     async def status(self, platform_id: str) -> RunStatus:

@@ -14,6 +14,7 @@ class JupyterHubSettings(PlatformSettings):
     hub_public_url: str | None = Field(None, description="what users open (the proxy), e.g. https://hub.example.org; "
                                        "default: hub_api_url without /hub/api")
     hub_timeout: float = 10.0
+    hub_check_ttl: float = Field(10.0, ge=0, description="seconds a hub that answered is taken as up when offering")
     # The notebook images the hub's spawner takes (as user_options `image`); the first is the default. Empty:
     # the spawner's own image, and a request naming one is refused.
     images: list[str] = Field(default_factory=list)
