@@ -99,7 +99,7 @@ class JupyterHubPlatform:
         user, name = hub_user(owner, self.settings.anonymous_user), servers.server_name(session.meta.uuid)
         await self.client.ensure_user(user)
         found = await self.client.server(user, name)
-        if found is None or found.stopped:
+        if found is None or (found.stopped and not servers.over(found)):  # one over is reported, not rerun
             notebook = session.executable
             image = notebook.image if isinstance(notebook, m.JupyterNotebook) else None  # named on the offer
             await self.client.start(user, name, servers.options(session, image.locations[0] if image else None))
