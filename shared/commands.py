@@ -20,8 +20,9 @@ class Commands:
         self._consumers: set[str] = set()  # sites whose commands consumer is known to exist
 
     async def send(self, target: Target, action: c.CommandAction, reason: str | None = None) -> None:
+        launch = action is c.CommandAction.LAUNCH
         command = c.SessionCommand(session=target.uuid, action=action, reason=reason,
-                                   offer=target.offer if action is c.CommandAction.LAUNCH else None)
+                                   offer=target.offer if launch else None, owner=target.owner if launch else None)
         if target.site not in self._consumers:  # the site's agents never create it: the central side does
             await ensure_commands_consumer(self.js, target.site)
             self._consumers.add(target.site)

@@ -11,25 +11,15 @@ notebook that lives elsewhere (an http URL) cannot be brought into one: the site
 from __future__ import annotations
 
 import posixpath
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from srcnet_eb.shared import model as m
+from srcnet_eb.shared.platform.notebooks import path_of
 
 from . import images
 from .skaha_types import SkahaImage
 
 NOTEBOOK = "notebook"
-
-
-def path_of(location: str) -> str | None:
-    """The notebook's path on the platform (relative paths are the user's home's), or None if it is remote."""
-    parts = urlsplit(location)
-    if parts.scheme == "file":
-        return posixpath.normpath(unquote(parts.path)) if parts.path.startswith("/") else None
-    if parts.scheme or parts.netloc:
-        return None
-    path = location.strip()
-    return posixpath.normpath(path) if path.startswith("/") else posixpath.normpath(path).lstrip("/") or None
 
 
 def image_for(notebook: m.JupyterNotebook, offered: list[SkahaImage], default: str | None,

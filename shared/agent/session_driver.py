@@ -33,7 +33,7 @@ from srcnet_eb.shared.nats.jetstream import publish, subscribe_commands
 from srcnet_eb.shared.tracing import carried, resumed
 from ..capacity.ledger import SharedLedger
 from ..model import FINAL_PHASES, Message, Phase, error, info, is_before
-from srcnet_eb.shared.platform.port import Platform, RunState
+from srcnet_eb.shared.platform.port import Platform, RunState, launch_as
 from .leases import Leases, Lost
 from .retry import persist
 from .session_record import SessionRecord, ask_cancel
@@ -113,7 +113,7 @@ class SessionDriver:
         elif command.action is c.CommandAction.LAUNCH:
             if uuid in self._tasks:
                 return  # a repeat: driven here
-            record = SessionRecord(session=uuid, offer=command.offer, trace=carried())
+            record = SessionRecord(session=uuid, offer=command.offer, owner=command.owner, trace=carried())
             # Creating the entry is the claim: of a LAUNCH delivered twice (to two replicas) one wins.
             if not await self.leases.create(str(uuid), record):
                 return  # a repeat: some replica drives (or drove) it
@@ -216,7 +216,7 @@ class SessionDriver:
             if rec.platform_id is None:
                 await self._save(rec)  # renews the lease: still ours right before the platform acts
                 # A platform that keeps refusing (image withdrawn, a session limit) fails it, as a pending one would.
-                rec.platform_id = await self._retry(rec, lambda: self.platform.launch(rec.offer),
+                rec.platform_id = await self._retry(rec, lambda: launch_as(self.platform, rec.offer, rec.owner),
                                                     rec.available_at + timedelta(seconds=self.grace))
                 await self._save(rec)
                 await self._emit(rec, Phase.PREPARING, info("Platform session {id} created", id=rec.platform_id))

@@ -28,6 +28,7 @@ class SessionRecord(BaseModel):
     platform_id: str | None = None
     rules: list[str] = Field(default_factory=list)  # the staging rules made for its data (Rucio's, S3 copies')
     cancel: bool = False
+    owner: str | None = None  # the caller's identity (its OfferSet's owner), for a platform whose launch takes it
     trace: dict[str, str] = Field(default_factory=dict)  # its accept's trace context: a replica taking it over continues it
 
     @property

@@ -25,6 +25,8 @@ class SessionCommand(BaseModel):
     session: UUID
     action: CommandAction
     offer: ExecutionSession | None = Field(None, description="the accepted offer, with LAUNCH")
+    owner: str | None = Field(None, description="with LAUNCH: its OfferSet's owner, the caller's identity (OIDC "
+                                                "`sub`); the platform may run the session as that user")
     reason: str | None = None
     sent: datetime = Field(default_factory=partial(datetime.now, UTC))
 

@@ -5,7 +5,9 @@ when it could start), confirming and releasing them, retries and the session sta
 
 from __future__ import annotations
 
+import inspect
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from datetime import datetime, timedelta
@@ -142,3 +144,17 @@ class Platform(Protocol):
     #       let go of one of those offers now (rejected, expired, another accepted, not booked), rather than
     #       leave it held until it expires there. Called on RELEASE of an offer, in the background; best
     #       effort: an error is logged, never retried (the offer lapses there anyway).
+    #   launch(session, owner: str | None = None)
+    #       a `launch` with an `owner` keyword is given the caller's identity (the OfferSet's owner, e.g. an
+    #       OIDC `sub`; None when the gateway authenticates no one), to run the session as that user
+    #       (JupyterHub: the hub user). A launch without it is called as before (see launch_as).
+
+
+def launch_as(platform: Platform, session: ExecutionSession, owner: str | None) -> Awaitable[str]:
+    """`platform.launch(session)`, with `owner=` when its launch takes that keyword (looked up through the
+    runtime's wrappers, which keep the signature)."""
+    try:
+        takes = "owner" in inspect.signature(platform.launch).parameters
+    except (TypeError, ValueError):  # no signature to read (a C callable): called as before
+        takes = False
+    return platform.launch(session, owner=owner) if takes else platform.launch(session)

@@ -49,6 +49,7 @@ class Target:
     phase: Phase
     platform_id: str | None = None
     offer: ExecutionSession | None = None
+    owner: str | None = None  # its OfferSet's owner (the caller's identity), with the offer: LAUNCH carries it
 
 
 @dataclass
@@ -63,7 +64,8 @@ def _now() -> datetime:
 
 def _target(row: Any, with_offer: bool = False) -> Target:
     offer = ExecutionSession.model_validate(row.document) if with_offer else None
-    return Target(UUID(row.uuid), row.site, row.agent, Phase(row.phase), row.platform_id, offer)
+    owner = getattr(row, "owner", None) if with_offer else None
+    return Target(UUID(row.uuid), row.site, row.agent, Phase(row.phase), row.platform_id, offer, owner)
 
 
 class SessionLifecycle:
