@@ -37,8 +37,10 @@ def processes_mentioning(marker: str, module: str = "") -> list[int]:
 
 
 class Up:
-    def __init__(self, state: Path, port: int, **env: str) -> None:
-        self.state, self.port = state, port
+    def __init__(self, state: Path, port: int, *flags: str, **env: str) -> None:
+        """`flags`: more `ebroker up` options; without any, only the demo sites (no Docker or JupyterHub site
+        the machine could run: each test says which sites it wants)."""
+        self.state, self.port, self.flags = state, port, flags or ("--no-docker", "--no-jupyterhub")
         self.env = {k: v for k, v in os.environ.items() if k not in ("EB_NATS_URL", "EB_DATABASE_URL")} | env
         self.lines: list[str] = []
         self.proc: subprocess.Popen | None = None
@@ -50,7 +52,7 @@ class Up:
     def start(self, timeout: float = 90) -> str:
         """Start it and return its banner once it says it is up."""
         self.proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "up", "--port", str(self.port),
-                                      "--state", str(self.state)], stdout=subprocess.PIPE,
+                                      "--state", str(self.state), *self.flags], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=self.env)
         started = threading.Event()
         threading.Thread(target=self._read, args=(started,), daemon=True).start()

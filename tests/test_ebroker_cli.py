@@ -33,7 +33,8 @@ def test_up_serves_a_request_and_ctrl_c_stops_everything(tmp_path):
     port = free_port()
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if k not in ("EB_NATS_URL", "EB_DATABASE_URL")}
-    proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "up", "--port", str(port), "--state", str(state)],
+    proc = subprocess.Popen([sys.executable, "-m", "srcnet_eb.services.ebroker", "up", "--port", str(port), "--state", str(state),
+                             "--no-docker", "--no-jupyterhub"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     try:

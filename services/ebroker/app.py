@@ -33,13 +33,16 @@ def up(
     collect_timeout: Annotated[float, typer.Option(help="seconds the planner waits for sites")] = 5.0,
     state: Annotated[Path, typer.Option(help="folder for the database, the JetStream store and logs")] = Path("var"),
     slurm: Annotated[bool, typer.Option(help="add a Slurm site when a Slurm cluster answers here")] = True,
+    docker: Annotated[bool, typer.Option(help="add a Docker site when a Docker engine answers here")] = True,
+    jupyterhub: Annotated[bool, typer.Option(help="add a JupyterHub site (a hub of its own) when "
+                                                  "scripts/jupyterhub/install.sh has installed one")] = True,
 ) -> None:
     """Bring the broker up on its embedded default and keep it up until Ctrl-C. A child that exits is
     started again; a restart on the same --state keeps the database and the streams."""
     stopping = Stopping()  # not threading.Event: its set() may deadlock in a signal handler
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    options = default.Options(port, nats_url, database_url, rucio_url, collect_timeout, state, slurm)
+    options = default.Options(port, nats_url, database_url, rucio_url, collect_timeout, state, slurm, docker, jupyterhub)
     try:
         default.run(options, stopping, typer.echo, lambda line: typer.echo(line, err=True))
     except PortBusy as exc:

@@ -1,7 +1,7 @@
 """The embedded default (`ebroker up`): the whole broker on this machine — embedded NATS (JetStream
 under the state folder), SQLite, gateway, planner, two CANFAR site agents against local Skaha
-stand-ins and a data agent per site (and a Slurm site when a Slurm cluster answers here), each child
-restarted if it exits."""
+stand-ins and a data agent per site (and a Slurm site when a Slurm cluster answers here, a Docker site when
+a Docker engine does, a JupyterHub site when JupyterHub is installed), each child restarted if it exits."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from srcnet_eb.shared.settings import DEV_IDENTITY, DEV_TOKEN
 from .children import Children
 from .nats import EmbeddedNats
 from .ports import check_free, free_port, wait_listening
+from .docker import detect as detect_docker
+from .jupyterhub import detect as detect_jupyterhub
 from .slurm import detect as detect_slurm
 from .stopping import Stopping
 from .supervisor import Supervisor
@@ -43,6 +45,8 @@ class Options:
     collect_timeout: float = 5.0
     state: Path = Path("var")
     slurm: bool = True
+    docker: bool = True
+    jupyterhub: bool = True
 
 
 def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
@@ -82,6 +86,14 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
         slurm_site = detect_slurm() if slurm else None
         if slurm_site:
             children.spawn("agent-slurm", "srcnet_eb.services.slurm_agent", {**common, **slurm_site})
+        docker_site = detect_docker(state) if options.docker else None
+        if docker_site:
+            children.spawn("agent-docker", "srcnet_eb.services.docker_agent", {**common, **docker_site})
+        hub = detect_jupyterhub(state) if options.jupyterhub else None
+        if hub:  # a hub of its own (and its proxy), then its agent
+            children.run("jupyterhub", hub.argv(), hub.env())
+            wait_listening("127.0.0.1", hub.hub_port, timeout=30)
+            children.spawn("agent-jupyterhub", "srcnet_eb.services.jupyterhub_agent", {**common, **hub.agent_env()})
         # After the agents: a planner that starts (or restarts) re-plans what was left COLLECTING, with them.
         # The planner serves its metrics and every agent's (they publish them on NATS) on a port of its own.
         metrics = f"http://127.0.0.1:{(metrics_port := free_port())}/metrics"
@@ -93,7 +105,7 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
         children.spawn("gateway", "srcnet_eb.services.gateway", {**auth, **common, "EB_HOST": "127.0.0.1",
                                                                  "EB_PORT": str(port), "EB_ACCESS_LOG": "true"})
         base = f"http://127.0.0.1:{port}"
-        expected = 2 * len(DEMO_SITES) + bool(slurm_site)
+        expected = 2 * len(DEMO_SITES) + bool(slurm_site) + bool(docker_site) + bool(hub)
         live = _wait_until_up(base, expected, supervisor, stopping)
         if live is None:
             return
@@ -114,6 +126,10 @@ def run(options: Options, stopping: Stopping, echo: Callable[[str], None],
                    f"  Skaha stand-ins: " + ", ".join(f"{s} http://127.0.0.1:{p}/skaha" for s, (p, _) in skaha.items()) +
                    (f"\n  Slurm site: {slurm_site['EB_SITE']} ({slurm_site['EB_TOTAL_CORES']} cores, partition "
                     f"{slurm_site['EB_PARTITION']})" if slurm_site else "") +
+                   (f"\n  Docker site: {docker_site['EB_SITE']} ({docker_site['EB_DOCKER_HOST']}, the engine's images)"
+                    if docker_site else "") +
+                   (f"\n  JupyterHub site: {hub.agent_env()['EB_SITE']} {hub.public_url} (log in as 'dev', any password)"
+                    if hub else "") +
                    "\nCtrl-C stops everything.")
         while not stopping.wait(0.25):
             supervisor.check()

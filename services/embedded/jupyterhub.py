@@ -101,7 +101,8 @@ def venv() -> Path | None:
     """The JupyterHub venv, if install.sh made it."""
     default = Path(__file__).resolve().parents[2] / "var" / "jupyterhub" / "venv"
     found = Path(os.environ.get("EB_JUPYTERHUB_VENV", default))
-    ready = (found / "bin" / "jupyterhub").exists() and (found / "bin" / "configurable-http-proxy").exists()
+    # The marker is written last: a venv still being installed (CI installs it beside the tests) is not ready.
+    ready = (found / ".eb-jupyterhub").exists() and (found / "bin" / "configurable-http-proxy").exists()
     return found if ready else None
 
 
