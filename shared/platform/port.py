@@ -117,3 +117,8 @@ class Platform(Protocol):
     #       what this platform cannot mount (after the checks every platform shares); empty: all fine.
     #   access_for(session: ExecutionSession, urls: list[str]) -> list[str]
     #       the URLs a client opens, from the platform's own (e.g. a notebook's file in a Skaha session).
+    #   async outputs(platform_id: str) -> str | None
+    #       the folder on the site's file system holding the session's results (Docker: the host folder of its
+    #       READWRITE storage mount; Slurm: the job's working folder), or None. At RELEASING the site's data agent
+    #       (which must see that folder) puts its files where the request's storage `destination` says. Without
+    #       it, a request naming a destination is answered NO.
