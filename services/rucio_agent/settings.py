@@ -8,13 +8,15 @@ from pydantic import Field
 
 from srcnet_eb.shared.settings import AgentSettings
 
+from .results_settings import ResultsSettings
+
 
 class Policy(StrEnum):
     LOCAL_ONLY = "local-only"  # Version 2: not at the site -> NO
     STAGE = "stage"  # Version 3: offer to bring it, later
 
 
-class RucioSettings(AgentSettings):
+class RucioSettings(AgentSettings, ResultsSettings):
     rucio_host: str | None = Field(None, description="Rucio server URL; none: judge simple-data-resource URLs only")
     rucio_auth_host: str | None = Field(None, description="default: rucio_host")
     rucio_account: str = "root"
