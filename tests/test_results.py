@@ -1,0 +1,215 @@
+"""Results put where the user says: a real job writes files, and at RELEASING the site's data agent uploads
+them into a real Rucio server (a scope, a dataset, a rule on a file-system RSE) and puts them to a real S3
+(SeaweedFS); the session shows where they went and accounting the bytes out. A bad destination is a 422
+naming it; one that refuses, or stays unreachable past the release block, fails the session saying so."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from examples.plugins.localexec import LocalSettings
+from examples.plugins.localexec import plugin as local
+from srcnet_eb.services.embedded.ports import free_port
+from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.shared.model import kinds
+
+from .broker import OPERATOR, bounded
+from .rucio_server import RucioUnavailable, _unavailable, start_rucio_server
+from .s3_server import s3_server  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.timeout(120)
+JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+SITE, RSE, SCOPE, BUCKET = "site-r", "RESULTS-DISK", "user.alice", "results"
+JOB = "mkdir -p sub && printf hello > a.txt && head -c 1000 /dev/zero > sub/b.bin"
+FILES = {"a.txt": 5, "sub/b.bin": 1000}
+# 1 GiB at this rate takes 100 s
+MBPS, OVERHEAD = 2**30 * 8 / 1e6 / 100, 5
+
+
+@pytest.fixture(scope="module")
+def rucio(tmp_path_factory):
+    """A Rucio server of this module's own, with a file-system RSE the data agent can write to."""
+    base = tmp_path_factory.mktemp("rucio-results")
+    try:
+        server = start_rucio_server(base / "server", data=False)
+    except RucioUnavailable as exc:
+        _unavailable(str(exc))
+    disk = base / "disk"
+    disk.mkdir()
+    client = server.client()
+    client.add_rse(RSE, deterministic=True)
+    client.add_protocol(RSE, {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": f"{disk}/",
+                              "impl": "rucio.rse.protocols.posix.Default",
+                              "domains": {"lan": {"read": 1, "write": 1, "delete": 1},
+                                          "wan": {"read": 1, "write": 1, "delete": 1}}})
+    client.set_local_account_limit(server.account, RSE, -1)
+    client.add_scope(server.account, SCOPE)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_server):  # noqa: F811
+    s3_server.bucket(BUCKET)
+    return s3_server
+
+
+async def start_site(broker, tmp_path: Path, rucio=None, s3=None, *, data: bool = True, **agent):
+    """A local-process site whose processes keep their folders, and (`data`) its data agent."""
+    broker.planner.tracker.sweep_interval = 0.2
+    settings = LocalSettings(site=SITE, nats_url=broker.nats_url, heartbeat_interval=0.5, poll_interval=0.1,
+                             total_cores=4, total_memory_gb=8, work_root=str(tmp_path / "work"), output_mbps=MBPS,
+                             output_overhead=OVERHEAD, grace=2.0, **agent)
+    runtime = AgentRuntime.from_plugin(local, settings)
+    await runtime.start()
+    broker.stack.push_async_callback(bounded("local agent", runtime.stop))
+    if data:
+        await start_data_agent(broker, rucio, s3)
+    await broker.wait_for_agents(2 if data else 1)
+    return runtime
+
+
+async def start_data_agent(broker, rucio, s3):
+    more = {"results_s3_access_key": s3.access_key, "results_s3_secret_key": s3.secret_key,
+            "results_s3_endpoint": s3.endpoint} if s3 is not None else {}
+    return await broker.add_data_agent(SITE, rucio, **more)
+
+
+def request(job: str, *destinations: dict, duration: str = "PT20S", size: int = 1) -> dict:
+    storage = [{"kind": kinds.SIMPLE_STORAGE, "meta": {"name": f"out{i}"}, "size": {"min": size}, "destination": d}
+               for i, d in enumerate(destinations)]
+    return {"meta": {"name": "results"},
+            "executable": {"kind": kinds.DOCKER_CONTAINER, "image": {"locations": ["any"]}, "entrypoint": job},
+            "compute": {"kind": kinds.SIMPLE_COMPUTE, "cores": {"min": 1}, "memory": {"min": 1}},
+            "storage": storage, "schedule": {"requested": {"duration": duration}}}
+
+
+def to_rucio(dataset: str | None = None) -> dict:
+    return {"kind": "rucio-data-resource", "rucio": {"scope": SCOPE, "rses": [RSE]} | ({"object": dataset} if dataset else {})}
+
+
+def to_s3(endpoint: str | None = None, bucket: str = BUCKET, prefix: str = "run-1/") -> dict:
+    return {"kind": "S3-data-resource", "bucket": bucket, "object": prefix} | ({"endpoint": endpoint} if endpoint else {})
+
+
+async def accepted(broker, doc: dict) -> dict:
+    posted = await broker.http.post("/requests", content=json.dumps(doc), headers=JSON)
+    assert posted.status_code == 303, posted.text
+    got = (await broker.http.get(posted.headers["location"], headers=JSON | {"Prefer": "wait=10"})).json()
+    assert got["result"] == "YES", got
+    offer = got["offers"][0]
+    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+    assert (await broker.http.post(offer["meta"]["url"], content=json.dumps(update), headers=JSON)).status_code == 200
+    return offer
+
+
+async def ended(broker, offer: dict, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = (await broker.http.get(offer["meta"]["url"], headers=JSON)).json()
+        if found["phase"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return found
+        assert time.monotonic() < deadline, f"still {found['phase']}: {found.get('history')}"
+        await asyncio.sleep(0.1)
+
+
+def said(session: dict, phase: str) -> list[str]:
+    return [m["message"] for h in session["history"] if h["phase"] == phase for m in h.get("messages", [])]
+
+
+async def test_results_go_to_rucio_and_s3_and_are_accounted(broker, tmp_path, rucio, s3):
+    await start_site(broker, tmp_path, rucio, s3)
+    began = datetime.now(UTC)
+    offer = await accepted(broker, request(JOB, to_rucio("run-1"), to_s3(s3.endpoint)))
+    assert offer["schedule"]["releasing"]["duration"] == "PT3M25S"  # 2 GiB out at 100 s a GiB, and 5 s
+    done = await ended(broker, offer)
+    assert done["phase"] == "COMPLETED", done["history"]
+    releasing = said(done, "RELEASING")
+    assert any(m.startswith("Uploading the results in ") for m in releasing), releasing
+    assert any(m.startswith("Results delivered: 4 files, 2010 bytes") for m in releasing), releasing
+
+    session = done["meta"]["uuid"].replace("-", "")[:12]
+    where = {(r["storage"], r["location"]): r for r in done["results"]}
+    for name, size in FILES.items():
+        rucio_at = where[("out0", f"rucio://{SCOPE}:eb-{session}/{name}@{RSE}")]
+        s3_at = where[("out1", f"s3://{BUCKET}/run-1/{name}")]
+        assert rucio_at["bytes"] == s3_at["bytes"] == size and rucio_at["rule"] and s3_at["endpoint"] == s3.endpoint
+
+    client = rucio.client()  # in Rucio: the files on the RSE, gathered in the dataset, kept there by a rule
+    replicas = {r["name"]: r for r in client.list_replicas([{"scope": SCOPE, "name": "run-1"}])}
+    assert {n: (r["bytes"], r["states"]) for n, r in replicas.items()} == {
+        f"eb-{session}/{name}": (size, {RSE: "AVAILABLE"}) for name, size in FILES.items()}
+    (rule,) = client.list_did_rules(SCOPE, "run-1")
+    assert rule["rse_expression"] == RSE and rule["state"] == "OK" and rule["id"] == rucio_at["rule"]
+    assert rule["id"] in {r["id"] for r in client.list_replication_rules({"scope": SCOPE})}
+
+    bucket = s3.client()  # in S3: under the prefix, the same bytes
+    keys = {o["Key"]: o["Size"] for o in bucket.list_objects_v2(Bucket=BUCKET, Prefix="run-1/")["Contents"]}
+    assert keys == {f"run-1/{name}": size for name, size in FILES.items()}
+    assert bucket.get_object(Bucket=BUCKET, Key="run-1/a.txt")["Body"].read() == b"hello"
+
+    got = await broker.client(OPERATOR).get("/accounting", params={"start": began.isoformat()}, headers=JSON)
+    (row,) = [u for u in got.json()["usage"] if u["user"] == "alice"]
+    assert row["delivered_bytes"] == 2 * sum(FILES.values()) and row["site"] == SITE
+
+
+async def test_a_delivery_waits_for_the_data_agent_and_is_asked_again(broker, tmp_path, rucio):
+    """The data agent away when the job ends (restarting, say): the driver asks again until it answers."""
+    await start_site(broker, tmp_path, rucio, data=False)
+    offer = await accepted(broker, request(JOB, to_rucio()))
+    deadline = time.monotonic() + 20
+    while not said(found := (await broker.http.get(offer["meta"]["url"], headers=JSON)).json(), "RELEASING"):
+        assert time.monotonic() < deadline, found["history"]
+        await asyncio.sleep(0.1)
+    assert found["phase"] == "RELEASING"
+    await start_data_agent(broker, rucio, None)
+    done = await ended(broker, offer)
+    assert done["phase"] == "COMPLETED", done["history"]
+    assert sorted(r["location"].rsplit("/", 1)[-1] for r in done["results"]) == [f"a.txt@{RSE}", f"b.bin@{RSE}"]
+
+
+@pytest.mark.parametrize("destination, field, reason", [
+    ({"kind": "S3-data-resource", "bucket": "Bad_Bucket!"}, "storage[0].destination.bucket",
+     "String should match pattern"),
+    ({"kind": "rucio-data-resource", "rucio": {"rses": [RSE]}}, "storage[0].destination.rucio", "scope"),
+    ({"kind": "rucio-data-resource", "rucio": {"scope": SCOPE}}, "storage[0].destination.rucio", "rses"),
+    ({"kind": "S3-data-resource", "bucket": "ok-bucket", "endpoint": "ftp://x"}, "storage[0].destination.endpoint",
+     "not an http(s) URL"),
+    ({"kind": "simple-data-resource", "location": "http://x"}, "storage[0].destination", "a destination is a"),
+])
+async def test_a_bad_destination_is_refused_naming_the_field(broker, destination, field, reason):
+    posted = await broker.http.post("/requests", content=json.dumps(request(JOB, destination)), headers=JSON)
+    assert posted.status_code == 422, posted.text
+    messages = [m["message"] for m in posted.json()["messages"]]
+    assert any(m.startswith(f"{field}: ") and reason in m for m in messages), messages
+
+
+async def test_a_refusing_or_unreachable_destination_fails_the_session_saying_where_the_results_stay(
+        broker, tmp_path, rucio, s3):
+    await start_site(broker, tmp_path, rucio, s3)
+    refused = await accepted(broker, request(JOB, {"kind": "rucio-data-resource",
+                                                   "rucio": {"scope": SCOPE, "rses": ["NO-SUCH-DISK"]}}))
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: unreachable until the release block is over
+    away = await accepted(broker, request(JOB, to_s3(closed), duration="PT3S", size=0))
+    failed = await ended(broker, refused)
+    assert failed["phase"] == "FAILED" and not failed.get("results")
+    (why,) = said(failed, "FAILED")
+    assert "storage[0].destination: Rucio scope user.alice on NO-SUCH-DISK" in why and "RSENotFound" in why, why
+    folder = tmp_path / "work" / failed["meta"]["uuid"]
+    assert f"they stay at the site in {folder}" in why and (folder / "a.txt").read_text() == "hello"
+
+    gone = await ended(broker, away, timeout=40)
+    assert gone["phase"] == "FAILED", gone["history"]
+    (why,) = said(gone, "FAILED")
+    assert f"storage[0].destination: s3://{BUCKET}/run-1/ at {closed}" in why and "they stay at the site in" in why, why
+    failed_at = datetime.fromisoformat(gone["history"][-1]["time"].replace("Z", "+00:00"))
+    release = gone["schedule"]["releasing"]
+    assert failed_at >= datetime.fromisoformat(release["start"].replace("Z", "+00:00"))  # retried until then
