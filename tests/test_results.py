@@ -213,3 +213,38 @@ async def test_a_refusing_or_unreachable_destination_fails_the_session_saying_wh
     failed_at = datetime.fromisoformat(gone["history"][-1]["time"].replace("Z", "+00:00"))
     release = gone["schedule"]["releasing"]
     assert failed_at >= datetime.fromisoformat(release["start"].replace("Z", "+00:00"))  # retried until then
+
+
+async def test_a_slurm_job_s_folder_is_delivered(broker, tmp_path, rucio, slurm):
+    """Slurm's `outputs`: a real job runs in a folder of its own under EB_WORK_ROOT, whose files go to Rucio.
+    A Slurm site without EB_WORK_ROOT keeps no job folders: a destination there is a NO naming it."""
+    from srcnet_eb.services.slurm_agent import plugin as slurm_plugin
+
+    from .slurm_cluster import cancel_all
+
+    cancel_all(slurm)
+    broker.planner.tracker.sweep_interval = 0.2
+    common = {"nats_url": broker.nats_url, "slurm_conf": slurm.conf, "total_cores": slurm.cpus,
+              "total_memory_gb": max(1, slurm.memory_mb // 1024), "partition": slurm.partition,
+              "prepare_seconds": 1, "release_seconds": 1, "poll_interval": 0.2, "heartbeat_interval": 0.5,
+              "container_runtime": None, "output_overhead": OVERHEAD, "grace": 5.0}
+    for site, more in ((SITE, {"work_root": str(tmp_path / "jobs")}), ("slurm-bare", {})):
+        runtime = AgentRuntime.from_plugin(slurm_plugin, slurm_plugin.settings(site=site, **common, **more))
+        await runtime.start()
+        broker.stack.push_async_callback(bounded(f"slurm agent {site}", runtime.stop))
+    await start_data_agent(broker, rucio, None)
+    await broker.wait_for_agents(3)
+    doc = request(f"{JOB} && echo done", to_rucio(), size=0)  # its output, slurm-<id>.out, is a result too
+    posted = await broker.http.post("/requests", content=json.dumps(doc), headers=JSON)
+    got = (await broker.http.get(posted.headers["location"], headers=JSON | {"Prefer": "wait=10"})).json()
+    assert {o["site"]["name"] for o in got["offers"]} == {SITE}, got
+    bare = [m["message"] for m in got["meta"]["messages"] if "slurm-bare" in m["message"]]
+    assert any("storage[0].destination: this Slurm site keeps no job folders" in m for m in bare), bare
+    offer = got["offers"][0]
+    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
+    assert (await broker.http.post(offer["meta"]["url"], content=json.dumps(update), headers=JSON)).status_code == 200
+    done = await ended(broker, offer, timeout=60)
+    assert done["phase"] == "COMPLETED", done["history"]
+    names = sorted(r["location"].split(":", 2)[2].split("/", 1)[1] for r in done["results"])
+    assert len(names) == 3 and {f"a.txt@{RSE}", f"sub/b.bin@{RSE}"} < set(names), names
+    assert any(n.startswith("slurm-") and n.endswith(f".out@{RSE}") for n in names), names  # its output too

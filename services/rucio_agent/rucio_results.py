@@ -2,7 +2,8 @@
 scope (rucio-clients' UploadClient, registered once its bytes are on the RSE), gathered in its dataset
 when it names one, and kept on its RSEs by a replication rule.
 
-Names are `eb-<session>/<path in the folder>`: two sessions writing `out.fits` into one scope never
+Empty files are left out: the upload client checks a file's size on the RSE, and takes 0 for a race it
+waits out (a minute). Names are `eb-<session>/<path in the folder>`: two sessions writing `out.fits` into one scope never
 collide. Done again (the data agent restarted, the driver asked again) it does only what is missing:
 the upload client skips a file already registered on the RSE, and an existing rule is found, not doubled.
 """
@@ -75,6 +76,12 @@ def deliver(client: Client, files: list[OutFile], target: RucioDestination, stor
     # The RSE's protocols through this client: left to itself the upload client asks with a client of the
     # configuration file's, which a data agent configured by its settings does not have.
     uploader.rses[rse] = client.get_rse(rse)
+    kept = [f for f in files if f.bytes]  # an empty file never passes the upload's check of its size on the RSE
+    for file in files:
+        if not file.bytes:
+            log.info("%s is empty: not uploaded to Rucio", file.path)
+            done(file)
+    files = kept
     names = [did_name(session, f) for f in files]
     for file, name in zip(files, names, strict=True):
         item = {"path": str(file.path), "rse": rse, "did_scope": scope, "did_name": name,
