@@ -176,6 +176,17 @@ async def test_a_delivery_waits_for_the_data_agent_and_is_asked_again(broker, tm
     assert sorted(r["location"].rsplit("/", 1)[-1] for r in done["results"]) == [f"a.txt@{RSE}", f"b.bin@{RSE}"]
 
 
+async def test_a_session_whose_time_is_over_has_its_results_delivered(broker, tmp_path, rucio, s3):
+    await start_site(broker, tmp_path, rucio, s3)
+    offer = await accepted(broker, request("printf hello > a.txt && sleep 60", to_s3(prefix="over/"),
+                                           duration="PT2S", size=0))
+    done = await ended(broker, offer)
+    assert done["phase"] == "COMPLETED", done["history"]
+    assert "The offered time is over" in said(done, "RELEASING")
+    assert [(r["location"], r["bytes"]) for r in done["results"]] == [(f"s3://{BUCKET}/over/a.txt", 5)]
+    assert s3.client().get_object(Bucket=BUCKET, Key="over/a.txt")["Body"].read() == b"hello"
+
+
 @pytest.mark.parametrize("destination, field, reason", [
     ({"kind": "S3-data-resource", "bucket": "Bad_Bucket!"}, "storage[0].destination.bucket",
      "String should match pattern"),
@@ -248,3 +259,9 @@ async def test_a_slurm_job_s_folder_is_delivered(broker, tmp_path, rucio, slurm)
     names = sorted(r["location"].split(":", 2)[2].split("/", 1)[1] for r in done["results"])
     assert len(names) == 3 and {f"a.txt@{RSE}", f"sub/b.bin@{RSE}"} < set(names), names
     assert any(n.startswith("slurm-") and n.endswith(f".out@{RSE}") for n in names), names  # its output too
+    # One whose time is over: cancelled by the agent (Slurm says CANCELLED), its folder delivered all the same.
+    over = await accepted(broker, request("printf over > c.txt && sleep 60", to_rucio(), duration="PT3S", size=0))
+    stopped = await ended(broker, over, timeout=60)
+    assert stopped["phase"] == "COMPLETED", stopped["history"]
+    assert "The offered time is over" in said(stopped, "RELEASING")
+    assert [r["location"].rsplit("/", 1)[1] for r in stopped["results"]][:1] == [f"c.txt@{RSE}"], stopped["results"]

@@ -240,6 +240,9 @@ class SessionDriver:
                 await self._deliver(rec)
                 await self._end(rec, Phase.COMPLETED)
             elif status.state is RunState.FAILED:
+                if rec.phase is Phase.RELEASING and now >= rec.ends_at:  # stopped by us, its time over (Slurm: CANCELLED)
+                    await self._deliver(rec)
+                    await self._end(rec, Phase.COMPLETED)
                 await self._end(rec, Phase.FAILED, error("The platform session failed: {detail}",
                                                          detail=status.detail or "no reason given"))
             elif status.state is RunState.GONE:
