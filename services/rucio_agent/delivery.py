@@ -116,13 +116,11 @@ class Deliveries:
             return await asyncio.to_thread(lambda: rucio_results.deliver(
                 client_for(self.settings), files, destination, target.storage, session, self.settings, done))
         if isinstance(destination, S3Destination):
-            endpoint = destination.endpoint or self.settings.results_s3_endpoint
+            from . import s3_results
+
+            endpoint = destination.endpoint or s3_results.default_endpoint(self.settings)
             if endpoint is None:
                 raise Refused("no endpoint, and this site has no S3 of its own (EB_RESULTS_S3_ENDPOINT)")
-            try:
-                from . import s3_results
-            except ImportError as exc:
-                raise Refused(f"this site's data agent cannot put to S3 ({exc})") from exc
             return await asyncio.to_thread(lambda: s3_results.deliver(
                 s3_results.client(endpoint, self.settings), endpoint, files, destination, target.storage, done))
         raise Refused(f"cannot deliver to {destination.kind}")
@@ -138,7 +136,8 @@ def _passing(exc: BaseException) -> bool:
     names = {type(e).__name__ for e in _chain(exc)}
     if names & {"S3Refused", "AccessDenied", "RSENotFound", "ScopeNotFound", "ScopeAccessDenied", "RSEAccessDenied",
                 "InputValidationError", "RSEWriteBlocked", "RSEOverQuota", "CannotAuthenticate", "CannotAuthorize",
-                "InvalidObject", "UnsupportedOperation", "FileNotFoundError", "PermissionError"}:
+                "InvalidObject", "UnsupportedOperation", "FileNotFoundError", "PermissionError",
+                "ModuleNotFoundError"}:
         return False
     return True  # unreachable, timed out, a 5xx, an upload that did not complete: worth asking again
 

@@ -12,8 +12,10 @@ class ResultsSettings(BaseModel):
                                                       "upload straight to the destination's RSE")
     results_rse_lifetime: int | None = Field(7 * 86400, description="seconds the upload's own rule keeps the files "
                                                                     "on results_rse (when it is not the destination)")
-    results_s3_endpoint: str | None = Field(None, description="S3 service of a destination that names none")
-    results_s3_access_key: str | None = Field(None, description="access key the results are put with")
+    results_s3_endpoint: str | None = Field(None, description="S3 service of a destination that names none; "
+                                                              "default: the site's own (EB_S3_ENDPOINT)")
+    results_s3_access_key: str | None = Field(None, description="access key the results are put with; default: "
+                                                                "the site's S3 keys for its own endpoint")
     results_s3_secret_key: SecretStr | None = None
     results_s3_region: str = "us-east-1"
     results_timeout: float = Field(60.0, gt=0, description="seconds for one file's upload call")

@@ -27,11 +27,34 @@ def client(endpoint: str, settings: ResultsSettings) -> Any:
     import boto3  # the s3 extra: only a data agent delivering to S3 needs it
     from botocore.config import Config
 
-    secret = settings.results_s3_secret_key.get_secret_value() if settings.results_s3_secret_key else None
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=settings.results_s3_access_key,
-                        aws_secret_access_key=secret, region_name=settings.results_s3_region,
-                        config=Config(connect_timeout=5, read_timeout=settings.results_timeout,
-                                      retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
+    access, secret, region = credentials(endpoint, settings)
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
+                        region_name=region, config=Config(connect_timeout=5, read_timeout=settings.results_timeout,
+                                                          retries={"max_attempts": 2}, s3={"addressing_style": "path"}))
+
+
+def default_endpoint(settings: ResultsSettings) -> str | None:
+    """Where a destination naming no endpoint goes: EB_RESULTS_S3_ENDPOINT, else the site's own S3 (EB_S3_ENDPOINT)."""
+    return settings.results_s3_endpoint or getattr(settings, "s3_endpoint", None)
+
+
+def credentials(endpoint: str, settings: ResultsSettings) -> tuple[str | None, str | None, str]:
+    """The keys results are put with: EB_RESULTS_S3_*; else, at the site's own S3 or an endpoint it copies from
+    (the S3 data settings, EB_S3_*), that endpoint's."""
+    if settings.results_s3_access_key:
+        return settings.results_s3_access_key, _secret(settings.results_s3_secret_key), settings.results_s3_region
+    here = endpoint.rstrip("/")
+    if here in {u.rstrip("/") for u in [getattr(settings, "s3_endpoint", None) or "",
+                                        *getattr(settings, "s3_aliases", [])] if u}:
+        return settings.s3_access_key, _secret(settings.s3_secret_key), settings.s3_region
+    for url, remote in getattr(settings, "s3_remotes", {}).items():
+        if url.rstrip("/") == here:
+            return remote.access_key, _secret(remote.secret_key), remote.region or settings.s3_region
+    return None, None, settings.results_s3_region
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def key(target: S3Destination, file: OutFile) -> str:
