@@ -161,19 +161,26 @@ async def test_results_go_to_rucio_and_s3_and_are_accounted(broker, tmp_path, ru
     assert row["delivered_bytes"] == 2 * sum(FILES.values()) and row["site"] == SITE
 
 
-async def test_a_delivery_waits_for_the_data_agent_and_is_asked_again(broker, tmp_path, rucio):
-    """The data agent away when the job ends (restarting, say): the driver asks again until it answers."""
-    await start_site(broker, tmp_path, rucio, data=False)
+async def test_a_delivery_survives_both_agents_restarting(broker, tmp_path, rucio):
+    """The data agent away when the job ends, and the site's agent restarted meanwhile: the new one takes
+    the session up in RELEASING and asks again (the folder it recorded), until the data agent answers."""
+    lease = {"session_lease": 1.0, "lease_renewal": 0.3}
+    first = await start_site(broker, tmp_path, rucio, data=False, **lease)
     offer = await accepted(broker, request(JOB, to_rucio()))
     deadline = time.monotonic() + 20
     while not said(found := (await broker.http.get(offer["meta"]["url"], headers=JSON)).json(), "RELEASING"):
         assert time.monotonic() < deadline, found["history"]
         await asyncio.sleep(0.1)
-    assert found["phase"] == "RELEASING"
+    assert found["phase"] == "RELEASING" and said(found, "RELEASING")[0].startswith("Uploading the results in ")
+    await first.stop()
+    second = AgentRuntime.from_plugin(local, first.settings)
+    await second.start()
+    broker.stack.push_async_callback(bounded("local agent again", second.stop))
     await start_data_agent(broker, rucio, None)
     done = await ended(broker, offer)
     assert done["phase"] == "COMPLETED", done["history"]
     assert sorted(r["location"].rsplit("/", 1)[-1] for r in done["results"]) == [f"a.txt@{RSE}", f"b.bin@{RSE}"]
+    assert said(done, "RELEASING").count(said(found, "RELEASING")[0]) == 1  # recorded: not announced again
 
 
 async def test_a_session_whose_time_is_over_has_its_results_delivered(broker, tmp_path, rucio, s3):
