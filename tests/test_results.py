@@ -210,6 +210,18 @@ async def test_a_bad_destination_is_refused_naming_the_field(broker, destination
     assert any(m.startswith(f"{field}: ") and reason in m for m in messages), messages
 
 
+async def test_a_platform_that_keeps_no_results_folder_says_no_naming_the_destination(broker, site_config):
+    await broker.add_site("site-a", site_config("site-a"))  # CANFAR: no `outputs`
+    await broker.wait_for_agents(1)
+    doc = request(JOB, to_s3())
+    doc["executable"]["image"]["locations"] = ["images.canfar.net/skaha/casa:6.6"]
+    posted = await broker.http.post("/requests", content=json.dumps(doc), headers=JSON)
+    got = (await broker.http.get(posted.headers["location"], headers=JSON | {"Prefer": "wait=10"})).json()
+    assert got["result"] == "NO", got
+    assert any(m["message"] == "site-a: storage[0].destination: this canfar platform keeps no results folder to "
+                               "deliver from" for m in got["meta"]["messages"]), got["meta"]["messages"]
+
+
 async def test_a_refusing_or_unreachable_destination_fails_the_session_saying_where_the_results_stay(
         broker, tmp_path, rucio, s3):
     await start_site(broker, tmp_path, rucio, s3)

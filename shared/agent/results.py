@@ -42,8 +42,10 @@ def delivered(answer: c.DeliverAnswer) -> Message:
                 delivered_bytes=answer.bytes, locations=", ".join(r.location for r in answer.results) or "nowhere")
 
 
-def undelivered(answer: c.DeliverAnswer | None, folder: str, reason: str | None = None) -> Message:
+def undelivered(answer: c.DeliverAnswer | None, folder: str | None, reason: str | None = None) -> Message:
     """Why the session FAILED though its work succeeded: the results are not where the request said."""
     said = reason or "; ".join(m.message for m in (answer.messages if answer else [])) or "no reason given"
+    if folder is None:
+        return error("The results could not be delivered ({reason})", reason=said)
     return error("The results could not be delivered ({reason}); they stay at the site in {folder}",
                  reason=said, folder=folder)

@@ -246,7 +246,7 @@ class SessionDriver:
                 await self._end(rec, Phase.FAILED, error("The platform session failed: {detail}",
                                                          detail=status.detail or "no reason given"))
             elif status.state is RunState.GONE:
-                if rec.phase is Phase.RELEASING:  # its time was over: stopped by us
+                if rec.phase is Phase.RELEASING:  # stopped: by us (its time over), or by the platform (STOPPING)
                     await self._deliver(rec)
                     await self._end(rec, Phase.COMPLETED)
                 await self._end(rec, Phase.FAILED, error("The platform session {id} vanished", id=rec.platform_id))
@@ -289,7 +289,7 @@ class SessionDriver:
             find = getattr(self.platform, "outputs", None)  # optional part of the port
             folder = await self._retry(rec, lambda: find(rec.platform_id), deadline) if find is not None else None
             if folder is None:
-                await self._end(rec, Phase.FAILED, out.undelivered(None, "no folder", reason=(
+                await self._end(rec, Phase.FAILED, out.undelivered(None, None, reason=(
                     f"this {self.platform.kind} platform keeps no results folder for {rec.platform_id}")))
             rec.outputs = folder
             await self._save(rec)  # recorded before acting: a restart asks again, it does not announce again
