@@ -20,12 +20,13 @@ from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.model import kinds
 
 from .broker import OPERATOR, bounded
+from .rucio_data import mock_protocol
 from .rucio_server import RucioUnavailable, _unavailable, start_rucio_server
 from .s3_server import s3_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
-SITE, RSE, SCOPE, BUCKET = "site-r", "RESULTS-DISK", "user.alice", "results"
+SITE, RSE, FAR, SCOPE, BUCKET = "site-r", "RESULTS-DISK", "FAR-RESULTS", "user.alice", "results"
 JOB = "mkdir -p sub && printf hello > a.txt && head -c 1000 /dev/zero > sub/b.bin"
 FILES = {"a.txt": 5, "sub/b.bin": 1000}
 # 1 GiB at this rate takes 100 s
@@ -49,6 +50,10 @@ def rucio(tmp_path_factory):
                               "domains": {"lan": {"read": 1, "write": 1, "delete": 1},
                                           "wan": {"read": 1, "write": 1, "delete": 1}}})
     client.set_local_account_limit(server.account, RSE, -1)
+    client.add_rse(FAR, deterministic=True)  # another site's RSE: reached by a transfer, not written to here
+    client.add_protocol(FAR, mock_protocol(FAR))
+    client.set_local_account_limit(server.account, FAR, -1)
+    client.add_distance(RSE, FAR, {"distance": 1}, bidirectional=True)
     client.add_scope(server.account, SCOPE)
     try:
         yield server
@@ -77,9 +82,10 @@ async def start_site(broker, tmp_path: Path, rucio=None, s3=None, *, data: bool 
     return runtime
 
 
-async def start_data_agent(broker, rucio, s3):
-    more = {"results_s3_access_key": s3.access_key, "results_s3_secret_key": s3.secret_key,
-            "results_s3_endpoint": s3.endpoint} if s3 is not None else {}
+async def start_data_agent(broker, rucio, s3, **more):
+    if s3 is not None:
+        more |= {"results_s3_access_key": s3.access_key, "results_s3_secret_key": s3.secret_key,
+                 "results_s3_endpoint": s3.endpoint}
     return await broker.add_data_agent(SITE, rucio, **more)
 
 
@@ -181,6 +187,27 @@ async def test_a_delivery_survives_both_agents_restarting(broker, tmp_path, ruci
     assert done["phase"] == "COMPLETED", done["history"]
     assert sorted(r["location"].rsplit("/", 1)[-1] for r in done["results"]) == [f"a.txt@{RSE}", f"b.bin@{RSE}"]
     assert said(done, "RELEASING").count(said(found, "RELEASING")[0]) == 1  # recorded: not announced again
+
+
+async def test_results_for_another_site_s_rse_go_up_here_and_a_rule_takes_them_there(broker, tmp_path, rucio):
+    """EB_RESULTS_RSE: uploaded to the site's own RSE (for a while), kept on the destination's by a rule that
+    Rucio's transfers then satisfy; the session does not wait for the transfer."""
+    await start_site(broker, tmp_path, rucio, data=False)
+    await start_data_agent(broker, rucio, None, results_rse=RSE, results_rse_lifetime=3600)
+    await broker.wait_for_agents(2)
+    offer = await accepted(broker, request(JOB, {"kind": "rucio-data-resource",
+                                                 "rucio": {"scope": SCOPE, "rses": [FAR], "object": "far-run"}}))
+    done = await ended(broker, offer)
+    assert done["phase"] == "COMPLETED", done["history"]
+    assert all(r["location"].endswith(f"@{FAR}") for r in done["results"]) and len(done["results"]) == 2
+    client = rucio.client()
+    (rule,) = client.list_did_rules(SCOPE, "far-run")
+    assert rule["rse_expression"] == FAR and rule["state"] in ("REPLICATING", "OK")
+    here = [r for r in client.list_replicas([{"scope": SCOPE, "name": "far-run"}])]
+    assert all(r["states"].get(RSE) == "AVAILABLE" for r in here) and len(here) == 2  # the site's copy
+    name = here[0]["name"]
+    (own,) = [r for r in client.list_did_rules(SCOPE, name) if r["rse_expression"] == RSE]
+    assert own["expires_at"] is not None  # the upload's own rule lapses: the site's copy is a stop on the way
 
 
 async def test_a_session_whose_time_is_over_has_its_results_delivered(broker, tmp_path, rucio, s3):
