@@ -149,6 +149,11 @@ class AgentSettings(Common):
                                                      "could not answer before its deadline, are answered busy")
     prepare_seconds: float = Field(60.0, description="start-up (image pull) before AVAILABLE")
     release_seconds: float = 60.0
+    # Results put where a request says (a storage `destination`): the release block grows by the time to move
+    # them out, the storages' size (GiB, min) at this rate plus the overhead.
+    output_mbps: float = Field(100.0, gt=0, description="rate at which results leave the site (upload to Rucio or "
+                                                        "S3), Mbit/s, for the release block of offers")
+    output_overhead: float = Field(30.0, ge=0, description="seconds to start and register an upload of results")
     default_duration: float = Field(3600.0, description="session length when the request gives none")
     max_duration: float = Field(7 * 24 * 3600.0, description="longest session the site runs")
     horizon: float = Field(7 * 24 * 3600.0, description="how far ahead offers may start")

@@ -85,7 +85,7 @@ async def test_usage_is_cores_and_gpus_times_the_time_in_use_clipped_to_the_peri
 
     whole = _rows(await store.accounts.usage(t0 - H, t0 + 2 * H, now=later), user)[site]
     assert whole == {"user": user, "site": site, "platform": "canfar", "sessions": 2, "core_hours": 4 * 1.5,
-                     "gpu_hours": 2 * 1.5, "staged_bytes": 123_456_789}  # in use from minute 10 to minute 100
+                     "gpu_hours": 2 * 1.5, "staged_bytes": 123_456_789, "delivered_bytes": 0}  # in use from minute 10 to minute 100
     half = _rows(await store.accounts.usage(t0 + timedelta(minutes=55), t0 + 3 * H, now=later), user)[site]
     assert half["core_hours"] == pytest.approx(4 * 0.75) and half["gpu_hours"] == pytest.approx(2 * 0.75)
     assert half["staged_bytes"] == 0  # the data came before the period

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
 from srcnet_eb.plugin import (Capabilities, Demand, DockerContainer, ExecutionRequest, ExecutionSession, Message,
                               PlatformPlugin, PlatformSettings, Proposal, RunState, RunStatus, error, kinds)
@@ -20,6 +22,7 @@ class LocalSettings(PlatformSettings):
     total_memory_gb: int = 4
     prepare_seconds: float = 0.0  # nothing to pull
     release_seconds: float = 0.0
+    work_root: str | None = None  # each process runs in <work_root>/<session>, its results folder; default: /tmp
 
 
 class LocalPlatform:
@@ -29,6 +32,7 @@ class LocalPlatform:
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
         self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.root = Path(settings.work_root or Path(tempfile.gettempdir(), f"eb-local-{settings.site}"))
 
     async def start(self) -> None: ...
 
@@ -52,9 +56,16 @@ class LocalPlatform:
         key = str(session.meta.uuid)
         if key not in self.processes:  # idempotent within this process's life
             words = [session.executable.entrypoint, *map(shlex.quote, session.executable.command or [])]
+            folder = self.root / key
+            folder.mkdir(parents=True, exist_ok=True)
             self.processes[key] = await asyncio.create_subprocess_shell(
-                " ".join(words), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                " ".join(words), cwd=folder, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         return key
+
+    async def outputs(self, platform_id: str) -> str | None:
+        """What the process wrote in its working folder: its results (optional part of the port)."""
+        folder = self.root / platform_id
+        return str(folder) if folder.is_dir() else None
 
     async def status(self, platform_id: str) -> RunStatus:
         process = self.processes.get(platform_id)

@@ -54,7 +54,8 @@ class Tracker:
                         "; ".join(m.message for m in event.messages) or "no reason given",
                         extra={"session": str(event.session), "site": site, "agent": event.agent})
         if not await self.store.sessions.record(event.session, event.phase, event.time, event.agent, event.messages,
-                                                event.access, event.platform_id, site=site, staged_bytes=event.staged_bytes):
+                                                event.access, event.platform_id, site=site, staged_bytes=event.staged_bytes,
+                                                results=event.results, delivered_bytes=event.delivered_bytes):
             log.debug("event %s for %s from %s not applied", event.phase, event.session, site)
 
     async def sweep(self) -> None:

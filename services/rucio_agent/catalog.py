@@ -30,6 +30,13 @@ from .staging import LinkStats
 T = TypeVar("T")
 
 
+def client_for(s: RucioSettings) -> Client:
+    """A client of the site's Rucio, as the data agent's settings say (blocking: one per thread)."""
+    creds = {"username": s.rucio_username, "password": s.rucio_password} if s.rucio_username else None
+    return Client(rucio_host=s.rucio_host, auth_host=s.rucio_auth_host or s.rucio_host, account=s.rucio_account,
+                  auth_type=s.rucio_auth_type, creds=creds, timeout=max(1, int(s.rucio_timeout)), vo=s.rucio_vo)
+
+
 class RucioCatalog:
     def __init__(self, settings: RucioSettings) -> None:
         self.settings = settings
@@ -40,12 +47,7 @@ class RucioCatalog:
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)
         if client is None:
-            s = self.settings
-            creds = {"username": s.rucio_username, "password": s.rucio_password} if s.rucio_username else None
-            client = Client(rucio_host=s.rucio_host, auth_host=s.rucio_auth_host or s.rucio_host,
-                            account=s.rucio_account, auth_type=s.rucio_auth_type, creds=creds,
-                            timeout=max(1, int(s.rucio_timeout)), vo=s.rucio_vo)
-            self._local.client = client
+            client = self._local.client = client_for(self.settings)
         return client
 
     async def _call(self, work: Callable[[Client], T]) -> T:

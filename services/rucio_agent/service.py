@@ -19,6 +19,7 @@ from srcnet_eb.shared.model import error, info
 from srcnet_eb.shared.nats.connect import broker_options
 from srcnet_eb.shared.tracing import consuming
 
+from .delivery import Deliveries
 from .errors import CatalogUnavailable, DidNotFound
 from .locality import Locator
 from .settings import RucioSettings
@@ -39,6 +40,7 @@ class RucioAgent:
         self.s3 = S3Site(self.site, settings) if settings.s3_endpoint else None  # None: S3 data not judged
         self.http = httpx.AsyncClient(timeout=3.0)
         self.locator = Locator(settings, self.catalog, self.http, self.s3)
+        self.deliveries = Deliveries(settings, self.catalog)
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,
@@ -72,6 +74,13 @@ class RucioAgent:
         async def progress(msg: c.ProgressRequest, raw: NatsMessage) -> c.StageProgress:
             with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
                 return await progressing(msg.rules)
+
+        @broker.subscriber(c.deliver_subject(site), queue=site, title="data-agent-deliver",
+                           description="Put an ended session's results where its storage destinations say; "
+                                       "asked again until DONE or FAILED")
+        async def deliver(msg: c.DeliverRequest, raw: NatsMessage) -> c.DeliverAnswer:
+            with consuming(raw.raw_message.subject, raw.headers, attributes={"eb.site": site}):
+                return await self.deliveries.ask(msg)
 
         broker.publisher(c.ANSWER_INBOX, title="data-agent-answer", schema=c.DataAnswer,
                          description="The reply to a locality question, on the planner's inbox")

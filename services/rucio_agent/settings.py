@@ -9,14 +9,17 @@ from pydantic import Field
 from srcnet_eb.services.s3_data.settings import S3Settings
 from srcnet_eb.shared.settings import AgentSettings
 
+from .results_settings import ResultsSettings
+
 
 class Policy(StrEnum):
     LOCAL_ONLY = "local-only"  # Version 2: not at the site -> NO
     STAGE = "stage"  # Version 3: offer to bring it, later
 
 
-class RucioSettings(AgentSettings, S3Settings):
-    """Rucio's, and S3's (EB_S3_*: services/s3_data/settings.py); either, both or neither may be configured."""
+class RucioSettings(AgentSettings, S3Settings, ResultsSettings):
+    """Rucio's, S3's (EB_S3_*: services/s3_data/settings.py) and where results go (results_settings.py);
+    Rucio and S3 each may be configured or not."""
 
     rucio_host: str | None = Field(None, description="Rucio server URL; none: judge simple-data-resource URLs only")
     rucio_auth_host: str | None = Field(None, description="default: rucio_host")

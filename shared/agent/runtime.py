@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from .. import contracts as c
 from .. import footprint
 from ..model import ExecutionRequest, Result, error
-from srcnet_eb.shared.platform.mounts import resolve
+from srcnet_eb.shared.platform.mounts import resolve, undeliverable
 from srcnet_eb.shared.platform.port import Answer, Platform, Preparation
 from ..capacity.booking import Booking
 from ..capacity.ledger import LedgerBusy, SharedLedger
@@ -220,6 +220,8 @@ class AgentRuntime:
     def mount_problems(self, msg: c.OfferRequest) -> list:
         """What this site cannot mount: the checks every platform shares, then the platform's own."""
         resolved = resolve(msg.request, self.site, self.settings.max_storage_gb)
+        if not hasattr(self.platform, "outputs"):  # optional part of the port: results stay where they are
+            resolved.problems += undeliverable(msg.request, self.site, self.platform.kind)
         if resolved.problems or not resolved.mounts:
             return resolved.problems
         check = getattr(self.platform, "check_mounts", None)  # optional part of the port

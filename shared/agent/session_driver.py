@@ -35,6 +35,7 @@ from ..capacity.ledger import SharedLedger
 from ..model import FINAL_PHASES, Message, Phase, error, info, is_before
 from srcnet_eb.shared.platform.port import Platform, RunState, launch_as
 from .leases import Leases, Lost
+from . import results as out
 from .retry import persist
 from .session_record import SessionRecord, ask_cancel
 from .staging import DataDesk, arrived, failure
@@ -61,6 +62,7 @@ class SessionDriver:
         self._cancel: dict[UUID, asyncio.Event] = {}
         self._withdrawing: set[asyncio.Task] = set()  # RELEASEd offers being withdrawn from the platform
         self.data = DataDesk(nc, site)
+        self.results = out.ResultsDesk(nc, site)
         self._commands: DurableConsumer[c.SessionCommand] | None = None
 
     async def start(self) -> None:
@@ -251,13 +253,19 @@ class SessionDriver:
                     await self._emit(rec, Phase.RELEASING, info("The offered time is over"))
                     await self.platform.cancel(rec.platform_id)
             elif status.state is RunState.SUCCEEDED:
-                await self._emit(rec, Phase.RELEASING)
+                if rec.phase is not Phase.RELEASING:
+                    await self._emit(rec, Phase.RELEASING)
+                await self._deliver(rec)
                 await self._end(rec, Phase.COMPLETED)
             elif status.state is RunState.FAILED:
+                if rec.phase is Phase.RELEASING and now >= rec.ends_at:  # stopped by us, its time over (Slurm: CANCELLED)
+                    await self._deliver(rec)
+                    await self._end(rec, Phase.COMPLETED)
                 await self._end(rec, Phase.FAILED, error("The platform session failed: {detail}",
                                                          detail=status.detail or "no reason given"))
             elif status.state is RunState.GONE:
-                if rec.phase is Phase.RELEASING:
+                if rec.phase is Phase.RELEASING:  # stopped: by us (its time over), or by the platform (STOPPING)
+                    await self._deliver(rec)
                     await self._end(rec, Phase.COMPLETED)
                 await self._end(rec, Phase.FAILED, error("The platform session {id} vanished", id=rec.platform_id))
             await self._wait(rec, self.poll)
@@ -286,6 +294,40 @@ class SessionDriver:
             if problem is not None:
                 await self._end(rec, Phase.FAILED, problem)
             await self._wait(rec, self.poll)
+
+    async def _deliver(self, rec: SessionRecord) -> None:
+        """Its results put where the request's storage destinations say (the site's data agent uploads them),
+        before COMPLETED; asked again until done, so a restart of either agent only asks again. Not delivered
+        by the end of the release block (plus grace), or refused outright: FAILED, saying where they stay."""
+        wanted = out.targets(rec.offer)
+        if not wanted or rec.results is not None:
+            return
+        deadline = rec.released_at + timedelta(seconds=self.grace)
+        if rec.outputs is None:
+            find = getattr(self.platform, "outputs", None)  # optional part of the port
+            folder = await self._retry(rec, lambda: find(rec.platform_id), deadline) if find is not None else None
+            if folder is None:
+                await self._end(rec, Phase.FAILED, out.undelivered(None, None, reason=(
+                    f"this {self.platform.kind} platform keeps no results folder for {rec.platform_id}")))
+            rec.outputs = folder
+            await self._save(rec)  # recorded before acting: a restart asks again, it does not announce again
+            await self._emit(rec, Phase.RELEASING, out.uploading(folder, wanted))
+        question = c.DeliverRequest(session=rec.session, directory=rec.outputs, targets=wanted)
+        said = (0, 0)
+        while True:
+            answer = await self._retry(rec, lambda: self.results.deliver(question), deadline)
+            if answer.state is c.DeliveryState.DONE:
+                rec.results = answer.results
+                await self._save(rec)
+                await self._emit(rec, Phase.RELEASING, out.delivered(answer), results=answer.results,
+                                 delivered_bytes=answer.bytes)
+                return
+            if answer.state is c.DeliveryState.FAILED and (not answer.retry or datetime.now(UTC) > deadline):
+                await self._end(rec, Phase.FAILED, out.undelivered(answer, rec.outputs))
+            if answer.state is c.DeliveryState.WORKING and (answer.files, answer.total) != said and answer.files:
+                said = (answer.files, answer.total)
+                await self._emit(rec, Phase.RELEASING, out.progress(answer))
+            await self._wait(rec, min(self.poll, 1.0))
 
     async def _retry(self, rec: SessionRecord, call, deadline: datetime | None = None):
         """Platforms and data agents go away for a while; a session waits for them (or its deadline)."""
@@ -322,11 +364,12 @@ class SessionDriver:
         raise _Stop
 
     async def _emit(self, rec: SessionRecord, phase: Phase, *messages: Message, access: list[str] | None = None,
-                    staged_bytes: int | None = None) -> None:
+                    staged_bytes: int | None = None, results: list | None = None,
+                    delivered_bytes: int | None = None) -> None:
         """Publish the change (durably) before acting on it; a repeat of a phase only adds its messages."""
         event = c.SessionEvent(session=rec.session, site=self.site, agent=self.agent, phase=phase,
                                messages=list(messages), access=access or [], platform_id=rec.platform_id,
-                               staged_bytes=staged_bytes)
+                               staged_bytes=staged_bytes, results=results or [], delivered_bytes=delivered_bytes)
         msg_id = event.msg_id if rec.phase is not phase else f"{event.msg_id}-{event.time.timestamp()}"
         # NATS away: the session waits rather than forgets
         await persist(lambda: publish(self.js, c.event_subject(self.site), event, msg_id),

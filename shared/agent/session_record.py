@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..capacity import Demand, Reservation
 from ..model.data import Did
+from ..model.results import ResultLocation
 from ..model import (
     ExecutionSession,
     Phase,
@@ -29,6 +30,8 @@ class SessionRecord(BaseModel):
     rules: list[str] = Field(default_factory=list)  # the staging rules made for its data (Rucio's, S3 copies')
     cancel: bool = False
     owner: str | None = None  # the caller's identity (its OfferSet's owner), for a platform whose launch takes it
+    outputs: str | None = None  # the folder of its results, once their upload was asked for (storage destinations)
+    results: list[ResultLocation] | None = None  # where they went, once delivered
     trace: dict[str, str] = Field(default_factory=dict)  # its accept's trace context: a replica taking it over continues it
 
     @property
@@ -39,6 +42,12 @@ class SessionRecord(BaseModel):
     @property
     def ends_at(self) -> datetime:
         return self.available_at + parse_duration(self.offer.schedule.available.duration)
+
+    @property
+    def released_at(self) -> datetime:
+        """The end of its release block: its results delivered by then."""
+        block = self.offer.schedule.releasing
+        return block.start + parse_duration(block.duration or "PT0S")
 
     def reservation(self) -> Reservation:
         """The capacity it takes, firm: from the start of preparation to the end of release."""

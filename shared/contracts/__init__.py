@@ -16,6 +16,8 @@ Subjects
 - ``eb.v1.site.{site}.data``         planner -> a site's data agent (queue group = site): DataRequest; reply DataAnswer.
 - ``eb.v1.site.{site}.data.stage``   -> a site's data agent: StageRequest (replication rule); reply StageAnswer.
 - ``eb.v1.site.{site}.data.progress`` -> a site's data agent: ProgressRequest; reply StageProgress.
+- ``eb.v1.site.{site}.data.deliver`` -> a site's data agent: DeliverRequest (put a session's results where its
+  storage destinations say; asked again until DONE or FAILED); reply DeliverAnswer.
 - ``eb.v1.site.{site}.sessions.command``  gateway/planner -> the site's agents, durably (JetStream stream
   EB_SESSION_COMMANDS, one durable consumer per site): SessionCommand (LAUNCH, RELEASE, CANCEL).
 - ``eb.v1.site.{site}.sessions.event``    the site's agents -> the planner's session tracker, durably
@@ -31,6 +33,7 @@ Modules, one per concept:
 - offers.py: planning (CallbackTarget, PlanRequest, OfferRequest, SiteAnswer, OfferSetCompleted);
 - session_messages.py: SessionCommand to a site's agents, SessionEvent back;
 - data.py: data locality, staging and its progress;
+- delivery.py: a session's results put where the request says (Rucio, S3);
 - metrics.py: an agent's metrics for the planners to serve.
 
 Callers write `from srcnet_eb.shared import contracts as c` and `c.X`: every name is re-exported here.
@@ -42,6 +45,7 @@ from .subjects import (
     VERSION, PREFIX, PLAN, AGENTS, PING, COMPLETED, HEARTBEATS, PLANNER_QUEUE, ANSWER_INBOX, answered_subject,
     REPLY_INBOX, WAIT_HEADER, FAILOVER_WAIT, SITE_NAME, check_site, site_subject, subject_site,
     offers_subject, heartbeat_subject, METRICS, metrics_subject, data_subject, stage_subject, progress_subject,
+    deliver_subject,
     command_subject, event_subject, COMMANDS_STREAM, EVENTS_STREAM, PLANS_STREAM, PLANNERS, STREAMS,
     TRACKER, agent_consumer, sessions_bucket, capacity_bucket, capacity_stream, capacity_subject, site_buckets,
     inbox_prefix,
@@ -62,11 +66,12 @@ from .data import (
     Locality, DataItem, DataRequest, DataAnswer, StageRequest, StageAnswer, ProgressRequest,
     StageProgress,
 )
+from .delivery import DeliveryState, DeliveryTarget, DeliverRequest, DeliverAnswer
 
 __all__ = [
     "VERSION", "PREFIX", "PLAN", "AGENTS", "PING", "COMPLETED", "HEARTBEATS", "PLANNER_QUEUE", "ANSWER_INBOX",
     "REPLY_INBOX", "WAIT_HEADER", "FAILOVER_WAIT", "SITE_NAME", "check_site", "site_subject", "subject_site",
-    "answered_subject", "offers_subject", "heartbeat_subject", "METRICS", "metrics_subject", "data_subject", "stage_subject", "progress_subject",
+    "answered_subject", "offers_subject", "heartbeat_subject", "METRICS", "metrics_subject", "data_subject", "stage_subject", "progress_subject", "deliver_subject",
     "command_subject", "event_subject", "COMMANDS_STREAM", "EVENTS_STREAM", "PLANS_STREAM", "PLANNERS",
     "STREAMS", "TRACKER", "agent_consumer", "sessions_bucket", "capacity_bucket", "capacity_stream", "capacity_subject",
     "site_buckets",
@@ -74,5 +79,6 @@ __all__ = [
     "CallbackTarget", "PlanRequest", "OfferRequest", "SiteAnswer", "OfferSetCompleted", "CommandAction", "SessionCommand",
     "SessionEvent", "Locality", "DataItem", "DataRequest", "DataAnswer",
     "StageRequest", "StageAnswer", "ProgressRequest", "StageProgress",
+    "DeliveryState", "DeliveryTarget", "DeliverRequest", "DeliverAnswer",
     "MetricType", "Sample", "MetricFamily", "AgentMetrics",
 ]

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, model_validator
 
 from ..model import ExecutionSession, Message, Phase
+from ..model.results import ResultLocation
 
 
 class CommandAction(StrEnum):
@@ -47,6 +48,9 @@ class SessionEvent(BaseModel):
     platform_id: str | None = None
     staged_bytes: int | None = Field(None, description="on the event saying the session's data is here: the bytes "
                                                         "brought to the site (also, for people, in its message)")
+    results: list[ResultLocation] = Field(default_factory=list, description="on the event saying the session's "
+                                                                            "results were delivered: where they went")
+    delivered_bytes: int | None = Field(None, description="on that event: the bytes put at the destinations")
 
     @model_validator(mode="after")
     def _staged_from_messages(self) -> SessionEvent:

@@ -75,6 +75,10 @@ def progress_subject(site: str) -> str:
     return site_subject(site, "data.progress")
 
 
+def deliver_subject(site: str) -> str:
+    return site_subject(site, "data.deliver")
+
+
 def command_subject(site: str) -> str:
     return site_subject(site, "sessions.command")
 

@@ -16,6 +16,7 @@ from .messages import Level, Message, error, info, warn
 from .offerset import OfferSet, OfferSetStatus, Result
 from .request import ExecutionRequest, RequestedSchedule, RequestSchedule
 from .resources import Accelerator, SimpleComputeResource, SimpleStorageResource, SimpleVolumeMount
+from .results import ResultLocation, RucioDestination, S3Destination
 from .lifecycle import FINAL_PHASES, LIVE_ORDER, Phase, is_before
 from .session import (
     EnumValueOption,
@@ -34,7 +35,7 @@ __all__ = [
     "Accelerator", "Component", "Dialect", "DockerContainer", "DockerImage", "EnumValueOption", "EnumValueUpdate", "ExecutionRequest",
     "ExecutionSession", "FINAL_PHASES", "LIVE_ORDER", "is_before", "InstantBlock", "IntervalBlock", "IvoaDataResource", "JupyterNotebook",
     "Level", "Message", "Meta", "MinMax", "OfferSet", "OfferSetStatus", "Phase", "RequestSchedule",
-    "RequestedSchedule", "Result", "RucioDataResource", "S3DataResource", "SessionConnector", "SessionSchedule",
+    "RequestedSchedule", "Result", "ResultLocation", "RucioDestination", "S3Destination", "RucioDataResource", "S3DataResource", "SessionConnector", "SessionSchedule",
     "SimpleComputeResource", "SimpleDataResource", "SimpleStorageResource", "SimpleVolumeMount",
     "SingularityContainer", "SiteRef", "SkaoDataResource", "UnknownComponent", "Wire", "error",
     "format_duration", "format_instant", "format_interval", "info", "kinds", "normalize_request",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, Tag, model_validator
+from pydantic import AliasChoices, Field, Tag, field_validator, model_validator
 
 from . import kinds
 from .base import Component, UnknownComponent, Wire
 from .executable import by_kind
+from .results import Destination, destination_kind
 from .values import MinMax
 
 READONLY, READWRITE = "READONLY", "READWRITE"
@@ -37,6 +38,13 @@ class SimpleStorageResource(Component):
     size: MinMax | None = Field(default=None, description="GiB")
     resources: list[str] = Field(default_factory=list, validation_alias=AliasChoices("resources", "data"),
                                  description="names (or uuids) of the data resources placed in it; older form `data`")
+    destination: Destination | None = Field(None, description="Extension: where its files go when the session is "
+                                                              "over (a Rucio scope and RSE, or an S3 bucket/prefix)")
+
+    @field_validator("destination", mode="before")
+    @classmethod
+    def _destination_kind(cls, value: object) -> object:
+        return destination_kind(value)
 
 
 class SimpleVolumeMount(Component):

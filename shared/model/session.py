@@ -15,6 +15,7 @@ from .messages import Message
 from .data import Data
 from .executable import Executable
 from .resources import Compute, Storage, Volume
+from .results import ResultLocation
 from .lifecycle import FINAL_PHASES, IN_USE_PHASES, Phase, client_choices
 from .values import IsoDuration
 
@@ -103,6 +104,8 @@ class ExecutionSession(Wire):
     site: SiteRef | None = None
     history: list[PhaseChange] = Field(default_factory=list, description="Extension: every phase change, with its time")
     observed: SessionSchedule | None = Field(None, description="Extension: the schedule the session actually kept")
+    results: list[ResultLocation] = Field(default_factory=list, exclude_if=lambda v: not v,
+                                          description="Extension: where its results were put (storage destinations)")
 
 
 def options_for(phase: Phase) -> list[EnumValueOption]:

@@ -123,3 +123,11 @@ def resolve(request: m.ExecutionRequest, site: str, max_storage_gb: int | None) 
                                 "may have here", site=site, asked=asked, most=max_storage_gb,
                                 names=", ".join(f"{name}: {size} GiB" for name, size in sized)))
     return Resolved(mounts, problems, volumes)
+
+
+def undeliverable(request: m.ExecutionRequest, site: str, platform: str) -> list[m.Message]:
+    """The storage destinations a platform that keeps no results folder (no `outputs`) cannot deliver to."""
+    return [m.error("{site}: {field}: this {platform} platform keeps no results folder to deliver from",
+                    site=site, field=f"storage[{i}].destination", platform=platform)
+            for i, item in enumerate(request.storage)
+            if isinstance(item, m.SimpleStorageResource) and item.destination is not None]

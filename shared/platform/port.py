@@ -149,6 +149,11 @@ class Platform(Protocol):
     #       OIDC `sub`; None when the gateway authenticates no one), to run the session as that user
     #       (JupyterHub: the hub user). A launch without it is called as before (see launch_as).
 
+    #   async outputs(platform_id: str) -> str | None
+    #       the folder on the site's file system holding the session's results (Docker: the host folder of its
+    #       READWRITE storage mount; Slurm: the job's working folder), or None. At RELEASING the site's data agent
+    #       (which must see that folder) puts its files where the request's storage `destination` says. Without
+    #       it, a request naming a destination is answered NO.
 
 def launch_as(platform: Platform, session: ExecutionSession, owner: str | None) -> Awaitable[str]:
     """`platform.launch(session)`, with `owner=` when its launch takes that keyword (looked up through the

@@ -4,7 +4,8 @@
   for) times the time it was in use — from its first AVAILABLE/READY/RUNNING event to the first event
   of a later phase (RELEASING or an end), or to now while it runs — clipped to the period;
 - sessions: accepted sessions whose life (ACCEPTED to its end, or now) overlaps the period;
-- staged bytes: the data brought to the site for them, counted when it arrived (within the period).
+- staged bytes: the data brought to the site for them, counted when it arrived (within the period);
+- delivered bytes: their results put where the requests said (Rucio, S3), counted when delivered.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Usage(BaseModel):
     core_hours: float
     gpu_hours: float
     staged_bytes: int = Field(description="data brought to the site for these sessions in the period")
+    delivered_bytes: int = Field(0, description="results of these sessions put at their destinations in the period")
 
 
 class Accounting(BaseModel):
@@ -90,22 +92,23 @@ class Accounts:
                              or_(_s.c.phase.notin_(list(FINAL_PHASES)), _s.c.modified >= start)))
         async with self.engine.connect() as conn:
             sessions = (await conn.execute(candidates)).all()
-            events: dict[str, list[tuple[Phase, datetime, int | None]]] = defaultdict(list)
+            events: dict[str, list[tuple[Phase, datetime, int | None, int | None]]] = defaultdict(list)
             for i in range(0, len(sessions), CHUNK):
                 ids = [s.uuid for s in sessions[i:i + CHUNK]]
-                rows = await conn.execute(select(_e.c.session, _e.c.phase, _e.c.time, _e.c.staged_bytes)
+                rows = await conn.execute(select(_e.c.session, _e.c.phase, _e.c.time, _e.c.staged_bytes,
+                                                 _e.c.delivered_bytes)
                                           .where(_e.c.session.in_(ids)).order_by(_e.c.time, _e.c.id))
                 for row in rows:
-                    events[row.session].append((Phase(row.phase), row.time, row.staged_bytes))
+                    events[row.session].append((Phase(row.phase), row.time, row.staged_bytes, row.delivered_bytes))
         return Accounting(start=start, end=end, usage=_sum(sessions, events, start, end, now))
 
 
-def _sum(sessions: Iterable[Any], events: dict[str, list[tuple[Phase, datetime, int | None]]],
+def _sum(sessions: Iterable[Any], events: dict[str, list[tuple[Phase, datetime, int | None, int | None]]],
          start: datetime, end: datetime, now: datetime) -> list[Usage]:
-    totals: dict[tuple[str | None, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+    totals: dict[tuple[str | None, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0, 0])
     for session in sessions:
         seen = events.get(session.uuid, [])
-        phases = [(p, t) for p, t, _ in seen]
+        phases = [(p, t) for p, t, _, _ in seen]
         alive = life(phases, now)
         if alive is None or overlap(*alive, start, end) <= timedelta(0):
             continue
@@ -117,7 +120,9 @@ def _sum(sessions: Iterable[Any], events: dict[str, list[tuple[Phase, datetime, 
             cores, gpus = resources(session.document)
             total[1] += cores * hours
             total[2] += gpus * hours
-        total[3] += sum(b for _, t, b in seen if b and start <= t < end)
+        total[3] += sum(b for _, t, b, _ in seen if b and start <= t < end)
+        total[4] += sum(b for _, t, _, b in seen if b and start <= t < end)
     return [Usage(user=user, site=site, platform=platform, sessions=int(n), core_hours=core,
-                  gpu_hours=gpu, staged_bytes=int(staged))
-            for (user, site, platform), (n, core, gpu, staged) in sorted(totals.items(), key=lambda kv: str(kv[0]))]
+                  gpu_hours=gpu, staged_bytes=int(staged), delivered_bytes=int(delivered))
+            for (user, site, platform), (n, core, gpu, staged, delivered)
+            in sorted(totals.items(), key=lambda kv: str(kv[0]))]

@@ -74,6 +74,8 @@ def session_document(row: Any) -> dict[str, Any]:
     doc.setdefault("site", {"name": row.site, "platform": row.platform})
     if row.access:
         doc["connectors"] = [SessionConnector.of(url, phase).wire() for url in row.access]
+    if getattr(row, "results", None):  # (v6; a lane's own SELECT may not name it)
+        doc["results"] = row.results
     doc["options"] = [option.wire() for option in options_for(phase)]
     return doc
 

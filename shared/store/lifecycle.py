@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..metrics import sessions as metrics
 from ..model import Dialect, ExecutionSession, Message, info
+from ..model.results import ResultLocation
 from ..model.lifecycle import CANCELLABLE_PHASES, FINAL_PHASES, LIVE_ORDER, Phase, is_report_forward
 from . import audit, pg_expiry, sqlite_expiry, tables
 from .audit import AUDIT_CONTEXT, SESSION_CONTEXT, AuditAction
@@ -85,17 +86,19 @@ class SessionLifecycle:
         return row
 
     async def _log(self, conn: AsyncConnection, uuid: UUID, phase: Phase, when: datetime, source: str,
-                   messages: list[Message] | tuple[Message, ...] = (), staged: int | None = None) -> None:
+                   messages: list[Message] | tuple[Message, ...] = (), staged: int | None = None,
+                   delivered: int | None = None) -> None:
         dumped = [m.model_dump(mode="json", exclude_none=True) for m in messages] or None
         await conn.execute(insert(_e).values(session=str(uuid), phase=phase, time=when, source=source, messages=dumped,
-                                             staged_bytes=staged))
+                                             staged_bytes=staged, delivered_bytes=delivered))
 
     async def _move(self, conn: AsyncConnection, uuid: UUID, frm: set[Phase], to: Phase, when: datetime,
-                    source: str, *messages: Message, staged: int | None = None, **values: Any) -> bool:
+                    source: str, *messages: Message, staged: int | None = None, delivered: int | None = None,
+                    **values: Any) -> bool:
         done = await conn.execute(update(_s).where(_s.c.uuid == str(uuid), _s.c.phase.in_(list(frm)))
                                   .values(phase=to, modified=when, **values))
         if done.rowcount == 1:
-            await self._log(conn, uuid, to, when, source, messages, staged)
+            await self._log(conn, uuid, to, when, source, messages, staged, delivered)
         return done.rowcount == 1
 
     async def accept(self, uuid: UUID, source: str, *, actor: str | None = None, owned_by: str | None = None) -> Changed:
@@ -181,7 +184,8 @@ class SessionLifecycle:
 
     async def record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message] = (),
                      access: list[str] | None = None, platform_id: str | None = None,
-                     site: str | None = None, staged_bytes: int | None = None) -> bool:
+                     site: str | None = None, staged_bytes: int | None = None,
+                     results: list[ResultLocation] | None = None, delivered_bytes: int | None = None) -> bool:
         """An agent's report. Applied only forward (events may arrive late or twice); never after the end.
         Each report that is kept goes into the audit trail too, with the platform's id and the bytes staged.
 
@@ -189,20 +193,24 @@ class SessionLifecycle:
         recorded at once by two of them. The one whose move finds the phase changed under it judges its
         report again against the phase the other wrote: dropped, an acknowledged event would be lost."""
         for _ in range(len(LIVE_ORDER) + 1):  # each lost race is to a move forward: the phases run out
-            moved = await self._record(uuid, phase, when, source, messages, access, platform_id, site, staged_bytes)
+            moved = await self._record(uuid, phase, when, source, messages, access, platform_id, site, staged_bytes,
+                                       results, delivered_bytes)
             if moved is not None:
                 return moved
         return False
 
     async def _record(self, uuid: UUID, phase: Phase, when: datetime, source: str, messages: list[Message],
                       access: list[str] | None, platform_id: str | None, site: str | None,
-                      staged_bytes: int | None) -> bool | None:
+                      staged_bytes: int | None, results: list[ResultLocation] | None = None,
+                      delivered_bytes: int | None = None) -> bool | None:
         """One try of `record`: None when another writer moved the session between the read and the move."""
         values: dict[str, Any] = {}
         if access:
             values["access"] = access
         if platform_id:
             values["platform_id"] = platform_id
+        if results:
+            values["results"] = [r.model_dump(mode="json", exclude_none=True) for r in results]
         async with self.engine.begin() as conn:
             row = (await conn.execute(SESSION_CONTEXT.where(_s.c.uuid == str(uuid)))).first()
             if row is None or (site is not None and row.site != site):  # a site reports its own sessions only
@@ -213,24 +221,25 @@ class SessionLifecycle:
             kept = moved = False
             if is_report_forward(current, phase):
                 kept = moved = await self._move(conn, uuid, {current}, phase, when, source, *messages,
-                                                staged=staged_bytes, **values)
+                                                staged=staged_bytes, delivered=delivered_bytes, **values)
                 if not moved:
                     return None  # moved by another writer meanwhile (nothing written here): judge it again
                 metrics.phase_left(current, row.modified, when)
             elif current in FINAL_PHASES:  # e.g. the agent confirming a CANCELLED the client asked for
                 if phase is current and messages:
-                    await self._log(conn, uuid, phase, when, source, messages, staged_bytes)
+                    await self._log(conn, uuid, phase, when, source, messages, staged_bytes, delivered_bytes)
                     kept = True
             else:
                 if values:
                     await conn.execute(update(_s).where(_s.c.uuid == str(uuid)).values(**values))
                 if phase is current and messages:  # more words about the phase it is in
-                    await self._log(conn, uuid, phase, when, source, messages, staged_bytes)
+                    await self._log(conn, uuid, phase, when, source, messages, staged_bytes, delivered_bytes)
                     kept = True
             if kept:
                 await audit.write(conn, [audit.about(row, AuditAction.PHASE, source, when, phase=phase,
                                                      messages=[m.message for m in messages] or None,
-                                                     platform_id=platform_id, staged_bytes=staged_bytes)])
+                                                     platform_id=platform_id, staged_bytes=staged_bytes,
+                                                     delivered_bytes=delivered_bytes)])
             return moved
 
     async def by_phase(self) -> dict[Phase, int]:

@@ -19,7 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData(
     naming_convention={
@@ -95,6 +95,7 @@ sessions = Table(
     Column("access", JSON),  # v2: URLs to reach the session
     # v5: its OfferSet's owner, copied when the offer is saved: the caller's sessions without a join
     Column("owner", String(256)),
+    Column("results", JSON),  # v6: where its results were delivered (storage destinations)
     Index("ix_eb_session_offerset_position", "offerset", "position"),
     Index("ix_eb_session_phase_expires", "phase", "expires"),
     # v5: GET /sessions (the caller's, newest first); the caller's open offers (holds, POST /offers/release)
@@ -115,6 +116,7 @@ session_events = Table(
     Column("source", String(128), nullable=False),
     Column("messages", JSON),
     Column("staged_bytes", BigInteger),  # v3: on the event saying the data is here, the bytes brought
+    Column("delivered_bytes", BigInteger),  # v6: on the event saying the results are delivered, the bytes put out
 )
 
 # v3: who did what, where: every request, offer, client decision, phase change and platform action,
@@ -177,6 +179,10 @@ MIGRATIONS: dict[int, list[tuple[str, str, str]]] = {
     ],
     5: [  # and eb_callback, a new table (create_all makes it)
         ("eb_session", "owner", "VARCHAR(256)"),
+    ],
+    6: [
+        ("eb_session", "results", "JSON"),
+        ("eb_session_event", "delivered_bytes", "BIGINT"),
     ],
 }
 # Statements run after a version's columns are added (indexes new in a version are made for every table,
