@@ -1,0 +1,132 @@
+"""One request, every kind of site: CANFAR (the Skaha stand-in), Slurm (the real test cluster), JupyterHub
+(a real hub and proxy), Docker (a private real dockerd) and another Execution Broker (a second broker of our
+own, reached over HTTP) all answer the same notebook request in one OfferSet, and a session accepted on each
+runs to COMPLETED: interactive where the platform opens notebooks (CANFAR, JupyterHub, the remote's CANFAR),
+headless where it runs batch work (Docker, Slurm), over real NATS, SQLite and HTTP.
+
+The back ends come from the tests' own fixtures (each module's notes say how they are installed and started);
+skipped with them, failing instead under the EB_REQUIRE_* that .ci/run sets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from srcnet_eb.services.broker_agent import plugin as ebroker
+from srcnet_eb.services.docker_agent import plugin as docker_plugin
+from srcnet_eb.services.jupyterhub_agent import plugin as jupyterhub_plugin
+from srcnet_eb.services.slurm_agent import plugin as slurm_plugin
+from srcnet_eb.shared.agent import AgentRuntime
+from srcnet_eb.shared.model import kinds
+from srcnet_eb.standins.skaha.config import load_config
+
+from .broker import ALICE, Broker
+from .conftest import SITES
+from .jupyterhub_hub import jupyterhub  # noqa: F401  (fixture)
+from .quick_site import AGENT, FAST
+from .remote_broker import running_remote
+from .test_broker_platform import settings as federated_settings
+from .test_jupyterhub_platform import settings as hub_settings
+from .test_notebook_batch import (  # noqa: F401  (fixtures)
+    GOOD,
+    docker_settings,
+    notebook_engine,
+    notebook_venv,
+    notebooks,
+    slurm_settings,
+    write,
+)
+
+pytestmark = pytest.mark.timeout(1800)  # a cold machine builds the notebook image first (see test_notebook_batch)
+JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+SITE_PLATFORMS = {"canfar-site": "canfar", "slurm-site": "slurm", "hub-site": "jupyterhub",
+                  "docker-site": "docker", "federated": "ebroker"}
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+DURATION = "PT25S"  # an interactive session ends when its offered time does
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    with running_remote(tmp_path_factory.mktemp("remote"), total_cores=64, total_memory_gb=256) as r:
+        yield r
+
+
+def notebook_request(location: str) -> dict:
+    return {"meta": {"name": "mixed"},
+            "executable": {"kind": kinds.JUPYTER_NOTEBOOK, "location": location},
+            "compute": {"kind": kinds.SIMPLE_COMPUTE, "cores": {"min": 1, "max": 1}, "memory": {"min": 1, "max": 1}},
+            "schedule": {"requested": {"duration": DURATION}}}
+
+
+async def start(broker: Broker, plugin, settings) -> None:
+    agent = AgentRuntime.from_plugin(plugin, settings)
+    await agent.start()
+    broker.stack.push_async_callback(agent.stop)
+
+
+@pytest.fixture
+async def mixed(nats_url, sqlite_store, tmp_path, slurm, notebook_engine, notebook_venv, notebooks, jupyterhub,
+                remote):
+    from .slurm_cluster import cancel_all
+
+    cancel_all(slurm)
+    folder = notebooks[0]
+    b = Broker(nats_url, sqlite_store, collect_timeout=12.0)
+    try:
+        await b.start_planner()
+        b.planner.tracker.sweep_interval = 0.2
+        await b.start_gateway()
+        await b.add_site("canfar-site", load_config(SITES / "site-a.yaml").model_copy(update=FAST), **AGENT)
+        common = {"nats_url": nats_url, "heartbeat_interval": 0.5, "grace": 30.0}
+        await start(b, slurm_plugin, slurm_settings(slurm, notebook_venv, tmp_path / "slurm", notebooks, **common))
+        await start(b, docker_plugin, docker_settings(notebook_engine, tmp_path / "docker", notebooks, **common))
+        await start(b, jupyterhub_plugin, hub_settings(jupyterhub, notebook_root=str(folder), **common))
+        await start(b, ebroker, federated_settings(remote.url, remote_token=ALICE, **common))
+        await b.wait_for_agents(len(SITE_PLATFORMS), timeout=20)
+        yield b, str(folder / "good.ipynb")
+    finally:
+        await b.close()
+        cancel_all(slurm)
+
+
+async def offerset(b: Broker, doc: dict) -> dict:
+    posted = await b.http.post("/requests", content=json.dumps(doc), headers=JSON)
+    assert posted.status_code == 303, posted.text
+    got = await b.http.get(posted.headers["location"], headers={"Accept": "application/json", "Prefer": "wait=20"})
+    body = got.json()
+    assert body["status"] == "COMPLETE", body
+    return body
+
+
+async def accept_and_follow(b: Broker, offer: dict, patience: float = 150) -> dict:
+    update = {"kind": kinds.ENUM_VALUE_UPDATE, "path": "phase", "value": "ACCEPTED"}
+    accepted = await b.http.post(offer["meta"]["url"], content=json.dumps(update), headers=JSON)
+    assert accepted.status_code == 200, accepted.text
+    deadline = time.monotonic() + patience
+    while True:
+        found = (await b.http.get(offer["meta"]["url"], headers={"Accept": "application/json"})).json()
+        if found["phase"] in FINAL or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.3)
+
+
+async def test_one_notebook_request_is_answered_by_every_kind_of_site_and_runs_on_each(mixed):
+    b, location = mixed
+    body = await offerset(b, notebook_request(location))
+    answered = {o["site"]["name"]: o["site"]["platform"] for o in body["offers"]}
+    assert answered == SITE_PLATFORMS, (answered, [m["message"] for m in body["meta"].get("messages", [])])
+    assert body["result"] == "YES"
+
+    # One session per site: each from an OfferSet of its own (accepting an offer rejects its siblings).
+    chosen = {site: next(o for o in body["offers"] if o["site"]["name"] == site) for site in ("canfar-site",)}
+    for site in SITE_PLATFORMS.keys() - chosen.keys():
+        again = await offerset(b, notebook_request(location))
+        chosen[site] = next(o for o in again["offers"] if o["site"]["name"] == site)
+    ended = dict(zip(chosen, await asyncio.gather(*(accept_and_follow(b, o) for o in chosen.values())), strict=True))
+    for site, session in ended.items():
+        phases = [step["phase"] for step in session["history"]]
+        assert session["phase"] == "COMPLETED", (site, session["phase"], session["meta"].get("messages"))
+        assert "RUNNING" in phases, (site, phases)
