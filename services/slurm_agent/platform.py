@@ -13,6 +13,7 @@ import shlex
 import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
@@ -146,9 +147,25 @@ class SlurmPlatform:
         env = getattr(session.executable, "environment", {}) or {}
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         duration = m.parse_duration(session.schedule.available.duration) + timedelta(seconds=self.settings.release_seconds)
+        folder = None
+        if self.settings.work_root:  # a folder of its own: its working folder, its output, its results
+            folder = Path(self.settings.work_root, name)
+            folder.mkdir(parents=True, exist_ok=True)
         return await self.cli.submit(name=name, script=f"#!/bin/sh\n{exports}{self.command(session)}\n", cores=cores,
                                      memory_mb=memory * 1024, gpus=compute.gpus().min or 0, time_limit=duration,
-                                     begin=None, partition=self.settings.partition, output=None)
+                                     begin=None, partition=self.settings.partition,
+                                     output=str(folder / "slurm-%j.out") if folder else None,
+                                     workdir=str(folder) if folder else None)
+
+    async def outputs(self, platform_id: str) -> str | None:
+        """The job's working folder, when it is one of ours (under work_root): the session's results."""
+        if not self.settings.work_root:
+            return None
+        folder = await self.cli.work_dir(platform_id)
+        root = Path(self.settings.work_root).resolve()
+        if folder is None or not Path(folder).resolve().is_relative_to(root):
+            return None
+        return folder
 
     async def status(self, platform_id: str) -> RunStatus:
         state = await self.cli.queue_state(platform_id)

@@ -23,3 +23,6 @@ class SlurmSettings(PlatformSettings):
     prepare_seconds: float = Field(30.0, description="job start-up (image pull) before AVAILABLE")
     release_seconds: float = 30.0
     default_memory_gb: int = Field(1, description="memory when the request gives none (--mem is always set)")
+    work_root: str | None = Field(None, description="folder (shared with the nodes) under which each job runs in a "
+                                                    "folder of its own, its results (delivered to a storage "
+                                                    "destination); empty: jobs run in the agent's folder, keep none")

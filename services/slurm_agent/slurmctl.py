@@ -224,6 +224,25 @@ class SlurmCLI(SlurmTools):
             raise self._error("sacct", result)
         return sacct_row(job, result.out)
 
+    async def work_dir(self, job_id: str) -> str | None:
+        """The job's working folder: ``scontrol show job``'s WorkDir while the controller remembers the job,
+        then sacct's; None when neither knows it."""
+        job = self._job_id(job_id)
+        result = await self._run("scontrol", ["show", "job", "-o", job])
+        if result.rc == 0:
+            for line in result.out.splitlines():
+                fields = key_values(line)
+                if fields.get("JobId") == job.split("_")[0].split("+")[0] and fields.get("WorkDir"):
+                    return fields["WorkDir"]
+        elif UNKNOWN_JOB not in result.err.lower():
+            raise self._error("scontrol", result)
+        result = await self._run("sacct", ["-P", "-n", "-X", "-o", "JobID,WorkDir", "-j", job])
+        for line in result.out.splitlines() if result.rc == 0 else ():
+            found, _, folder = line.strip().partition("|")
+            if found == job and folder:
+                return folder
+        return None
+
     async def cancel(self, job_id: str) -> None:
         """Cancel a job (``scancel``); nothing happens for a finished or unknown job."""
         job = self._job_id(job_id)
