@@ -193,6 +193,29 @@ async def test_docker_says_no_to_a_notebook_it_cannot_reach_or_an_image_it_lacks
     assert "executable.image" in why and "nowhere/jupyter:1" in why, why
 
 
+async def test_docker_runs_a_notebook_the_site_holds_under_its_data_paths_into_the_requests_storage(
+        notebook_engine, tmp_path, notebooks):
+    """A location EB_DATA_PATHS maps is read from the host (no download); a READWRITE storage mount is where the
+    notebook runs and its results stay; a mapped location leaving its folder is a NO."""
+    s = docker_settings(notebook_engine, tmp_path, notebooks, notebook_root=[],
+                        data_paths={"https://data.example.org/nb/": f"{notebooks[0]}/"})
+    platform = docker_plugin.create(s)
+    booking = Booking.in_memory(platform, s)
+    doc = request("https://data.example.org/nb/good.ipynb",
+                  storage=[{"kind": kinds.SIMPLE_STORAGE, "meta": {"name": "out"}, "size": {"min": 1}}])
+    doc["compute"]["volumes"] = [{"kind": kinds.SIMPLE_VOLUME, "path": "/out", "resource": "out",
+                                  "mode": "READWRITE"}]
+    try:
+        found, folder = await run(platform, booking, doc)
+        assert found.state is RunState.SUCCEEDED, found
+        assert folder.name == "out"
+        assert_executed(folder)
+        why = await refusal(booking, request("https://data.example.org/nb/../../etc/passwd"))
+        assert "executable.location" in why and "leaves the folder" in why, why
+    finally:
+        await platform.stop()
+
+
 # --- Slurm -----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def notebook_venv():
