@@ -10,16 +10,19 @@ it there: its cells' files land beside it, and the executed notebook (with its o
 from __future__ import annotations
 
 import asyncio
+import json
 import posixpath
 import re
 import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
 from srcnet_eb.shared import model as m
 
@@ -36,11 +39,19 @@ class NotebookBatchSettings(BaseModel):
     notebook_command: str = Field(DEFAULT_COMMAND, description="how a notebook runs headless; {notebook} (its "
                                   "path), {outputs} (the results folder) and {executed} (the executed notebook's "
                                   "file name) are filled in, each shell-quoted")
-    notebook_root: list[str] = Field(default_factory=list, description="folders whose notebooks (absolute paths, "
-                                     "or file:// URLs) the site runs; empty: none from the site's filesystem")
+    notebook_root: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="folders whose notebooks (absolute paths, or file:// URLs) the site runs, "
+        "colon-separated like PATH (or a JSON list); empty: none from the site's filesystem")
     notebook_max_mb: float = Field(16.0, gt=0, description="largest notebook fetched (MB)")
     notebook_fetch_timeout: float = Field(20.0, gt=0, description="seconds to download a notebook at launch "
                                           "(http(s) locations; the offer checks it answers within a tenth of that)")
+
+    @field_validator("notebook_root", mode="before")
+    @classmethod
+    def _folders(cls, value: object) -> object:
+        if isinstance(value, str):  # EB_NOTEBOOK_ROOT=/srv/notebooks:/project/shared (or a JSON list)
+            value = json.loads(value) if value.lstrip().startswith("[") else value.split(":")
+        return [f.strip() for f in value if f.strip()] if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)
