@@ -147,31 +147,6 @@ class SlurmPlatform:
                            "names no image: a command needs an entrypoint here", site=self.site, template=template)
         return None
 
-    async def launch(self, session: m.ExecutionSession) -> str:
-        name = job_name(session.meta.uuid)
-        existing = await self.cli.find_by_name(name)
-        if existing:
-            return existing[0]
-        compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else m.SimpleComputeResource()
-        cores = compute.cores.min if compute.cores and compute.cores.min else 1
-        memory = compute.memory.min if compute.memory and compute.memory.min else self.settings.default_memory_gb
-        env = getattr(session.executable, "environment", {}) or {}
-        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-        duration = m.parse_duration(session.schedule.available.duration) + timedelta(seconds=self.settings.release_seconds)
-        folder = None
-        if self.settings.work_root:  # a folder of its own: its working folder, its output, its results
-            folder = Path(self.settings.work_root, name)
-            folder.mkdir(parents=True, exist_ok=True)
-        if isinstance(session.executable, m.JupyterNotebook):
-            run = await self._notebook_command(session.executable, folder)
-        else:
-            run = self.command(session)
-        return await self.cli.submit(name=name, script=f"#!/bin/sh\n{exports}{run}\n", cores=cores,
-                                     memory_mb=memory * 1024, gpus=compute.gpus().min or 0, time_limit=duration,
-                                     begin=None, partition=self.settings.partition,
-                                     output=str(folder / "slurm-%j.out") if folder else None,
-                                     workdir=str(folder) if folder else None)
-
     async def _notebook_command(self, notebook: m.JupyterNotebook, folder: Path | None) -> str:
         """The notebook fetched into the job's folder, and the command that runs it there."""
         if folder is None:
@@ -196,6 +171,31 @@ class SlurmPlatform:
         except OSError:
             return ""
         return f": {found}" if found else ""
+
+    async def launch(self, session: m.ExecutionSession) -> str:
+        name = job_name(session.meta.uuid)
+        existing = await self.cli.find_by_name(name)
+        if existing:
+            return existing[0]
+        compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else m.SimpleComputeResource()
+        cores = compute.cores.min if compute.cores and compute.cores.min else 1
+        memory = compute.memory.min if compute.memory and compute.memory.min else self.settings.default_memory_gb
+        env = getattr(session.executable, "environment", {}) or {}
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+        duration = m.parse_duration(session.schedule.available.duration) + timedelta(seconds=self.settings.release_seconds)
+        folder = None
+        if self.settings.work_root:  # a folder of its own: its working folder, its output, its results
+            folder = Path(self.settings.work_root, name)
+            folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(session.executable, m.JupyterNotebook):
+            run = await self._notebook_command(session.executable, folder)
+        else:
+            run = self.command(session)
+        return await self.cli.submit(name=name, script=f"#!/bin/sh\n{exports}{run}\n", cores=cores,
+                                     memory_mb=memory * 1024, gpus=compute.gpus().min or 0, time_limit=duration,
+                                     begin=None, partition=self.settings.partition,
+                                     output=str(folder / "slurm-%j.out") if folder else None,
+                                     workdir=str(folder) if folder else None)
 
     async def outputs(self, platform_id: str) -> str | None:
         """The job's working folder, when it is one of ours (under work_root): the session's results."""
