@@ -158,7 +158,7 @@ class SlurmPlatform:
         return batch.command(self.settings.notebook_command, str(path), str(folder), source.executed)
 
     async def _why_failed(self, platform_id: str) -> str:
-        """A notebook's failing cell and its error, from the job's output in its folder; else nothing."""
+        """A notebook's failing cell and its error, else the last line, of the job's output in its folder."""
         folder = await self.outputs(platform_id)
         if folder is None:
             return ""
@@ -167,10 +167,12 @@ class SlurmPlatform:
             with open(Path(folder, f"slurm-{job}.out"), "rb") as out:
                 out.seek(0, 2)
                 out.seek(max(0, out.tell() - 20000))
-                found = batch.cell_error(out.read().decode(errors="replace"))
+                text = out.read().decode(errors="replace")
         except OSError:
             return ""
-        return f": {found}" if found else ""
+        last = text.strip().splitlines()[-1:]
+        found = batch.cell_error(text) or (f"last output: {last[0][-300:]}" if last else None)
+        return f"; {found}" if found else ""
 
     async def launch(self, session: m.ExecutionSession) -> str:
         name = job_name(session.meta.uuid)

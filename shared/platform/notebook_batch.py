@@ -181,9 +181,9 @@ def command(template: str, notebook: str, outputs: str, executed: str) -> str:
 def description(site: str, where: str, source: Source | None = None) -> str:
     """The offer's words: run headless, not opened; what the result is."""
     executed = source.executed if source else "<name>.executed.ipynb"
-    return (f"Notebook run headless (batch, not interactive) at {site}: executed top to bottom with "
-            f"jupyter nbconvert in {where}; the result is the executed notebook {executed} with its outputs, "
-            f"and the files its cells write, in the session's results folder")
+    return (f"Notebook run headless (batch, not interactive) at {site}: executed top to bottom, unattended, in "
+            f"{where}; the result is the executed notebook {executed} with its outputs, and the files its cells "
+            f"write, in the session's results folder")
 
 
 def cell_error(log: str) -> str | None:
