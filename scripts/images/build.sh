@@ -4,6 +4,11 @@
 #   postgres  PostgreSQL 15 from Debian on that base (scripts/images/postgres/)
 #   broker    the Dockerfile's `broker` target with BASE=<base>, installed from a local wheelhouse
 #   slurm     the Dockerfile's `slurm` target (adds the Slurm client tools)
+#   notebook  runs notebooks headless (nbconvert, nbclient, ipykernel; scripts/images/notebook/), for a
+#             Docker site's jupyter-notebook sessions (EB_NOTEBOOK_IMAGE)
+#
+# usage: build.sh [IMAGE...]   IMAGE is broker, slurm, postgres or notebook (default: all of them); the
+#                              base is always built first
 # The last lines of stdout say which images were built, as compose.yaml's variables:
 #   EB_BASE_IMAGE=… EB_IMAGE=… EB_SLURM_IMAGE=… EB_POSTGRES_IMAGE=…
 #
@@ -15,6 +20,7 @@
 # environment (defaults in brackets):
 #   EB_BASE_IMAGE      [srcnet/debian-python:bookworm]   EB_POSTGRES_IMAGE [srcnet/postgres:15]
 #   EB_IMAGE           [srcnet/execution-broker:0.2]     EB_SLURM_IMAGE    [srcnet/execution-broker-slurm:0.2]
+#   EB_NOTEBOOK_IMAGE  [srcnet/notebook:bookworm]
 #   EB_IMAGES_CACHE    [/var/cache/srcnet-eb-images]     the wheelhouses and the lock
 #   EB_DEBIAN_MIRROR   [the one apt uses here]           EB_DEBIAN_SUITE   [bookworm]
 #   DOCKER             [/usr/bin/docker if present, else docker]
@@ -28,6 +34,8 @@ BASE_IMAGE=${EB_BASE_IMAGE:-srcnet/debian-python:bookworm}
 POSTGRES_IMAGE=${EB_POSTGRES_IMAGE:-srcnet/postgres:15}
 BROKER_IMAGE=${EB_IMAGE:-srcnet/execution-broker:0.2}
 SLURM_IMAGE=${EB_SLURM_IMAGE:-srcnet/execution-broker-slurm:0.2}
+NOTEBOOK_IMAGE=${EB_NOTEBOOK_IMAGE:-srcnet/notebook:bookworm}
+NOTEBOOK_REQUIREMENTS=$REPO/scripts/notebook/requirements.txt
 CACHE=${EB_IMAGES_CACHE:-/var/cache/srcnet-eb-images}
 SUITE=${EB_DEBIAN_SUITE:-bookworm}
 PYTHON=${PYTHON:-python3}
@@ -112,6 +120,29 @@ wheelhouse() {
     ls -1dt "$CACHE"/wheels/*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
 }
 
+# The notebook image's wheels (scripts/notebook/requirements.txt) for the base's own Python (Debian's
+# 3.11.2: a newer release's requirement, e.g. soupsieve's >=3.11.5, must not slip in), binary wheels only,
+# kept per hash of that file and that version; the folder is also the image's build context.
+notebook_wheels() {
+    local version key dir
+    version=$("$DOCKER" run --rm --network none "$BASE_IMAGE" python3 -c 'import platform; print(platform.python_version())') \
+        || die "cannot run python3 in $BASE_IMAGE"
+    key=$( (cat "$NOTEBOOK_REQUIREMENTS"; echo "$version") | sha256sum | cut -c1-16)
+    dir=$CACHE/notebook-wheels/$key
+    if [[ ! -f $dir/.complete ]]; then
+        log "notebook wheelhouse $key: pip download for Python $version"
+        rm -rf "$dir" && mkdir -p "$dir"
+        if ! "$PYTHON" -m pip download --quiet --disable-pip-version-check --dest "$dir" --python-version "$version" \
+            --only-binary=:all: -r "$NOTEBOOK_REQUIREMENTS" >"$CACHE/notebook-wheels.log" 2>&1; then
+            tail -n 20 "$CACHE/notebook-wheels.log" >&2
+            die "pip download failed (see $CACHE/notebook-wheels.log)"
+        fi
+        touch "$dir/.complete"
+    fi
+    ls -1dt "$CACHE"/notebook-wheels/*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf
+    echo "$dir"
+}
+
 build() {  # TAG BUILD-ARGS...
     local tag=$1
     shift
@@ -122,16 +153,36 @@ build() {  # TAG BUILD-ARGS...
     fi
 }
 
-build_base
-wheelhouse
-build "$BROKER_IMAGE" --target broker "$REPO"
-build "$SLURM_IMAGE" --target slurm "$REPO"
-build "$POSTGRES_IMAGE" "$HERE/postgres"
-log "done"
-for tag in "$BASE_IMAGE" "$BROKER_IMAGE" "$SLURM_IMAGE" "$POSTGRES_IMAGE"; do
-    log "$tag: $(( $("$DOCKER" image inspect --format '{{.Size}}' "$tag") / 1000000 )) MB"
+WANT=("$@")
+[[ ${#WANT[@]} -gt 0 ]] || WANT=(broker slurm postgres notebook)
+wants() { [[ " ${WANT[*]} " == *" $1 "* ]]; }
+for name in "${WANT[@]}"; do
+    [[ $name =~ ^(broker|slurm|postgres|notebook)$ ]] || die "unknown image $name (broker, slurm, postgres, notebook)"
 done
-echo "EB_BASE_IMAGE=$BASE_IMAGE"
-echo "EB_IMAGE=$BROKER_IMAGE"
-echo "EB_SLURM_IMAGE=$SLURM_IMAGE"
-echo "EB_POSTGRES_IMAGE=$POSTGRES_IMAGE"
+
+build_base
+BUILT=("EB_BASE_IMAGE=$BASE_IMAGE")
+if wants broker || wants slurm; then
+    wheelhouse
+fi
+if wants broker; then
+    build "$BROKER_IMAGE" --target broker "$REPO"
+    BUILT+=("EB_IMAGE=$BROKER_IMAGE")
+fi
+if wants slurm; then
+    build "$SLURM_IMAGE" --target slurm "$REPO"
+    BUILT+=("EB_SLURM_IMAGE=$SLURM_IMAGE")
+fi
+if wants postgres; then
+    build "$POSTGRES_IMAGE" "$HERE/postgres"
+    BUILT+=("EB_POSTGRES_IMAGE=$POSTGRES_IMAGE")
+fi
+if wants notebook; then
+    build "$NOTEBOOK_IMAGE" --network none --file "$HERE/notebook/Dockerfile" "$(notebook_wheels)"  # needs no network
+    BUILT+=("EB_NOTEBOOK_IMAGE=$NOTEBOOK_IMAGE")
+fi
+log "done"
+for line in "${BUILT[@]}"; do
+    log "${line#*=}: $(( $("$DOCKER" image inspect --format '{{.Size}}' "${line#*=}") / 1000000 )) MB"
+done
+printf '%s\n' "${BUILT[@]}"

@@ -56,11 +56,15 @@ def _folder(resource: str) -> str:
 class Binds:
     mounts: list[dict]  # the Engine API's HostConfig.Mounts
     outputs: Path | None  # the host folder of the first READWRITE storage mount
+    outputs_at: str | None = None  # where the container sees it
 
 
-def session_binds(session: m.ExecutionSession, work: Path, data_paths: dict[str, str]) -> Binds:
+def session_binds(session: m.ExecutionSession, work: Path, data_paths: dict[str, str],
+                  results_at: str | None = None) -> Binds:
     """The bind mounts of an accepted session, its storage folders made (mode 0777: any user in the image
-    may write its results); `work` is the session's own folder under the work root."""
+    may write its results); `work` is the session's own folder under the work root. `results_at`: a session
+    that must leave results (a notebook run headless) and mounts no READWRITE storage gets a results folder
+    of its own mounted there."""
     compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else None
     names: dict[str, tuple[str, object]] = {}
     for source, items in (("storage", session.storage), ("data", session.data)):
@@ -71,6 +75,7 @@ def session_binds(session: m.ExecutionSession, work: Path, data_paths: dict[str,
                     names.setdefault(key, (source, item))
     mounts: list[dict] = []
     outputs: Path | None = None
+    outputs_at: str | None = None
     for volume in compute.volumes if compute else []:
         if not isinstance(volume, m.SimpleVolumeMount) or not volume.resource or volume.resource not in names:
             continue  # (the runtime refused these before any offer was made)
@@ -80,7 +85,7 @@ def session_binds(session: m.ExecutionSession, work: Path, data_paths: dict[str,
             host.mkdir(parents=True, exist_ok=True)
             host.chmod(0o777)
             if volume.mode != READONLY and outputs is None:
-                outputs = host
+                outputs, outputs_at = host, volume.path
         else:
             found = data_host_path(item, data_paths)
             if found is None:
@@ -88,10 +93,15 @@ def session_binds(session: m.ExecutionSession, work: Path, data_paths: dict[str,
             host = Path(found)
         mounts.append({"Type": "bind", "Source": str(host), "Target": volume.path,
                        "ReadOnly": (volume.mode or READWRITE) == READONLY})
+    if outputs is None and results_at is not None:
+        outputs, outputs_at = work / "results", results_at
+        outputs.mkdir(parents=True, exist_ok=True)
+        outputs.chmod(0o777)
+        mounts.append({"Type": "bind", "Source": str(outputs), "Target": results_at, "ReadOnly": False})
     if outputs is not None:
         work.mkdir(parents=True, exist_ok=True)
         (work / MARKER).write_text(json.dumps({"outputs": str(outputs)}))
-    return Binds(mounts, outputs)
+    return Binds(mounts, outputs, outputs_at)
 
 
 def last_change(work: Path) -> float:

@@ -21,12 +21,14 @@ from pathlib import Path
 from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import Demand
 from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.platform import notebook_batch as batch
 from srcnet_eb.shared.platform.mounts import Mount
 from srcnet_eb.shared.platform.port import Proposal, RunState, RunStatus
 
+from . import notebook
 from .binds import last_change, outputs_of, session_binds, unmapped
 from .engine import Conflict, Engine, EngineError, NotFound
-from .images import ImagePolicy
+from .images import Choice, ImagePolicy
 from .settings import DockerSettings
 from .spec import LABEL, container_name, create_body
 
@@ -76,7 +78,7 @@ class DockerPlatform:
             reachable, detail = True, None
         except Exception as exc:  # noqa: BLE001 - a heartbeat reports, never raises
             images, reachable, detail = 0, False, f"the Docker engine does not answer: {exc}"
-        return Capabilities(executables=[m.kinds.DOCKER_CONTAINER], images=images, max_cores=s.total_cores,
+        return Capabilities(executables=[m.kinds.DOCKER_CONTAINER, m.kinds.JUPYTER_NOTEBOOK], images=images, max_cores=s.total_cores,
                             max_memory_gb=s.total_memory_gb, max_gpus=s.total_gpus, reachable=reachable,
                             detail=detail)
 
@@ -87,8 +89,11 @@ class DockerPlatform:
 
     async def propose(self, request: m.ExecutionRequest) -> Proposal | list[m.Message]:
         executable, site = request.executable, self.site
+        if isinstance(executable, m.JupyterNotebook):
+            return await self._propose_notebook(request, executable)
         if not isinstance(executable, m.DockerContainer):
-            return [m.error("{site}: executable.kind: Docker runs docker-container executables, not {kind}",
+            return [m.error("{site}: executable.kind: Docker runs docker-container and jupyter-notebook (headless) "
+                            "executables, not {kind}",
                             site=site, kind=m.kinds.short(getattr(executable, "kind", None) or "none"))]
         if executable.privileged:
             return [m.error("{site}: executable.privileged: this Docker site runs no privileged containers", site=site)]
@@ -108,6 +113,20 @@ class DockerPlatform:
         how = "pulled at launch" if choice.pull else "on the host"
         return Proposal(demand, f"Docker container of {choice.reference} ({how}) at {site}")
 
+    async def _propose_notebook(self, request: m.ExecutionRequest,
+                                notebook_: m.JupyterNotebook) -> Proposal | list[m.Message]:
+        demand = self._demand(request.simple_compute)
+        if demand.gpus and not self.settings.total_gpus:
+            return [m.error("{site}: compute.accelerators: {gpus} GPUs asked for; this Docker host has none",
+                            site=self.site, gpus=demand.gpus)]
+        choice = notebook.image_for(notebook_, self.policy, await self.engine.images(), self.settings)
+        if isinstance(choice, m.Message):
+            return [choice]
+        source = await batch.source_of(notebook_, self.settings, self.site, self.settings.data_paths)
+        if isinstance(source, m.Message):
+            return [source]
+        return Proposal(demand, batch.description(self.site, f"a Docker container of {choice.reference}", source))
+
     def check_mounts(self, mounts: list[Mount]) -> list[m.Message]:
         return unmapped(mounts, self.settings.data_paths, self.site)
 
@@ -122,18 +141,31 @@ class DockerPlatform:
                 await self.engine.start(name)
             return name
         executable = session.executable
-        if not isinstance(executable, m.DockerContainer):
-            raise ValueError(f"session {session.meta.uuid} runs no docker-container")
-        choice = self.policy.choose(executable, await self.engine.images())
-        if choice is None:  # withdrawn since the offer: the runtime retries, then fails the session
-            raise EngineError(404, f"image {executable.location} is no longer on this Docker host")
+        if isinstance(executable, m.JupyterNotebook):
+            choice = notebook.image_for(executable, self.policy, await self.engine.images(), self.settings)
+            location = executable.image.locations[0] if executable.image else self.settings.notebook_image
+        elif isinstance(executable, m.DockerContainer):
+            choice, location = self.policy.choose(executable, await self.engine.images()), executable.location
+        else:
+            raise ValueError(f"session {session.meta.uuid} runs no docker-container or jupyter-notebook")
+        if not isinstance(choice, Choice):  # withdrawn since the offer: retried, then the session fails
+            raise EngineError(404, f"image {location} is no longer on this Docker host")
         if choice.pull:
             await self.engine.pull(choice.reference)
         compute = session.compute if isinstance(session.compute, m.SimpleComputeResource) else m.SimpleComputeResource()
-        binds = session_binds(session, self._folder(name), self.settings.data_paths)
+        headless = isinstance(executable, m.JupyterNotebook)
+        binds = session_binds(session, self._folder(name), self.settings.data_paths,
+                              results_at=notebook.RESULTS_AT if headless else None)
+        argv = None
+        if headless and binds.outputs is not None and binds.outputs_at is not None:
+            source = await batch.source_of(executable, self.settings, self.site, self.settings.data_paths)
+            if isinstance(source, m.Message):
+                raise batch.FetchError(source.message)
+            await batch.fetch(source, binds.outputs, self.settings)
+            argv = notebook.argv(self.settings, source, binds.outputs_at)
         body = create_body(session, choice.reference, self._demand(compute), site=self.site,
                            network_mode=self.settings.network_mode, mounts=binds.mounts,
-                           gpu_driver=self.settings.gpu_driver, owner=owner)
+                           gpu_driver=self.settings.gpu_driver, owner=owner, argv=argv)
         try:
             await self.engine.create(name, body)
         except Conflict:
@@ -156,7 +188,8 @@ class DockerPlatform:
         if state.exit_code == 0 and state.status == "exited":
             return RunStatus(RunState.SUCCEEDED, detail="exit code 0")
         why = "killed for lack of memory, " if state.oom_killed else ""
-        tail = (await self.logs(platform_id, 5)).strip()[-500:]
+        output = await self.logs(platform_id, 60)  # a notebook's failing cell: its traceback's last lines
+        tail = batch.cell_error(output) or "\n".join(output.strip().splitlines()[-5:])[-500:]
         detail = f"container {platform_id} {state.status}, {why}exit code {state.exit_code}"
         detail += f" ({state.error})" if state.error else ""
         return RunStatus(RunState.FAILED, detail=detail + (f"; last output: {tail}" if tail else ""))

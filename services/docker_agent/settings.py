@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from srcnet_eb.shared.platform.notebook_batch import NotebookBatchSettings
 from srcnet_eb.shared.settings import PlatformSettings
 
 
@@ -23,7 +24,7 @@ def _host_memory_gb() -> int:
         return 1
 
 
-class DockerSettings(PlatformSettings):
+class DockerSettings(PlatformSettings, NotebookBatchSettings):
     docker_host: str = Field("unix:///var/run/docker.sock",
                              description="the engine's API: unix:///path/to/docker.sock or tcp://host:port")
     docker_timeout: float = Field(30.0, gt=0, description="seconds for one Engine API call (an image pull: 10x)")
@@ -51,5 +52,8 @@ class DockerSettings(PlatformSettings):
     outputs_retention: float | None = Field(86400.0, ge=0, description="seconds a session's storage folder "
                                             "is kept after its container is gone (its results delivered by then); "
                                             "empty: kept")
+    notebook_image: str = Field("srcnet/notebook:bookworm", description="the image jupyter-notebook sessions run "
+                                "headless in (EB_NOTEBOOK_COMMAND), unless the request names one the site runs; "
+                                "scripts/images/build.sh builds it")
     prepare_seconds: float = Field(10.0, description="start-up (container creation) before AVAILABLE")
     release_seconds: float = 10.0

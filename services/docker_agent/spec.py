@@ -19,12 +19,14 @@ def container_name(session: uuid.UUID) -> str:
 
 
 def create_body(session: m.ExecutionSession, image: str, demand: Demand, *, site: str, network_mode: str,
-                mounts: list[dict], gpu_driver: str = "", owner: str | None = None) -> dict[str, Any]:
+                mounts: list[dict], gpu_driver: str = "", owner: str | None = None,
+                argv: list[str] | None = None) -> dict[str, Any]:
+    """`argv`: the site's own command (a notebook run headless) instead of the executable's."""
     executable = session.executable
-    assert isinstance(executable, m.DockerContainer)
+    assert argv is not None or isinstance(executable, m.DockerContainer)
     body: dict[str, Any] = {
         "Image": image,
-        "Env": [f"{k}={v}" for k, v in executable.environment.items()],
+        "Env": [f"{k}={v}" for k, v in (getattr(executable, "environment", None) or {}).items()],
         "Labels": {f"{LABEL}.session": str(session.meta.uuid), f"{LABEL}.site": site},
         "HostConfig": {
             "NanoCpus": demand.cores * 10**9,  # docker run --cpus
@@ -36,12 +38,15 @@ def create_body(session: m.ExecutionSession, image: str, demand: Demand, *, site
         },
     }
     # As in `docker run`: `entrypoint` replaces the image's, `command` is its arguments (each a word).
-    if executable.entrypoint:
-        body["Entrypoint"] = shlex.split(executable.entrypoint)
-    if executable.command is not None:
-        body["Cmd"] = list(executable.command)
-    elif executable.entrypoint:
-        body["Cmd"] = []  # not the image's CMD after a new entrypoint (docker run does the same)
+    if argv is not None:
+        body["Entrypoint"], body["Cmd"] = argv, []
+    else:
+        if executable.entrypoint:
+            body["Entrypoint"] = shlex.split(executable.entrypoint)
+        if executable.command is not None:
+            body["Cmd"] = list(executable.command)
+        elif executable.entrypoint:
+            body["Cmd"] = []  # not the image's CMD after a new entrypoint (docker run does the same)
     if owner:
         body["Labels"][f"{LABEL}.owner"] = owner
     if demand.gpus:

@@ -19,6 +19,7 @@ from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import CapacityLedger, Demand
 from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.contracts import Capabilities
+from srcnet_eb.shared.platform import notebook_batch as batch
 from srcnet_eb.shared.platform.port import NoStart, Proposal, RunState, RunStatus
 
 from .output import SlurmError, SlurmUnavailable
@@ -53,7 +54,9 @@ class SlurmPlatform:
     async def capabilities(self) -> Capabilities:
         reachable = await self.cli.ping()
         s = self.settings
-        return Capabilities(executables=[m.kinds.DOCKER_CONTAINER, m.kinds.SINGULARITY_CONTAINER],
+        kinds = [m.kinds.DOCKER_CONTAINER, m.kinds.SINGULARITY_CONTAINER]
+        kinds += [m.kinds.JUPYTER_NOTEBOOK] if s.work_root else []  # run headless, in a job folder
+        return Capabilities(executables=kinds,
                             max_cores=s.total_cores, max_memory_gb=s.total_memory_gb, max_gpus=s.total_gpus,
                             reachable=reachable, detail=None if reachable else "slurmctld does not answer")
 
@@ -64,9 +67,17 @@ class SlurmPlatform:
         return Demand(cores, memory, compute.gpus().min or 0)
 
     async def propose(self, request: m.ExecutionRequest) -> Proposal | list[m.Message]:
+        if isinstance(request.executable, m.JupyterNotebook):
+            if not self.settings.work_root:
+                return [m.error("{site}: executable.kind: this Slurm site runs notebooks only in job folders of "
+                                "their own (EB_WORK_ROOT), which it has not", site=self.site)]
+            source = await batch.source_of(request.executable, self.settings, self.site)
+            if isinstance(source, m.Message):
+                return [source]
+            return Proposal(self._demand(request), batch.description(self.site, "a Slurm job", source))
         if not isinstance(request.executable, (m.DockerContainer, m.SingularityContainer)):
-            return [m.error("{site}: Slurm runs containers, not {kind}", site=self.site,
-                            kind=m.kinds.short(request.executable.kind))]
+            return [m.error("{site}: executable.kind: Slurm runs containers and jupyter-notebooks (headless), "
+                            "not {kind}", site=self.site, kind=m.kinds.short(request.executable.kind))]
         cannot = self._cannot_run(request.executable)
         if cannot is not None:
             return [cannot]
@@ -142,6 +153,33 @@ class SlurmPlatform:
                            "names no image: a command needs an entrypoint here", site=self.site, template=template)
         return None
 
+    async def _notebook_command(self, notebook: m.JupyterNotebook, folder: Path | None) -> str:
+        """The notebook fetched into the job's folder, and the command that runs it there."""
+        if folder is None:
+            raise batch.FetchError("this Slurm site has no job folders (EB_WORK_ROOT) to run notebooks in")
+        source = await batch.source_of(notebook, self.settings, self.site)
+        if isinstance(source, m.Message):
+            raise batch.FetchError(source.message)
+        path = await batch.fetch(source, folder, self.settings)
+        return batch.command(self.settings.notebook_command, str(path), str(folder), source.executed)
+
+    async def _why_failed(self, platform_id: str) -> str:
+        """A notebook's failing cell and its error, else the last line, of the job's output in its folder."""
+        folder = await self.outputs(platform_id)
+        if folder is None:
+            return ""
+        job = platform_id.split("_")[0].split("+")[0]
+        try:
+            with open(Path(folder, f"slurm-{job}.out"), "rb") as out:
+                out.seek(0, 2)
+                out.seek(max(0, out.tell() - 20000))
+                text = out.read().decode(errors="replace")
+        except OSError:
+            return ""
+        last = text.strip().splitlines()[-1:]
+        found = batch.cell_error(text) or (f"last output: {last[0][-300:]}" if last else None)
+        return f"; {found}" if found else ""
+
     async def launch(self, session: m.ExecutionSession) -> str:
         name = job_name(session.meta.uuid)
         existing = await self.cli.find_by_name(name)
@@ -157,7 +195,11 @@ class SlurmPlatform:
         if self.settings.work_root:  # a folder of its own: its working folder, its output, its results
             folder = Path(self.settings.work_root, name)
             folder.mkdir(parents=True, exist_ok=True)
-        return await self.cli.submit(name=name, script=f"#!/bin/sh\n{exports}{self.command(session)}\n", cores=cores,
+        if isinstance(session.executable, m.JupyterNotebook):
+            run = await self._notebook_command(session.executable, folder)
+        else:
+            run = self.command(session)
+        return await self.cli.submit(name=name, script=f"#!/bin/sh\n{exports}{run}\n", cores=cores,
                                      memory_mb=memory * 1024, gpus=compute.gpus().min or 0, time_limit=duration,
                                      begin=None, partition=self.settings.partition,
                                      output=str(folder / "slurm-%j.out") if folder else None,
@@ -186,7 +228,8 @@ class SlurmPlatform:
         if final == "COMPLETED":
             return RunStatus(RunState.SUCCEEDED, detail=f"exit code {done.exit_code}")
         if final in _FAILED:
-            return RunStatus(RunState.FAILED, detail=f"Slurm job {platform_id} {final}, exit code {done.exit_code}")
+            why = await self._why_failed(platform_id)
+            return RunStatus(RunState.FAILED, detail=f"Slurm job {platform_id} {final}, exit code {done.exit_code}{why}")
         if final in _RUNNING:
             return RunStatus(RunState.RUNNING, detail=final)
         return RunStatus(RunState.PENDING, detail=final)

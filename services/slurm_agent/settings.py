@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from srcnet_eb.shared.platform.notebook_batch import NotebookBatchSettings
 from srcnet_eb.shared.settings import PlatformSettings
 
 
-class SlurmSettings(PlatformSettings):
+class SlurmSettings(PlatformSettings, NotebookBatchSettings):
+    """jupyter-notebook requests run headless as jobs (EB_NOTEBOOK_*, its Python on the nodes' PATH or named in
+    EB_NOTEBOOK_COMMAND), in job folders: only with EB_WORK_ROOT."""
+
     slurm_conf: str | None = Field(None, description="SLURM_CONF for the CLI tools; default: the system's")
     slurm_bin: str | None = Field(None, description="folder of sbatch/squeue/...; default: PATH")
     slurm_timeout: float = Field(10.0, description="seconds for one Slurm command (they hang while slurmctld is down)")
