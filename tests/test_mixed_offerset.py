@@ -25,6 +25,7 @@ from srcnet_eb.standins.skaha.config import load_config
 
 from .broker import ALICE, Broker
 from .conftest import SITES
+from .docker_engine import docker_engine  # noqa: F401  (fixture)
 from .jupyterhub_hub import jupyterhub  # noqa: F401  (fixture)
 from .quick_site import AGENT, FAST
 from .remote_broker import running_remote
@@ -120,13 +121,18 @@ async def test_one_notebook_request_is_answered_by_every_kind_of_site_and_runs_o
     assert answered == SITE_PLATFORMS, (answered, [m["message"] for m in body["meta"].get("messages", [])])
     assert body["result"] == "YES"
 
-    # One session per site: each from an OfferSet of its own (accepting an offer rejects its siblings).
-    chosen = {site: next(o for o in body["offers"] if o["site"]["name"] == site) for site in ("canfar-site",)}
-    for site in SITE_PLATFORMS.keys() - chosen.keys():
+    # One session per site, each accepted from an OfferSet of its own (accepting an offer rejects its siblings,
+    # and so lets go of their holds before the next site's offers are asked for); followed all at once.
+    following = [asyncio.create_task(accept_and_follow(b, next(o for o in body["offers"]
+                                                                 if o["site"]["name"] == "canfar-site")))]
+    sites = ["canfar-site"]
+    for site in sorted(SITE_PLATFORMS.keys() - {"canfar-site"}):
         again = await offerset(b, notebook_request(location))
-        chosen[site] = next(o for o in again["offers"] if o["site"]["name"] == site)
-    ended = dict(zip(chosen, await asyncio.gather(*(accept_and_follow(b, o) for o in chosen.values())), strict=True))
+        following.append(asyncio.create_task(accept_and_follow(b, next(o for o in again["offers"]
+                                                                        if o["site"]["name"] == site))))
+        sites.append(site)
+    ended = dict(zip(sites, await asyncio.gather(*following), strict=True))
     for site, session in ended.items():
         phases = [step["phase"] for step in session["history"]]
-        assert session["phase"] == "COMPLETED", (site, session["phase"], session["meta"].get("messages"))
+        assert session["phase"] == "COMPLETED", (site, session["phase"], phases, session["meta"].get("messages"))
         assert "RUNNING" in phases, (site, phases)
