@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from .processes import run_group
+from .required import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "scripts" / "docker" / "install.sh"
@@ -178,9 +179,7 @@ def docker_engine():
     try:
         engine = start_engine()
     except DockerUnavailable as exc:
-        if os.environ.get("EB_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"a private Docker engine is required (EB_REQUIRE_DOCKER=1) but: {exc}", pytrace=False)
-        pytest.skip(f"no private Docker engine: {exc}")
+        unavailable("EB_REQUIRE_DOCKER", "a private Docker engine", exc)
     try:
         yield engine
     finally:

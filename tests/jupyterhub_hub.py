@@ -30,10 +30,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from srcnet_eb.services.embedded.jupyterhub import venv, write_config
 
 from .processes import run_group
+from .required import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "scripts" / "jupyterhub" / "install.sh"
@@ -137,9 +137,7 @@ def jupyterhub() -> Iterator[RunningHub]:
     try:
         hub = start_hub()
     except JupyterHubUnavailable as exc:
-        if os.environ.get("EB_REQUIRE_JUPYTERHUB") == "1":
-            pytest.fail(f"a test JupyterHub is required (EB_REQUIRE_JUPYTERHUB=1) but: {exc}", pytrace=False)
-        pytest.skip(f"no test JupyterHub: {exc}")
+        unavailable("EB_REQUIRE_JUPYTERHUB", "a test JupyterHub", exc)
     try:
         yield hub
     finally:

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
 
 from .processes import run_group
+from .required import unavailable
 from .rucio_data import ACCOUNT, GB, MB, SCOPE, bootstrap, checksums  # noqa: F401  (the tests' names for them)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -259,9 +259,7 @@ def run_conveyor(
 
 
 def _unavailable(reason: str):
-    if os.environ.get("EB_REQUIRE_RUCIO") == "1":
-        pytest.fail(f"a Rucio server is required (EB_REQUIRE_RUCIO=1): {reason}", pytrace=False)
-    pytest.skip(f"no Rucio server: {reason}")
+    unavailable("EB_REQUIRE_RUCIO", "a Rucio server", reason)
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
+
+from .required import unavailable as required
 
 ACCESS_KEY = "eb-test-access"
 SECRET_KEY = "eb-test-secret-key"
@@ -215,9 +216,7 @@ def start_servers(base: Path, count: int = 1, timeout: float = START_TIMEOUT, at
 
 
 def unavailable(reason: str):
-    if os.environ.get("EB_REQUIRE_S3") == "1":
-        pytest.fail(f"a SeaweedFS S3 server is required (EB_REQUIRE_S3=1): {reason}", pytrace=False)
-    pytest.skip(f"no SeaweedFS S3 server: {reason}")
+    required("EB_REQUIRE_S3", "a SeaweedFS S3 server", reason)
 
 
 def _servers(base: Path, count: int) -> list[S3Server]:

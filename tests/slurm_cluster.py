@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
 
 from .processes import run_group
+from .required import unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 UP = REPO / "scripts" / "slurm" / "up.sh"
@@ -137,9 +137,7 @@ def slurm():
     try:
         cluster = start_cluster()
     except SlurmClusterUnavailable as exc:
-        if os.environ.get("EB_REQUIRE_SLURM") == "1":
-            pytest.fail(f"a test Slurm is required (EB_REQUIRE_SLURM=1) but: {exc}", pytrace=False)
-        pytest.skip(f"no test Slurm: {exc}")
+        unavailable("EB_REQUIRE_SLURM", "a test Slurm", exc)
     try:
         yield cluster
     finally:

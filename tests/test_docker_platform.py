@@ -11,7 +11,6 @@ import time
 import uuid
 
 import pytest
-
 from srcnet_eb.services.docker_agent import plugin as docker_plugin
 from srcnet_eb.services.docker_agent.spec import LABEL, create_body
 from srcnet_eb.shared.agent import AgentRuntime
@@ -22,6 +21,7 @@ from srcnet_eb.shared.platform.mounts import resolve
 from srcnet_eb.shared.platform.port import Preparation, RunState
 
 from .docker_engine import docker_engine  # noqa: F401  (fixture)
+from .follow import accepted_and_followed, offerset
 
 pytestmark = pytest.mark.timeout(120)
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -221,19 +221,11 @@ async def test_an_engine_that_does_not_answer_is_unreachable_not_a_crash(work_ro
 
 async def run_through(broker, doc: dict) -> dict:
     """Post the request, accept its first offer, and follow the session to its end; the session's last form."""
-    posted = await broker.http.post("/offersets", content=json.dumps(doc), headers=JSON)
-    body = (await broker.http.get(posted.headers["location"],
-                                  headers={"Accept": "application/json", "Prefer": "wait=20"})).json()
+    body = await offerset(broker.http, doc)
     assert body["result"] == "YES" and {o["site"]["platform"] for o in body["offers"]} == {"docker"}, body
-    chosen = body["offers"][0]
-    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
-    assert (await broker.http.post(chosen["meta"]["url"], content=json.dumps(update), headers=JSON)).status_code == 200
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = (await broker.http.get(chosen["meta"]["url"], headers={"Accept": "application/json"})).json()
-        if found["phase"] in ("COMPLETED", "FAILED"):
-            return found
-        await asyncio.sleep(0.2)
+    found = await accepted_and_followed(broker.http, body["offers"][0])
+    if found["phase"] in ("COMPLETED", "FAILED"):
+        return found
     raise AssertionError(f"not ended in 60 s: {found['phase']}")
 
 

@@ -10,11 +10,8 @@ skipped with them, failing instead under the EB_REQUIRE_* that .ci/run sets."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 
 import pytest
-
 from srcnet_eb.services.broker_agent import plugin as ebroker
 from srcnet_eb.services.docker_agent import plugin as docker_plugin
 from srcnet_eb.services.jupyterhub_agent import plugin as jupyterhub_plugin
@@ -26,6 +23,7 @@ from srcnet_eb.standins.skaha.config import load_config
 from .broker import ALICE, Broker
 from .conftest import SITES
 from .docker_engine import docker_engine  # noqa: F401  (fixture)
+from .follow import accepted_and_followed, offerset
 from .jupyterhub_hub import jupyterhub  # noqa: F401  (fixture)
 from .quick_site import AGENT, FAST
 from .remote_broker import running_remote
@@ -42,10 +40,9 @@ from .test_notebook_batch import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.timeout(1800)  # a cold machine builds the notebook image first (see test_notebook_batch)
-JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 SITE_PLATFORMS = {"canfar-site": "canfar", "slurm-site": "slurm", "hub-site": "jupyterhub",
                   "docker-site": "docker", "federated": "ebroker"}
-FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+PATIENCE = 150.0  # seconds for a session to end (the interactive ones run their offered time)
 DURATION = "PT25S"  # an interactive session ends when its offered time does
 
 
@@ -93,43 +90,22 @@ async def mixed(nats_url, sqlite_store, tmp_path, slurm, notebook_engine, notebo
         cancel_all(slurm)
 
 
-async def offerset(b: Broker, doc: dict) -> dict:
-    posted = await b.http.post("/requests", content=json.dumps(doc), headers=JSON)
-    assert posted.status_code == 303, posted.text
-    got = await b.http.get(posted.headers["location"], headers={"Accept": "application/json", "Prefer": "wait=20"})
-    body = got.json()
-    assert body["status"] == "COMPLETE", body
-    return body
-
-
-async def accept_and_follow(b: Broker, offer: dict, patience: float = 150) -> dict:
-    update = {"kind": kinds.ENUM_VALUE_UPDATE, "path": "phase", "value": "ACCEPTED"}
-    accepted = await b.http.post(offer["meta"]["url"], content=json.dumps(update), headers=JSON)
-    assert accepted.status_code == 200, accepted.text
-    deadline = time.monotonic() + patience
-    while True:
-        found = (await b.http.get(offer["meta"]["url"], headers={"Accept": "application/json"})).json()
-        if found["phase"] in FINAL or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.3)
-
-
 async def test_one_notebook_request_is_answered_by_every_kind_of_site_and_runs_on_each(mixed):
     b, location = mixed
-    body = await offerset(b, notebook_request(location))
+    body = await offerset(b.http, notebook_request(location), "/requests")
     answered = {o["site"]["name"]: o["site"]["platform"] for o in body["offers"]}
     assert answered == SITE_PLATFORMS, (answered, [m["message"] for m in body["meta"].get("messages", [])])
     assert body["result"] == "YES"
 
     # One session per site, each accepted from an OfferSet of its own (accepting an offer rejects its siblings,
     # and so lets go of their holds before the next site's offers are asked for); followed all at once.
-    following = [asyncio.create_task(accept_and_follow(b, next(o for o in body["offers"]
-                                                                 if o["site"]["name"] == "canfar-site")))]
+    following = [asyncio.create_task(accepted_and_followed(b.http, next(
+        o for o in body["offers"] if o["site"]["name"] == "canfar-site"), PATIENCE))]
     sites = ["canfar-site"]
     for site in sorted(SITE_PLATFORMS.keys() - {"canfar-site"}):
-        again = await offerset(b, notebook_request(location))
-        following.append(asyncio.create_task(accept_and_follow(b, next(o for o in again["offers"]
-                                                                        if o["site"]["name"] == site))))
+        again = await offerset(b.http, notebook_request(location), "/requests")
+        following.append(asyncio.create_task(accepted_and_followed(b.http, next(
+            o for o in again["offers"] if o["site"]["name"] == site), PATIENCE)))
         sites.append(site)
     ended = dict(zip(sites, await asyncio.gather(*following), strict=True))
     for site, session in ended.items():

@@ -21,7 +21,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from srcnet_eb.services.docker_agent import plugin as docker_plugin
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.services.slurm_agent import plugin as slurm_plugin
@@ -32,7 +31,9 @@ from srcnet_eb.shared.model import ExecutionRequest, kinds
 from srcnet_eb.shared.platform.port import Preparation, RunState
 
 from .docker_engine import docker_engine  # noqa: F401  (fixture)
+from .follow import accepted_and_followed, offerset
 from .processes import run_group
+from .required import unavailable
 
 # A cold machine builds the image (CI's background build.sh holds its lock meanwhile) and installs Slurm: minutes.
 # The runs themselves are bounded by their own deadlines (60 s).
@@ -46,12 +47,6 @@ GOOD = ["print('hello from a cell')",
         "with open('result.txt', 'w') as out:\n    out.write(str(6 * 7))",
         "6 * 7"]
 BAD = ["print('before the error')", "raise ValueError('no such column: flux')", "print('never')"]
-
-
-def unavailable(require: str, why: str):
-    if os.environ.get(require) == "1":
-        pytest.fail(f"{why} ({require}=1)", pytrace=False)
-    pytest.skip(why)
 
 
 def write(folder: Path, name: str, cells: list[str]) -> Path:
@@ -153,7 +148,7 @@ def notebook_engine(docker_engine):
         run_group(["bash", str(REPO / "scripts" / "images" / "build.sh"), "notebook"], timeout=BUILD_TIMEOUT,
                   env={**os.environ, "DOCKER": DOCKER})
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        unavailable("EB_REQUIRE_DOCKER", f"scripts/images/build.sh notebook failed: {getattr(exc, 'stderr', exc)}")
+        unavailable("EB_REQUIRE_DOCKER", "the notebook image", f"scripts/images/build.sh notebook failed: {getattr(exc, 'stderr', exc)}")
     save = subprocess.Popen([DOCKER, "save", NOTEBOOK_IMAGE], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         with docker_engine.api() as api:
@@ -162,7 +157,7 @@ def notebook_engine(docker_engine):
     finally:
         save.wait(60)
     if save.returncode != 0 or answer.status_code != 200 or '"error' in answer.text:
-        unavailable("EB_REQUIRE_DOCKER", f"loading {NOTEBOOK_IMAGE} failed: {answer.status_code} {answer.text[-300:]} "
+        unavailable("EB_REQUIRE_DOCKER", "the notebook image", f"loading {NOTEBOOK_IMAGE} failed: {answer.status_code} {answer.text[-300:]} "
                                          f"{save.stderr.read().decode(errors='replace')[-300:]}")
     return docker_engine
 
@@ -227,7 +222,7 @@ def notebook_venv():
     try:
         return run_group(["bash", str(REPO / "scripts" / "notebook" / "install.sh")], timeout=900).strip()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-        unavailable("EB_REQUIRE_SLURM", f"scripts/notebook/install.sh failed: {getattr(exc, 'stderr', exc)}")
+        unavailable("EB_REQUIRE_SLURM", "the notebook venv", f"scripts/notebook/install.sh failed: {getattr(exc, 'stderr', exc)}")
 
 
 def slurm_settings(slurm, venv: str, work_root: Path, notebooks, **changes):
@@ -281,21 +276,11 @@ async def test_one_offerset_from_docker_and_slurm_for_a_notebook_and_the_slurm_r
         await agent.start()
         broker.stack.push_async_callback(agent.stop)
     await broker.wait_for_agents(2)
-    posted = await broker.http.post("/offersets", content=json.dumps(request(f"{notebooks[1]}/good.ipynb")),
-                                    headers=JSON)
-    body = (await broker.http.get(posted.headers["location"],
-                                  headers={"Accept": "application/json", "Prefer": "wait=20"})).json()
+    body = await offerset(broker.http, request(f"{notebooks[1]}/good.ipynb"))
     assert {o["site"]["platform"] for o in body["offers"]} == {"docker", "slurm"}, body["meta"]["messages"]
     assert all("run headless" in o["meta"]["description"] for o in body["offers"]), body["offers"]
     chosen = next(o for o in body["offers"] if o["site"]["platform"] == "slurm")
-    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
-    assert (await broker.http.post(chosen["meta"]["url"], content=json.dumps(update), headers=JSON)).status_code == 200
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = (await broker.http.get(chosen["meta"]["url"], headers={"Accept": "application/json"})).json()
-        if found["phase"] in ("COMPLETED", "FAILED"):
-            break
-        await asyncio.sleep(0.2)
+    found = await accepted_and_followed(broker.http, chosen)
     assert found["phase"] == "COMPLETED", found.get("history")
     job = Path(slurm_s.work_root) / f"eb-{uuid.UUID(found['meta']['uuid']).hex[:12]}"
     assert_executed(job)

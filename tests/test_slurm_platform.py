@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from srcnet_eb.services.slurm_agent import plugin as slurm_plugin
 from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.capacity.booking import Booking
 from srcnet_eb.shared.capacity.ledger import SharedLedger
 from srcnet_eb.shared.model import ExecutionRequest, kinds
-from srcnet_eb.shared.platform.port import Preparation, RunState
 from srcnet_eb.shared.platform.conformance import PlatformConformance
+from srcnet_eb.shared.platform.port import Preparation, RunState
 
+from .follow import accepted_and_followed, offerset
 from .slurm_cluster import cancel_all, fill_cluster
 
 pytestmark = pytest.mark.timeout(300)
@@ -167,20 +166,11 @@ async def test_one_offerset_from_canfar_and_slurm_and_a_slurm_session_completes(
     await broker.wait_for_agents(2)
     doc = job("echo from slurm")
     doc["executable"]["image"]["locations"] = ["images.canfar.net/skaha/casa:6.6"]  # known to site-a too
-    posted = await broker.http.post("/offersets", content=json.dumps(doc), headers=JSON)
-    body = (await broker.http.get(posted.headers["location"],
-                                  headers={"Accept": "application/json", "Prefer": "wait=20"})).json()
+    body = await offerset(broker.http, doc)
     platforms = {o["site"]["platform"] for o in body["offers"]}
     assert platforms == {"canfar", "slurm"}, body["meta"]["messages"]
     chosen = next(o for o in body["offers"] if o["site"]["platform"] == "slurm")
-    update = {"kind": "uri:enum-value-update", "path": "phase", "value": "ACCEPTED"}
-    assert (await broker.http.post(chosen["meta"]["url"], content=json.dumps(update), headers=JSON)).status_code == 200
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        found = (await broker.http.get(chosen["meta"]["url"], headers={"Accept": "application/json"})).json()
-        if found["phase"] in ("COMPLETED", "FAILED"):
-            break
-        await asyncio.sleep(0.2)
+    found = await accepted_and_followed(broker.http, chosen, patience=90)
     assert found["phase"] == "COMPLETED", found.get("history")
 
 

@@ -10,19 +10,18 @@ image is the small busybox one; the hub is the venv scripts/jupyterhub/install.s
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
 import httpx
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.shared.model import kinds
 
 from .docker_engine import IMAGE, docker_engine  # noqa: F401  (fixture)
 from .embedded import Up, processes_mentioning
 from .jupyterhub_hub import JupyterHubUnavailable, provision
+from .required import unavailable
 from .test_embedded_default import completed
 from .test_sessions import phase_update
 
@@ -35,9 +34,7 @@ def hub_venv():
     try:
         found = provision()
     except JupyterHubUnavailable as exc:
-        if os.environ.get("EB_REQUIRE_JUPYTERHUB") == "1":
-            pytest.fail(f"JupyterHub is required (EB_REQUIRE_JUPYTERHUB=1) but: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        unavailable("EB_REQUIRE_JUPYTERHUB", "a test JupyterHub", exc)
     return found
 
 
