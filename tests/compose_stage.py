@@ -1,6 +1,6 @@
 """compose.yaml brought up for real on this machine's Docker engine, for tests/test_compose_stage.py.
 
-`docker_engine()` says whether an engine and docker-compose are here (EB_REQUIRE_DOCKER=1: their absence
+`require_engine()` says whether an engine and docker-compose are here (EB_REQUIRE_DOCKER=1: their absence
 fails, never skips); `build_images()` runs scripts/images/build.sh (cached; it waits on the lock while CI's
 background build runs); `ComposeStage` is one project of compose.yaml + tests/compose.ci.yaml under a
 name of its own, on free loopback ports, with NATS keys made for it in a directory of its own, taken down
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +33,7 @@ def docker_client() -> str:
     return "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else (shutil.which("docker") or "docker")
 
 
-def docker_engine() -> None:
+def require_engine() -> None:
     """Return when a Docker engine answers and docker-compose is installed; else fail (EB_REQUIRE_DOCKER=1)
     or skip, naming what is missing."""
     problem = None
@@ -70,9 +69,8 @@ def build_images() -> dict[str, str]:
 def nats_keys(directory: Path) -> Path:
     """compose.yaml's NATS configurations with keys of this run's own (`ebroker nats-config`), the seeds
     readable by the image's user only. The committed deploy/nats stays untouched."""
-    from typer.testing import CliRunner
-
     from srcnet_eb.services.ebroker.app import app
+    from typer.testing import CliRunner
 
     args = ["nats-config", str(directory), *[a for s in SITES for a in ("--site", s)], "--leaf", "site-b"]
     done = CliRunner().invoke(app, args)

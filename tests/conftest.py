@@ -11,13 +11,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from srcnet_eb.services.embedded.nats import EmbeddedNats
 from srcnet_eb.shared.store import Store
 from srcnet_eb.standins.skaha.config import load_config
 
 from .broker import Broker
+
+# The real back ends' fixtures, registered here once: a session-scoped fixture imported into several test
+# modules would be a fixture of each, started once per module that imports it.
+from .docker_engine import docker_engine  # noqa: F401  (fixture)
+from .jupyterhub_hub import jupyterhub  # noqa: F401  (fixture)
 from .rucio_server import rucio, rucio_fresh  # noqa: F401  (fixtures)
+from .s3_server import s3_pair, s3_server  # noqa: F401  (fixtures)
 from .slurm_cluster import slurm  # noqa: F401  (fixture)
 
 SITES = Path(__file__).resolve().parents[1] / "standins" / "skaha" / "sites"

@@ -51,6 +51,7 @@ class DockerEngine:
     base: Path
     socket: Path
     process: subprocess.Popen
+    netns: str  # the network namespace it runs in
     watchdog: subprocess.Popen | None = None
     image: str = IMAGE
 
@@ -72,6 +73,7 @@ class DockerEngine:
                 self.process.wait(10)
         _unmount_under(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
+        subprocess.run(["ip", "netns", "delete", self.netns], check=False, capture_output=True)
         if self.watchdog is not None and self.watchdog.poll() is None:
             self.watchdog.kill()
             self.watchdog.wait(10)
@@ -85,6 +87,7 @@ for _ in $(seq 30); do kill -0 "$2" 2>/dev/null || break; sleep 1; done
 kill -KILL -- "-$2" 2>/dev/null
 grep -o " $3/[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
 rm -rf "$3"
+ip netns delete "$4" 2>/dev/null
 """
 
 
@@ -129,20 +132,35 @@ def start_engine(timeout: float = 60.0) -> DockerEngine:
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         raise DockerUnavailable("dockerd is not installed (apt-get install docker.io)")
+    if shutil.which("ip") is None or shutil.which("nsenter") is None:
+        raise DockerUnavailable("ip (iproute2) or nsenter (util-linux) is missing: the private engine runs in a "
+                                "network namespace of its own")
     # Short: a unix socket's path (the containerd ones under exec-root too) must fit in 108 bytes.
     base = Path(tempfile.mkdtemp(prefix="ebd-", dir="/tmp"))
     socket = base / "docker.sock"
     tag = base.name.replace("-", "")
+    # In a network namespace of its own: a dockerd without a bridge deletes the host's docker0 at its start
+    # (moby removes the default bridge interface when --bridge=none), which would cut the system engine's
+    # containers (the compose stage, image builds) running beside these tests off the network.
+    netns = tag
+    try:
+        subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True, timeout=10)
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True, capture_output=True, timeout=10)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        raise DockerUnavailable(f"cannot make a network namespace: {getattr(exc, 'stderr', exc)}") from exc
     log = open(base / "dockerd.log", "wb")  # noqa: SIM115 - the engine writes it till it stops
     process = subprocess.Popen(
-        [dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
+        # (nsenter, not `ip netns exec`: that also mounts a sysfs of its own, hiding the host's cgroups from dockerd)
+        ["nsenter", f"--net=/run/netns/{netns}", "--", dockerd, "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
          "--pidfile", str(base / "dockerd.pid"), "--host", f"unix://{socket}",
          "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
          "--containerd-namespace", f"eb-{tag}", "--containerd-plugins-namespace", f"eb-{tag}-plugins",
          "--shutdown-timeout", "2", "--storage-driver", "overlay2"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    engine = DockerEngine(base, socket, process)
-    engine.watchdog = subprocess.Popen(["sh", "-c", WATCHDOG, "watchdog", str(os.getpid()), str(process.pid), str(base)],
+    engine = DockerEngine(base, socket, process, netns)
+    engine.watchdog = subprocess.Popen(["sh", "-c", WATCHDOG, "watchdog", str(os.getpid()), str(process.pid), str(base),
+                                        netns],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                        start_new_session=True)
     try:

@@ -22,12 +22,11 @@ from uuid import UUID
 import httpx
 import isodate
 import pytest
-
 from srcnet_eb.services.slurm_agent.platform import job_name
 from srcnet_eb.shared.model import kinds
 
 from .broker import AUTH_ENV, HEADERS
-from .compose_stage import ComposeStage, build_images, docker_engine, wait_until
+from .compose_stage import ComposeStage, build_images, require_engine, wait_until
 
 pytestmark = pytest.mark.timeout(1800)  # a cold machine builds the images (minutes) and installs Slurm
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -111,7 +110,7 @@ def summary(offerset: dict) -> str:
 
 @pytest.fixture(scope="module")
 def images():
-    docker_engine()
+    require_engine()
     return build_images()
 
 

@@ -20,7 +20,6 @@ from srcnet_eb.shared.platform.conformance import PlatformConformance
 from srcnet_eb.shared.platform.mounts import resolve
 from srcnet_eb.shared.platform.port import Preparation, RunState
 
-from .docker_engine import docker_engine  # noqa: F401  (fixture)
 from .follow import accepted_and_followed, offerset
 
 pytestmark = pytest.mark.timeout(120)

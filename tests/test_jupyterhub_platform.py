@@ -10,7 +10,6 @@ import uuid
 
 import httpx
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.services.jupyterhub_agent import plugin as jupyterhub_plugin
 from srcnet_eb.services.jupyterhub_agent.users import hub_user
@@ -20,7 +19,7 @@ from srcnet_eb.shared.model import ExecutionRequest, kinds
 from srcnet_eb.shared.platform.conformance import PlatformConformance
 from srcnet_eb.shared.platform.port import Preparation, RunState
 
-from .jupyterhub_hub import RunningHub, jupyterhub  # noqa: F401  (fixture)
+from .jupyterhub_hub import RunningHub
 
 pytestmark = pytest.mark.timeout(120)
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -30,7 +30,6 @@ from srcnet_eb.shared.capacity.ledger import SharedLedger
 from srcnet_eb.shared.model import ExecutionRequest, kinds
 from srcnet_eb.shared.platform.port import Preparation, RunState
 
-from .docker_engine import docker_engine  # noqa: F401  (fixture)
 from .follow import accepted_and_followed, offerset
 from .processes import run_group
 from .required import unavailable

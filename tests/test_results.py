@@ -12,17 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from examples.plugins.localexec import LocalSettings
-from examples.plugins.localexec import plugin as local
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.shared.agent import AgentRuntime
 from srcnet_eb.shared.model import kinds
 
+from examples.plugins.localexec import LocalSettings
+from examples.plugins.localexec import plugin as local
+
 from .broker import OPERATOR, bounded
 from .rucio_data import mock_protocol
 from .rucio_server import RucioUnavailable, _unavailable, start_rucio_server
-from .s3_server import s3_server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import isodate
 import pytest
-
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.services.rucio_agent.locality import Locator
 from srcnet_eb.services.rucio_agent.settings import RucioSettings
-from srcnet_eb.services.s3_data.resource import BadResource, S3Location, locate as read
+from srcnet_eb.services.s3_data.resource import BadResource, S3Location
+from srcnet_eb.services.s3_data.resource import locate as read
 from srcnet_eb.services.s3_data.rules import Rule, parse
 from srcnet_eb.services.s3_data.site import S3Site
 from srcnet_eb.shared import contracts as c
@@ -27,7 +27,7 @@ from srcnet_eb.shared.model import S3DataResource, kinds
 
 from .broker import OPERATOR
 from .quick_site import AGENT, FAST
-from .s3_server import S3Server, s3_pair  # noqa: F401  (fixture)
+from .s3_server import S3Server
 from .test_sessions import HEADLESS, phase_update, request, wait_phase
 
 pytestmark = pytest.mark.timeout(120)

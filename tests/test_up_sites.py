@@ -18,7 +18,7 @@ import pytest
 from srcnet_eb.services.embedded.ports import free_port
 from srcnet_eb.shared.model import kinds
 
-from .docker_engine import IMAGE, docker_engine  # noqa: F401  (fixture)
+from .docker_engine import IMAGE
 from .embedded import Up, processes_mentioning
 from .jupyterhub_hub import JupyterHubUnavailable, provision
 from .required import unavailable
