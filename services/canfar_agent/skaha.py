@@ -17,54 +17,32 @@ Failure policy: anything that means "this Skaha cannot serve us right now"
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
-
+from srcnet_eb.shared.platform.cache import Cached
 from srcnet_eb.shared.tracing.instrument import instrument_http_client
 
-from .skaha_types import SkahaContext, SkahaImage, SkahaRejected, SkahaSession, SkahaUnavailable
-from .skaha_wire import IMAGES, SESSIONS, WireContext, WireSession, default_of, session_of
+from .skaha_types import (
+    SkahaContext,
+    SkahaImage,
+    SkahaRejected,
+    SkahaSession,
+    SkahaUnavailable,
+)
+from .skaha_wire import (
+    IMAGES,
+    SESSIONS,
+    WireContext,
+    WireSession,
+    default_of,
+    session_of,
+)
 
 T = TypeVar("T")
-
-
-class _Cached(Generic[T]):
-    """A value refreshed at most once per ``ttl``; concurrent callers share one fetch.
-
-    Failures are not cached, so the next caller retries straight away.
-    """
-
-    def __init__(self, ttl: float, fetch: Callable[[], Awaitable[T]]) -> None:
-        self._ttl, self._fetch = ttl, fetch
-        self._value: T | None = None
-        self._expires = 0.0
-        self._inflight: asyncio.Future[T] | None = None
-
-    async def get(self) -> T:
-        if self._value is not None and time.monotonic() < self._expires:
-            return self._value
-        if self._inflight is None:
-            self._inflight = asyncio.ensure_future(self._load())
-            # Retrieve the exception even if every waiter was cancelled (no log noise).
-            self._inflight.add_done_callback(lambda f: f.cancelled() or f.exception())
-        # shield: one impatient caller must not cancel the fetch the others wait on.
-        return await asyncio.shield(self._inflight)
-
-    async def _load(self) -> T:
-        try:
-            value = await self._fetch()
-            self._value, self._expires = value, time.monotonic() + self._ttl
-            return value
-        finally:
-            self._inflight = None
-
-    def clear(self) -> None:
-        self._value, self._expires = None, 0.0
 
 
 class SkahaClient:
@@ -84,8 +62,8 @@ class SkahaClient:
         self._timeout = timeout
         self._http = instrument_http_client(httpx.AsyncClient(base_url=self.base_url + "/", headers=headers,
                                                               timeout=httpx.Timeout(timeout), transport=transport))
-        self._images = _Cached(cache_ttl, self._fetch_images)
-        self._context = _Cached(cache_ttl, self._fetch_context)
+        self._images = Cached(cache_ttl, self._fetch_images)
+        self._context = Cached(cache_ttl, self._fetch_context)
 
     async def __aenter__(self) -> SkahaClient:
         return self

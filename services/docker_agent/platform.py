@@ -22,6 +22,7 @@ from srcnet_eb.shared import model as m
 from srcnet_eb.shared.capacity import Demand
 from srcnet_eb.shared.contracts import Capabilities
 from srcnet_eb.shared.platform import notebook_batch as batch
+from srcnet_eb.shared.platform.cache import Cached
 from srcnet_eb.shared.platform.mounts import Mount
 from srcnet_eb.shared.platform.port import Proposal, RunState, RunStatus
 
@@ -55,6 +56,7 @@ class DockerPlatform:
         self.settings, self.site = settings, settings.site
         self.engine = engine or Engine(settings.docker_host, settings.docker_timeout)
         self.policy = ImagePolicy(settings.images, settings.pull)
+        self._images = Cached(settings.images_ttl, self.engine.images)  # offers cost no engine call each
         self._sweeper: asyncio.Task | None = None
 
     def _folder(self, name: str) -> Path:
@@ -74,7 +76,7 @@ class DockerPlatform:
     async def capabilities(self) -> Capabilities:
         s = self.settings
         try:
-            images = len(self.policy.usable(await self.engine.images()))
+            images = len(self.policy.usable(await self._images.get()))
             reachable, detail = True, None
         except Exception as exc:  # noqa: BLE001 - a heartbeat reports, never raises
             images, reachable, detail = 0, False, f"the Docker engine does not answer: {exc}"
@@ -106,7 +108,7 @@ class DockerPlatform:
         if demand.gpus and not self.settings.total_gpus:
             return [m.error("{site}: compute.accelerators: {gpus} GPUs asked for; this Docker host has none",
                             site=site, gpus=demand.gpus)]
-        choice = self.policy.choose(executable, await self.engine.images())
+        choice = self.policy.choose(executable, await self._images.get())
         if choice is None:
             return [m.error("{site}: executable.image: {image} is not among the images this Docker host runs",
                             site=site, image=", ".join(executable.image.locations))]
@@ -119,7 +121,7 @@ class DockerPlatform:
         if demand.gpus and not self.settings.total_gpus:
             return [m.error("{site}: compute.accelerators: {gpus} GPUs asked for; this Docker host has none",
                             site=self.site, gpus=demand.gpus)]
-        choice = notebook.image_for(notebook_, self.policy, await self.engine.images(), self.settings)
+        choice = notebook.image_for(notebook_, self.policy, await self._images.get(), self.settings)
         if isinstance(choice, m.Message):
             return [choice]
         source = await batch.source_of(notebook_, self.settings, self.site, self.settings.data_paths)
@@ -158,7 +160,8 @@ class DockerPlatform:
                               results_at=notebook.RESULTS_AT if headless else None)
         argv = None
         if headless and binds.outputs is not None and binds.outputs_at is not None:
-            source = await batch.source_of(executable, self.settings, self.site, self.settings.data_paths)
+            source = await batch.source_of(executable, self.settings, self.site, self.settings.data_paths,
+                                            probe=False)
             if isinstance(source, m.Message):
                 raise batch.FetchError(source.message)
             await batch.fetch(source, binds.outputs, self.settings)

@@ -28,6 +28,8 @@ class DockerSettings(PlatformSettings, NotebookBatchSettings):
     docker_host: str = Field("unix:///var/run/docker.sock",
                              description="the engine's API: unix:///path/to/docker.sock or tcp://host:port")
     docker_timeout: float = Field(30.0, gt=0, description="seconds for one Engine API call (an image pull: 10x)")
+    images_ttl: float = Field(10.0, ge=0, description="seconds the engine's image list is reused when answering "
+                              "offer requests (a launch always asks the engine)")
     # The site's capacity defaults to this host's (a container's --cpus may not exceed the host's CPUs).
     total_cores: int = Field(default_factory=_host_cores, ge=0, description="cores the broker may use; "
                                                                            "default: this host's")

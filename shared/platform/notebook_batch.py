@@ -95,9 +95,10 @@ def _local(path: Path, location: str, settings: NotebookBatchSettings, site: str
 
 
 async def source_of(notebook: m.JupyterNotebook, settings: NotebookBatchSettings, site: str,
-                    mapped: dict[str, str] | None = None) -> Source | m.Message:
+                    mapped: dict[str, str] | None = None, probe: bool = True) -> Source | m.Message:
     """Where the site gets the notebook (checked now: a NO naming executable.location when it cannot).
-    `mapped`: location prefixes the site holds as host folders (a Docker site's data_paths)."""
+    `mapped`: location prefixes the site holds as host folders (a Docker site's data_paths). `probe`: ask a
+    URL whether it answers (when offering; at launch `fetch` says so itself, with its bounds)."""
     location = notebook.location.strip()
     prefixes = [p for p in mapped or {} if location.startswith(p)]
     if prefixes:
@@ -120,7 +121,7 @@ async def source_of(notebook: m.JupyterNotebook, settings: NotebookBatchSettings
     parts = urlsplit(location)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return _unreachable(site, location, "is neither a path on this site nor an http(s) URL")
-    why = await _answers(location, settings)
+    why = await _answers(location, settings) if probe else None
     if why is not None:
         return _unreachable(site, location, why)
     return Source(location, _name(unquote(parts.path) or "notebook"), url=location)

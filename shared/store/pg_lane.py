@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL
 
 from .. import jsontext
 from ..tracing.calls import db_unit
+from ..tracing.setup import installed
 from ..metrics import database as db_metrics
 from .tables import UTCDateTime
 
@@ -128,11 +129,11 @@ class PgLane:
         return self._pool
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        with db_unit("postgresql", _operation(), sql), db_metrics.timer(sql):
+        with db_unit("postgresql", _operation() if installed() else "", sql), db_metrics.timer(sql):
             return await (await self.pool()).fetch(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        with db_unit("postgresql", _operation(), sql), db_metrics.timer(sql):
+        with db_unit("postgresql", _operation() if installed() else "", sql), db_metrics.timer(sql):
             return await (await self.pool()).fetchval(sql, *args)
 
     async def close(self) -> None:
