@@ -9,11 +9,19 @@ from urllib.parse import urljoin
 from uuid import UUID
 
 import httpx
-
+from srcnet_eb.client.errors import BrokerError
 from srcnet_eb.shared import model as m
 
 from .settings import BrokerSettings
-from .wire import RemoteDialect, RemoteOfferSet, RemoteSession, read_offerset, read_session, request_body, update_body
+from .wire import (
+    RemoteDialect,
+    RemoteOfferSet,
+    RemoteSession,
+    read_offerset,
+    read_session,
+    request_body,
+    update_body,
+)
 
 JSON = "application/json"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -112,7 +120,7 @@ class RemoteBroker:
         return got
 
     def _refused(self, what: str, got: httpx.Response) -> str:
-        return f"{self.name} refused {what}: HTTP {got.status_code}: {_detail(got)}"
+        return f"{self.name} refused {what}: HTTP {got.status_code}: {BrokerError.of(got).line()}"
 
 
 def _json(got: httpx.Response, default: Any = ...) -> Any:
@@ -130,14 +138,3 @@ def _href(doc: Any) -> str | None:
         return None
     meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
     return meta.get("url") or doc.get("href")
-
-
-def _detail(got: httpx.Response) -> str:
-    """An RFC 9457 problem's detail (our gateway's), else the start of the body."""
-    try:
-        doc = got.json()
-    except ValueError:
-        return got.text[:200] or got.reason_phrase
-    if isinstance(doc, dict):
-        return str(doc.get("detail") or doc.get("title") or doc)[:300]
-    return str(doc)[:300]

@@ -20,6 +20,7 @@ from srcnet_eb.shared.capacity import CapacityLedger, Demand
 from srcnet_eb.shared.capacity.window import Window
 from srcnet_eb.shared.contracts import Capabilities
 from srcnet_eb.shared.platform import notebook_batch as batch
+from srcnet_eb.shared.platform.mounts import undeliverable
 from srcnet_eb.shared.platform.port import NoStart, Proposal, RunState, RunStatus
 
 from .output import SlurmError, SlurmUnavailable
@@ -82,11 +83,10 @@ class SlurmPlatform:
         if cannot is not None:
             return [cannot]
         if self.settings.work_root is None:  # no folder of its own: nothing to deliver from
-            fields = [f"storage[{i}].destination" for i, item in enumerate(request.storage)
-                      if isinstance(item, m.SimpleStorageResource) and item.destination is not None]
-            if fields:
-                return [m.error("{site}: {field}: this Slurm site keeps no job folders to deliver results from "
-                                "(EB_WORK_ROOT)", site=self.site, field=", ".join(fields))]
+            refused = undeliverable(request, self.site, "this Slurm site keeps no job folders to deliver results "
+                                                        "from (EB_WORK_ROOT)")
+            if refused:
+                return refused
         return Proposal(self._demand(request), f"Slurm job at {self.site}")
 
     async def earliest_start(self, view: CapacityLedger, demand: Demand, window: Window,
@@ -157,7 +157,7 @@ class SlurmPlatform:
         """The notebook fetched into the job's folder, and the command that runs it there."""
         if folder is None:
             raise batch.FetchError("this Slurm site has no job folders (EB_WORK_ROOT) to run notebooks in")
-        source = await batch.source_of(notebook, self.settings, self.site)
+        source = await batch.source_of(notebook, self.settings, self.site, probe=False)
         if isinstance(source, m.Message):
             raise batch.FetchError(source.message)
         path = await batch.fetch(source, folder, self.settings)

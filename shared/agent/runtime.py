@@ -221,7 +221,8 @@ class AgentRuntime:
         """What this site cannot mount: the checks every platform shares, then the platform's own."""
         resolved = resolve(msg.request, self.site, self.settings.max_storage_gb)
         if not hasattr(self.platform, "outputs"):  # optional part of the port: results stay where they are
-            resolved.problems += undeliverable(msg.request, self.site, self.platform.kind)
+            resolved.problems += undeliverable(
+                msg.request, self.site, f"this {self.platform.kind} platform keeps no results folder to deliver from")
         if resolved.problems or not resolved.mounts:
             return resolved.problems
         check = getattr(self.platform, "check_mounts", None)  # optional part of the port

@@ -52,12 +52,11 @@ class SessionRecord(BaseModel):
     def reservation(self) -> Reservation:
         """The capacity it takes, firm: from the start of preparation to the end of release."""
         schedule, compute = self.offer.schedule, self.offer.compute
-        end = schedule.releasing.start + parse_duration(schedule.releasing.duration or "PT0S")
         demand = Demand()
         if isinstance(compute, SimpleComputeResource):
             demand = Demand((compute.cores and compute.cores.min) or 0, (compute.memory and compute.memory.min) or 0,
                             compute.gpus().min or 0)
-        return Reservation(self.session, schedule.preparing.start, end, demand, None)
+        return Reservation(self.session, schedule.preparing.start, self.released_at, demand, None)
 
     def dids(self) -> list[Did]:
         """The data it needs at the site."""

@@ -125,9 +125,9 @@ def resolve(request: m.ExecutionRequest, site: str, max_storage_gb: int | None) 
     return Resolved(mounts, problems, volumes)
 
 
-def undeliverable(request: m.ExecutionRequest, site: str, platform: str) -> list[m.Message]:
-    """The storage destinations a platform that keeps no results folder (no `outputs`) cannot deliver to."""
-    return [m.error("{site}: {field}: this {platform} platform keeps no results folder to deliver from",
-                    site=site, field=f"storage[{i}].destination", platform=platform)
+def undeliverable(request: m.ExecutionRequest, site: str, why: str) -> list[m.Message]:
+    """The request's storage destinations, each refused: a site that keeps no results folder (a platform without
+    `outputs`, or one set up without one) cannot deliver to them. `why` says what the site lacks."""
+    return [m.error("{site}: {field}: {why}", site=site, field=f"storage[{i}].destination", why=why)
             for i, item in enumerate(request.storage)
             if isinstance(item, m.SimpleStorageResource) and item.destination is not None]
