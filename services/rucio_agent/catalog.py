@@ -30,13 +30,6 @@ from .staging import LinkStats
 T = TypeVar("T")
 
 
-def client_for(s: RucioSettings) -> Client:
-    """A client of the site's Rucio, as the data agent's settings say (blocking: one per thread)."""
-    creds = {"username": s.rucio_username, "password": s.rucio_password} if s.rucio_username else None
-    return Client(rucio_host=s.rucio_host, auth_host=s.rucio_auth_host or s.rucio_host, account=s.rucio_account,
-                  auth_type=s.rucio_auth_type, creds=creds, timeout=max(1, int(s.rucio_timeout)), vo=s.rucio_vo)
-
-
 class RucioCatalog:
     def __init__(self, settings: RucioSettings) -> None:
         self.settings = settings
@@ -44,20 +37,31 @@ class RucioCatalog:
         self._local = threading.local()
         self._cache: dict[tuple, tuple[float, Any]] = {}
 
-    def _client(self) -> Client:
+    def client(self) -> Client:
+        """This thread's client of the site's Rucio (blocking; made once per thread, logged in once). Also
+        the results deliveries' (on their own threads), so a delivery does not log in again."""
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = client_for(self.settings)
+            s = self.settings
+            creds = {"username": s.rucio_username, "password": s.rucio_password} if s.rucio_username else None
+            client = Client(rucio_host=s.rucio_host, auth_host=s.rucio_auth_host or s.rucio_host,
+                            account=s.rucio_account, auth_type=s.rucio_auth_type, creds=creds,
+                            timeout=max(1, int(s.rucio_timeout)), vo=s.rucio_vo)
+            self._local.client = client
         return client
+
+    def drop_client(self) -> None:
+        """After a failure (a broken session or expired token): this thread starts afresh next time."""
+        self._local.client = None
 
     async def _call(self, work: Callable[[Client], T]) -> T:
         def run() -> T:
             try:
-                return work(self._client())
+                return work(self.client())
             except (DataIdentifierNotFound, DuplicateRule):
                 raise
             except Exception:
-                self._local.client = None  # a broken session or expired token: start afresh next time
+                self.drop_client()
                 raise
 
         loop = asyncio.get_running_loop()

@@ -22,10 +22,13 @@ from srcnet_eb.shared import contracts as c
 from srcnet_eb.shared.model import Message, error
 from srcnet_eb.shared.model.results import ResultLocation, RucioDestination, S3Destination
 
+from . import s3_results
 from .outputs import OutFile, listed
 from .settings import RucioSettings
 
 if TYPE_CHECKING:
+    from srcnet_eb.services.s3_data.site import S3Site
+
     from .catalog import RucioCatalog
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,11 @@ class Delivery:
 
 
 class Deliveries:
-    def __init__(self, settings: RucioSettings, catalog: RucioCatalog | None) -> None:
+    def __init__(self, settings: RucioSettings, catalog: RucioCatalog | None, s3: S3Site | None) -> None:
+        """`catalog`: its Rucio clients upload (one per thread, logged in once); `s3`: the data agent's S3 site,
+        whose endpoints' clients put (None: S3 not configured)."""
         self.settings, self.catalog, self.site = settings, catalog, settings.site
+        self.s3 = s3_results.S3Clients(settings, s3)
         self._jobs: dict[object, Delivery] = {}
 
     async def ask(self, question: c.DeliverRequest) -> c.DeliverAnswer:
@@ -111,18 +117,24 @@ class Deliveries:
             if self.catalog is None:
                 raise Refused("this site's data agent has no Rucio (EB_RUCIO_HOST)")
             from . import rucio_results
-            from .catalog import client_for
 
-            return await asyncio.to_thread(lambda: rucio_results.deliver(
-                client_for(self.settings), files, destination, target.storage, session, self.settings, done))
+            catalog = self.catalog
+
+            def upload() -> list[ResultLocation]:
+                try:
+                    return rucio_results.deliver(catalog.client(), files, destination, target.storage, session,
+                                                 self.settings, done)
+                except Exception:
+                    catalog.drop_client()  # a broken session or expired token: this thread starts afresh
+                    raise
+
+            return await asyncio.to_thread(upload)
         if isinstance(destination, S3Destination):
-            from . import s3_results
-
             endpoint = destination.endpoint or s3_results.default_endpoint(self.settings)
             if endpoint is None:
                 raise Refused("no endpoint, and this site has no S3 of its own (EB_RESULTS_S3_ENDPOINT)")
             return await asyncio.to_thread(lambda: s3_results.deliver(
-                s3_results.client(endpoint, self.settings), endpoint, files, destination, target.storage, done))
+                self.s3.client(endpoint), endpoint, files, destination, target.storage, done))
         raise Refused(f"cannot deliver to {destination.kind}")
 
 

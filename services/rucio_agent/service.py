@@ -40,7 +40,7 @@ class RucioAgent:
         self.s3 = S3Site(self.site, settings) if settings.s3_endpoint else None  # None: S3 data not judged
         self.http = httpx.AsyncClient(timeout=3.0)
         self.locator = Locator(settings, self.catalog, self.http, self.s3)
-        self.deliveries = Deliveries(settings, self.catalog)
+        self.deliveries = Deliveries(settings, self.catalog, self.s3)
         self.broker = NatsBroker(**broker_options(settings, site=self.site, name=self.name), logger=None,
                                  reconnected_cb=self._reconnected)
         self.presence = Presence(self.broker, self.site, self.name, PLATFORM, c.Role.DATA,

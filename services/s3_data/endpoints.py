@@ -48,6 +48,14 @@ class Endpoints:
         """The configured endpoint holding the location; None: not one this site talks to."""
         return self._known.get(location.endpoint)
 
+    def by_url(self, url: str) -> Endpoint | None:
+        """The configured endpoint at the URL, however it is spelt (normalised: `https://Host:443/` is
+        `https://host`); None: not one this site knows (or not an http(s) URL)."""
+        try:
+            return self._known.get(normalise(url))
+        except ValueError:
+            return None
+
     def is_local(self, location: S3Location) -> bool:
         """On the site's own endpoint, in a bucket whose data counts as here."""
         endpoint = self.of(location)
@@ -65,17 +73,19 @@ class Endpoints:
         with self._lock:
             found = self._clients.get((endpoint.url, virtual))
             if found is None:
-                found = self._clients[(endpoint.url, virtual)] = _make_client(endpoint, virtual, self.settings)
+                found = self._clients[(endpoint.url, virtual)] = make_client(endpoint, virtual, self.settings)
             return found
 
 
-def _make_client(endpoint: Endpoint, virtual: bool, settings: S3Settings):
+def make_client(endpoint: Endpoint, virtual: bool, settings: S3Settings, timeout: float | None = None):
+    """A new boto3 S3 client of the endpoint (signed with its keys, unsigned without), its calls bounded by
+    `timeout` (default: s3_timeout). Made once and kept: Endpoints.client, the results deliveries."""
     import boto3  # the s3 extra: imported only when an endpoint is configured
     from botocore import UNSIGNED
     from botocore.config import Config
 
     signed = endpoint.access_key is not None and endpoint.secret_key is not None
-    config = Config(connect_timeout=settings.s3_timeout, read_timeout=settings.s3_timeout,
+    config = Config(connect_timeout=settings.s3_timeout, read_timeout=timeout or settings.s3_timeout,
                     retries={"max_attempts": 2, "mode": "standard"},
                     s3={"addressing_style": "virtual" if virtual else "path"},
                     max_pool_connections=max(10, 2 * settings.s3_copy_workers),
